@@ -1,0 +1,634 @@
+#!/usr/bin/env bash
+# Local backing services for Vox development, tests and CI -- no Docker needed.
+#
+#   deploy/local/services.sh up       start Kafka (KRaft, single node) + PostgreSQL; idempotent
+#   deploy/local/services.sh down     stop both (what this script started); idempotent
+#   deploy/local/services.sh status   show what is running; exit 0 only if both answer
+#   deploy/local/services.sh env      print `export ...` lines:  eval "$(deploy/local/services.sh env)"
+#   deploy/local/services.sh kafka-run <main-class> [args...]
+#                                     run a Kafka tool from the same jars, e.g.
+#                                     kafka-run org.apache.kafka.tools.TopicCommand --bootstrap-server 127.0.0.1:9092 --list
+#   deploy/local/services.sh psql [args...]   psql connected as vox to the vox database
+#
+# Kafka 4.4.0 jars come from Maven Central (mvn dependency:copy-dependencies) and are cached
+# in the state directory; PostgreSQL comes from Debian's packages (installed with apt-get
+# when missing). Everything listens on 127.0.0.1 only.
+#
+# Environment:
+#   VOX_LOCAL_DIR              state directory (default /var/tmp/vox-local; keep it outside the
+#                              clone so the jar cache survives; must be reachable by the
+#                              `postgres` user when run as root, so not under /root)
+#   VOX_KAFKA_PORT             broker port            (default 9092)
+#   VOX_KAFKA_CONTROLLER_PORT  KRaft controller port  (default 9093)
+#   VOX_PG_PORT                PostgreSQL port        (default 5432)
+#   VOX_UP_TIMEOUT             seconds to wait for each service in `up` (default 120)
+#   VOX_KAFKA_HEAP             JVM heap options       (default "-Xms256m -Xmx768m")
+#   VOX_PG_DURABLE=1           keep fsync/synchronous_commit on (default: off, it is a throwaway
+#                              test cluster and CREATE DATABASE per test is much faster)
+set -euo pipefail
+
+KAFKA_VERSION=4.4.0
+SCALA_BINARY=2.13
+LOG4J_VERSION=2.25.5            # same log4j2 version kafka 4.4.0 itself depends on
+DEP_PLUGIN=org.apache.maven.plugins:maven-dependency-plugin:3.8.1
+
+HOST=127.0.0.1
+STATE="${VOX_LOCAL_DIR:-/var/tmp/vox-local}"
+KAFKA_PORT="${VOX_KAFKA_PORT:-9092}"
+KAFKA_CONTROLLER_PORT="${VOX_KAFKA_CONTROLLER_PORT:-9093}"
+PG_PORT="${VOX_PG_PORT:-5432}"
+UP_TIMEOUT="${VOX_UP_TIMEOUT:-120}"
+KAFKA_HEAP="${VOX_KAFKA_HEAP:--Xms256m -Xmx768m}"
+
+KAFKA_HOME="$STATE/kafka-$KAFKA_VERSION"     # jar cache: pom.xml, libs/, .libs-complete
+KAFKA_LIBS="$KAFKA_HOME/libs"
+KAFKA_MARKER="$KAFKA_HOME/.libs-complete"
+KAFKA_DIR="$STATE/kafka"                      # instance: config/, data/, logs/, kafka.pid
+KAFKA_CONF="$KAFKA_DIR/config"
+KAFKA_DATA="$KAFKA_DIR/data"
+KAFKA_LOGS="$KAFKA_DIR/logs"
+KAFKA_PID="$KAFKA_DIR/kafka.pid"
+PG_DIR="$STATE/pg"
+PG_DATA="$PG_DIR/data"
+PG_RUN="$PG_DIR/run"                          # unix socket directory
+PG_LOGDIR="$PG_DIR/log"
+PG_LOG="$PG_LOGDIR/postgresql.log"
+
+KAFKA_BROKERS="$HOST:$KAFKA_PORT"
+DATABASE_URL="postgres://vox:vox@$HOST:$PG_PORT/vox"
+
+JAVA="${JAVA_HOME:+$JAVA_HOME/bin/}java"
+
+log() { printf '[vox-local] %s\n' "$*"; }
+warn() { printf '[vox-local] WARNING: %s\n' "$*" >&2; }
+die() { printf '[vox-local] ERROR: %s\n' "$*" >&2; exit 1; }
+
+is_root() { [ "$(id -u)" -eq 0 ]; }
+
+# True when something accepts TCP connections on 127.0.0.1:$1.
+port_open() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
+
+# True when process $1 exists and is not a zombie (kill -0 succeeds on zombies, and the
+# init of some containers/VMs reaps re-parented processes only lazily).
+alive() {
+    local state
+    [ -n "${1:-}" ] || return 1
+    state="$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" || return 1
+    [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
+}
+
+KAFKA_FOREIGN=0
+PG_FOREIGN=0
+
+apt_install() {
+    local sudo=()
+    if ! is_root; then
+        command -v sudo >/dev/null 2>&1 || die "need root (or sudo) to apt-get install $*"
+        sudo=(sudo -n)
+    fi
+    log "installing $* with apt-get ..."
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null >/dev/null \
+        || die "apt-get update failed"
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" </dev/null \
+        || die "apt-get install $* failed"
+}
+
+lock_state() {
+    mkdir -p "$STATE"
+    chmod 755 "$STATE" 2>/dev/null || true
+    exec 9>"$STATE/.lock"
+    flock -w 600 9 || die "another services.sh is still running (lock $STATE/.lock)"
+}
+
+# ---------------------------------------------------------------- Kafka ----
+
+java_major() {
+    "$JAVA" -version 2>&1 | awk -F'"' '/version/ {print $2; exit}' \
+        | awk -F. '{ if ($1 == "1") print $2; else print $1 }'
+}
+
+ensure_java_maven() {
+    if ! command -v "$JAVA" >/dev/null 2>&1; then apt_install openjdk-17-jre-headless; fi
+    local major; major="$(java_major)"
+    if [ -z "$major" ] || [ "$major" -lt 17 ]; then
+        die "Kafka $KAFKA_VERSION needs Java 17+, '$JAVA' is version '${major:-?}'"
+    fi
+    if [ ! -f "$KAFKA_MARKER" ] && ! command -v mvn >/dev/null 2>&1; then apt_install maven; fi
+}
+
+kafka_pom() {
+    cat <<EOF
+<?xml version="1.0" encoding="UTF-8"?>
+<!-- Generated by deploy/local/services.sh: the runtime classpath of a single-node Kafka. -->
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>vox.local</groupId>
+  <artifactId>kafka-runtime</artifactId>
+  <version>$KAFKA_VERSION</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <!-- broker + controller (kafka.Kafka, kafka.tools.StorageTool) -->
+    <dependency>
+      <groupId>org.apache.kafka</groupId>
+      <artifactId>kafka_$SCALA_BINARY</artifactId>
+      <version>$KAFKA_VERSION</version>
+    </dependency>
+    <!-- command line tools (TopicCommand, ConsoleProducer, ConsoleConsumer, ...);
+         Kafka Connect is not needed and drags in ~45 jars -->
+    <dependency>
+      <groupId>org.apache.kafka</groupId>
+      <artifactId>kafka-tools</artifactId>
+      <version>$KAFKA_VERSION</version>
+      <exclusions>
+        <exclusion>
+          <groupId>org.apache.kafka</groupId>
+          <artifactId>connect-runtime</artifactId>
+        </exclusion>
+      </exclusions>
+    </dependency>
+    <!-- Kafka logs through slf4j 1.7 but its poms ship no binding: route it to log4j2 -->
+    <dependency>
+      <groupId>org.apache.logging.log4j</groupId>
+      <artifactId>log4j-slf4j-impl</artifactId>
+      <version>$LOG4J_VERSION</version>
+    </dependency>
+    <dependency>
+      <groupId>org.apache.logging.log4j</groupId>
+      <artifactId>log4j-core</artifactId>
+      <version>$LOG4J_VERSION</version>
+    </dependency>
+  </dependencies>
+</project>
+EOF
+}
+
+ensure_kafka_libs() {
+    local want
+    want="$(kafka_pom | sha256sum | cut -d' ' -f1)"
+    if [ -d "$KAFKA_LIBS" ] && [ -f "$KAFKA_MARKER" ] && [ "$(cat "$KAFKA_MARKER")" = "$want" ]; then
+        return 0
+    fi
+    ensure_java_maven
+    command -v mvn >/dev/null 2>&1 || die "mvn not found"
+    log "fetching Kafka $KAFKA_VERSION jars from Maven Central into $KAFKA_LIBS (one time) ..."
+    mkdir -p "$KAFKA_HOME"
+    kafka_pom >"$KAFKA_HOME/pom.xml"
+    rm -rf "$KAFKA_HOME/libs.tmp"
+    if ! (cd "$KAFKA_HOME" && mvn -q -B -Dstyle.color=never -f pom.xml \
+            "$DEP_PLUGIN:copy-dependencies" -DincludeScope=runtime \
+            -DoutputDirectory="$KAFKA_HOME/libs.tmp" </dev/null) >"$KAFKA_HOME/mvn.log" 2>&1; then
+        tail -n 40 "$KAFKA_HOME/mvn.log" >&2 || true
+        die "mvn dependency:copy-dependencies failed; full output in $KAFKA_HOME/mvn.log"
+    fi
+    local jar
+    for jar in "kafka_$SCALA_BINARY-$KAFKA_VERSION.jar" "kafka-clients-$KAFKA_VERSION.jar" \
+               "kafka-tools-$KAFKA_VERSION.jar" "kafka-server-$KAFKA_VERSION.jar" \
+               "log4j-core-$LOG4J_VERSION.jar" "log4j-slf4j-impl-$LOG4J_VERSION.jar"; do
+        [ -s "$KAFKA_HOME/libs.tmp/$jar" ] || die "mvn finished but $jar is missing (see $KAFKA_HOME/mvn.log)"
+    done
+    rm -rf "$KAFKA_LIBS"
+    mv "$KAFKA_HOME/libs.tmp" "$KAFKA_LIBS"
+    echo "$want" >"$KAFKA_MARKER"
+    log "cached $(find "$KAFKA_LIBS" -name '*.jar' | wc -l) jars"
+}
+
+write_kafka_config() {
+    mkdir -p "$KAFKA_CONF" "$KAFKA_DATA" "$KAFKA_LOGS"
+    cat >"$KAFKA_CONF/server.properties" <<EOF
+# Generated by deploy/local/services.sh on every 'up' (edit the script, not this file).
+# Single KRaft node acting as broker and controller, loopback only.
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@$HOST:$KAFKA_CONTROLLER_PORT
+listeners=PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://$HOST:$KAFKA_PORT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+controller.listener.names=CONTROLLER
+log.dirs=$KAFKA_DATA
+
+num.partitions=1
+default.replication.factor=1
+auto.create.topics.enable=false
+delete.topic.enable=true
+min.insync.replicas=1
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+EOF
+    # Broker logging: rolling file in $KAFKA_LOGS (stdout/stderr of the JVM go to kafka.out).
+    cat >"$KAFKA_CONF/log4j2.xml" <<EOF
+<?xml version="1.0" encoding="UTF-8"?>
+<Configuration status="WARN">
+  <Appenders>
+    <RollingFile name="server" fileName="$KAFKA_LOGS/server.log" filePattern="$KAFKA_LOGS/server.log.%i">
+      <PatternLayout pattern="[%d] %p %m (%c)%n"/>
+      <Policies><SizeBasedTriggeringPolicy size="50 MB"/></Policies>
+      <DefaultRolloverStrategy max="5"/>
+    </RollingFile>
+  </Appenders>
+  <Loggers>
+    <Root level="INFO"><AppenderRef ref="server"/></Root>
+    <Logger name="kafka.request.logger" level="WARN"/>
+    <Logger name="org.apache.kafka.raft" level="INFO"/>
+    <Logger name="state.change.logger" level="WARN"/>
+  </Loggers>
+</Configuration>
+EOF
+    # Tools (StorageTool, TopicCommand, console producer/consumer): warnings to stderr only.
+    cat >"$KAFKA_CONF/tools-log4j2.xml" <<'EOF'
+<?xml version="1.0" encoding="UTF-8"?>
+<Configuration status="WARN">
+  <Appenders>
+    <Console name="stderr" target="SYSTEM_ERR"><PatternLayout pattern="[%d] %p %m (%c)%n"/></Console>
+  </Appenders>
+  <Loggers>
+    <Root level="WARN"><AppenderRef ref="stderr"/></Root>
+  </Loggers>
+</Configuration>
+EOF
+    cat >"$KAFKA_CONF/tools-admin.properties" <<'EOF'
+request.timeout.ms=5000
+default.api.timeout.ms=10000
+EOF
+}
+
+# Run a Kafka main class from the cached jars (tool logging: WARN to stderr).
+kafka_java() {
+    local main="$1"; shift
+    "$JAVA" -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Djava.awt.headless=true \
+        -Dlog4j2.configurationFile="$KAFKA_CONF/tools-log4j2.xml" \
+        -cp "$KAFKA_LIBS/*" "$main" "$@"
+}
+
+kafka_pid() {
+    local pid
+    [ -f "$KAFKA_PID" ] || return 1
+    pid="$(cat "$KAFKA_PID" 2>/dev/null)" || return 1
+    alive "$pid" || return 1
+    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q 'kafka\.Kafka' || return 1
+    echo "$pid"
+}
+
+format_kafka_storage() {
+    [ -f "$KAFKA_DATA/meta.properties" ] && return 0
+    local cid
+    if [ -s "$KAFKA_DIR/cluster.id" ]; then
+        cid="$(cat "$KAFKA_DIR/cluster.id")"
+    else
+        cid="$(kafka_java kafka.tools.StorageTool random-uuid </dev/null)" || die "StorageTool random-uuid failed"
+        echo "$cid" >"$KAFKA_DIR/cluster.id"
+    fi
+    log "formatting KRaft storage in $KAFKA_DATA (cluster id $cid) ..."
+    # Static quorum (controller.quorum.voters) -> no --standalone; this keeps a later change
+    # of VOX_KAFKA_CONTROLLER_PORT working on existing data.
+    kafka_java kafka.tools.StorageTool format --ignore-formatted -t "$cid" \
+        -c "$KAFKA_CONF/server.properties" </dev/null >"$KAFKA_LOGS/format.log" 2>&1 \
+        || { cat "$KAFKA_LOGS/format.log" >&2; die "kafka storage format failed"; }
+}
+
+kafka_answers() {
+    port_open "$KAFKA_PORT" && kafka_java org.apache.kafka.tools.TopicCommand \
+        --bootstrap-server "$KAFKA_BROKERS" --command-config "$KAFKA_CONF/tools-admin.properties" \
+        --list </dev/null >/dev/null 2>&1
+}
+
+kafka_up() {
+    local pid
+    if pid="$(kafka_pid)"; then
+        if port_open "$KAFKA_PORT"; then
+            log "Kafka already running (pid $pid) on $KAFKA_BROKERS"
+            return 0
+        fi
+        log "Kafka process $pid exists but $KAFKA_BROKERS does not answer yet; waiting ..."
+    elif port_open "$KAFKA_PORT"; then
+        log "something already answers on $KAFKA_BROKERS (not started by this script); using it as Kafka"
+        KAFKA_FOREIGN=1
+        return 0
+    else
+        port_open "$KAFKA_CONTROLLER_PORT" \
+            && die "port $HOST:$KAFKA_CONTROLLER_PORT (Kafka controller) is taken by another process; set VOX_KAFKA_CONTROLLER_PORT"
+        ensure_kafka_libs
+        ensure_java_maven
+        write_kafka_config
+        format_kafka_storage
+        log "starting Kafka $KAFKA_VERSION (KRaft) on $KAFKA_BROKERS ..."
+        # shellcheck disable=SC2086  # KAFKA_HEAP is a list of JVM options
+        setsid nohup "$JAVA" $KAFKA_HEAP -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+            -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
+            -Dlog4j2.configurationFile="$KAFKA_CONF/log4j2.xml" -Dkafka.logs.dir="$KAFKA_LOGS" \
+            -cp "$KAFKA_LIBS/*" kafka.Kafka "$KAFKA_CONF/server.properties" \
+            </dev/null >>"$KAFKA_LOGS/kafka.out" 2>&1 9>&- &
+        pid=$!
+        echo "$pid" >"$KAFKA_PID"
+    fi
+    local deadline=$((SECONDS + UP_TIMEOUT))
+    until kafka_answers; do
+        if ! alive "$pid"; then
+            tail -n 30 "$KAFKA_LOGS/server.log" "$KAFKA_LOGS/kafka.out" >&2 2>/dev/null || true
+            die "Kafka exited during startup; see $KAFKA_LOGS/server.log and $KAFKA_LOGS/kafka.out"
+        fi
+        [ "$SECONDS" -lt "$deadline" ] \
+            || die "Kafka did not answer on $KAFKA_BROKERS within ${UP_TIMEOUT}s; see $KAFKA_LOGS/server.log and $KAFKA_LOGS/kafka.out"
+        sleep 1
+    done
+    log "Kafka is up (pid $pid) on $KAFKA_BROKERS"
+}
+
+kafka_down() {
+    local pid i
+    if ! pid="$(kafka_pid)"; then
+        rm -f "$KAFKA_PID"
+        if port_open "$KAFKA_PORT"; then
+            log "Kafka: not started by this script, but something answers on $KAFKA_BROKERS (left alone)"
+        else
+            log "Kafka: not running"
+        fi
+        return 0
+    fi
+    log "stopping Kafka (pid $pid) ..."
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 120; i++)); do
+        alive "$pid" || break
+        sleep 0.5
+    done
+    if alive "$pid"; then
+        warn "Kafka did not stop within 60s; killing it"
+        kill -KILL "$pid" 2>/dev/null || true
+        for ((i = 0; i < 50; i++)); do alive "$pid" || break; sleep 0.2; done
+    fi
+    rm -f "$KAFKA_PID"
+    log "Kafka stopped"
+}
+
+# ----------------------------------------------------------- PostgreSQL ----
+
+PG_BIN=""
+if is_root; then PG_SUPER=postgres; else PG_SUPER="$(id -un)"; fi
+
+# Run as the owner of the cluster: the `postgres` system user when we are root (postgres
+# refuses to run as root), the current user otherwise.
+as_pg() {
+    if is_root; then
+        (cd / && runuser -u postgres -- "$@")
+    else
+        "$@"
+    fi
+}
+
+find_pg_bin() {
+    local v
+    if [ -f "$PG_DATA/PG_VERSION" ]; then
+        v="$(cat "$PG_DATA/PG_VERSION")"
+        PG_BIN="/usr/lib/postgresql/$v/bin"
+        [ -x "$PG_BIN/postgres" ] || { PG_BIN=""; return 1; }
+        return 0
+    fi
+    local d
+    PG_BIN=""
+    for d in $(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V); do
+        if [ -x "$d/postgres" ]; then PG_BIN="$d"; fi
+    done
+    [ -n "$PG_BIN" ]
+}
+
+ensure_pg_installed() {
+    find_pg_bin && return 0
+    if [ -f "$PG_DATA/PG_VERSION" ]; then
+        apt_install "postgresql-$(cat "$PG_DATA/PG_VERSION")"
+    else
+        apt_install postgresql
+    fi
+    # Debian's package creates and starts a default cluster ("main", port 5432): stop it so it
+    # does not hold our port. Only clusters that the install just created are touched.
+    if command -v pg_lsclusters >/dev/null 2>&1; then
+        pg_lsclusters -h 2>/dev/null | while read -r ver name port status _; do
+            if [ "$status" = online ]; then
+                log "stopping Debian's default cluster $ver/$name (port $port) created by the install"
+                pg_ctlcluster "$ver" "$name" stop </dev/null || true
+            fi
+        done
+    fi
+    find_pg_bin || die "no usable /usr/lib/postgresql/*/bin/postgres after apt-get install (an existing cluster in $PG_DATA needs its own major version, or remove $PG_DIR)"
+}
+
+# Our cluster's postmaster is alive (pg_ctl status would also count a zombie as running).
+pg_running_ours() {
+    [ -f "$PG_DATA/postmaster.pid" ] && alive "$(sed -n 1p "$PG_DATA/postmaster.pid" 2>/dev/null)"
+}
+
+pg_ready() { "${PG_BIN:-/usr/lib/postgresql/15/bin}/pg_isready" -q -h "$HOST" -p "$1" >/dev/null 2>&1; }
+
+# Port our running cluster actually listens on (line 4 of postmaster.pid).
+pg_running_port() { sed -n 4p "$PG_DATA/postmaster.pid" 2>/dev/null; }
+
+pg_prepare_dirs() {
+    mkdir -p "$PG_DATA" "$PG_RUN" "$PG_LOGDIR"
+    if is_root; then
+        chown postgres:postgres "$PG_DIR" "$PG_DATA" "$PG_RUN" "$PG_LOGDIR"
+        as_pg test -x "$PG_DIR" \
+            || die "the postgres user cannot reach $PG_DIR; choose a VOX_LOCAL_DIR whose parents are world-searchable (not under /root)"
+    fi
+    chmod 700 "$PG_DATA"
+    chmod 755 "$PG_RUN"
+}
+
+pg_write_config() {
+    if ! grep -q "^include_if_exists = 'vox-local.conf'" "$PG_DATA/postgresql.conf"; then
+        printf "\n# Added by deploy/local/services.sh\ninclude_if_exists = 'vox-local.conf'\n" \
+            | as_pg tee -a "$PG_DATA/postgresql.conf" >/dev/null
+    fi
+    local fast=""
+    if [ "${VOX_PG_DURABLE:-0}" != 1 ]; then
+        fast="# Throwaway local/test cluster: trade crash safety for speed (VOX_PG_DURABLE=1 turns this off).
+fsync = off
+synchronous_commit = off
+full_page_writes = off"
+    fi
+    as_pg tee "$PG_DATA/vox-local.conf" >/dev/null <<EOF
+# Generated by deploy/local/services.sh on every 'up'.
+listen_addresses = '$HOST'
+port = $PG_PORT
+unix_socket_directories = '$PG_RUN'
+max_connections = 200
+$fast
+EOF
+}
+
+psql_admin() {
+    as_pg "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PG_RUN" -p "$(pg_running_port)" \
+        -U "$PG_SUPER" -d postgres "$@" </dev/null
+}
+
+pg_ensure_role_db() {
+    psql_admin -c "DO \$\$ BEGIN
+        IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'vox') THEN
+            CREATE ROLE vox LOGIN CREATEDB PASSWORD 'vox';
+        ELSE
+            ALTER ROLE vox LOGIN CREATEDB PASSWORD 'vox';
+        END IF;
+    END \$\$;" || die "could not create role vox (see $PG_LOG)"
+    if [ "$(psql_admin -tAc "SELECT 1 FROM pg_database WHERE datname = 'vox'")" != 1 ]; then
+        psql_admin -c 'CREATE DATABASE vox OWNER vox' || die "could not create database vox (see $PG_LOG)"
+    fi
+}
+
+pg_up() {
+    ensure_pg_installed
+    if pg_running_ours; then
+        local running; running="$(pg_running_port)"
+        [ "$running" = "$PG_PORT" ] \
+            || die "our PostgreSQL cluster is already running on port $running, not $PG_PORT; run '$0 down' first"
+        local deadline=$((SECONDS + UP_TIMEOUT))
+        until pg_ready "$PG_PORT"; do
+            [ "$SECONDS" -lt "$deadline" ] || die "our PostgreSQL ($PG_DATA) is running but does not answer on $HOST:$PG_PORT; see $PG_LOG"
+            sleep 1
+        done
+        log "PostgreSQL already running ($PG_DATA) on $HOST:$PG_PORT"
+        pg_ensure_role_db
+        return 0
+    fi
+    if pg_ready "$PG_PORT" || port_open "$PG_PORT"; then
+        log "something already answers on $HOST:$PG_PORT (not started by this script); using it as PostgreSQL"
+        PG_FOREIGN=1
+        if ! PGPASSWORD=vox PGCONNECT_TIMEOUT=5 "$PG_BIN/psql" -X -q "$DATABASE_URL" -c 'select 1' </dev/null >/dev/null 2>&1; then
+            warn "cannot log in with $DATABASE_URL there: create role vox (password vox, LOGIN CREATEDB) and database vox, or stop that server and rerun '$0 up'"
+        fi
+        return 0
+    fi
+    pg_prepare_dirs
+    # A postmaster killed a moment ago may linger as a zombie; postgres would take its pid
+    # in postmaster.pid for a live server and refuse to start.
+    local old i
+    old="$(sed -n 1p "$PG_DATA/postmaster.pid" 2>/dev/null || true)"
+    for ((i = 0; i < 60; i++)); do
+        if [ -z "$old" ] || [ ! -e "/proc/$old" ] || alive "$old"; then break; fi
+        sleep 0.5
+    done
+    if [ ! -f "$PG_DATA/PG_VERSION" ] || [ ! -f "$PG_DATA/postgresql.conf" ]; then
+        log "initializing PostgreSQL cluster in $PG_DATA ($PG_BIN) ..."
+        find "$PG_DATA" -mindepth 1 -delete
+        as_pg "$PG_BIN/initdb" -D "$PG_DATA" -U "$PG_SUPER" --encoding=UTF8 --no-locale \
+            --auth-local=peer --auth-host=scram-sha-256 </dev/null >"$PG_LOGDIR/initdb.log" 2>&1 \
+            || { cat "$PG_LOGDIR/initdb.log" >&2; die "initdb failed"; }
+    fi
+    pg_write_config
+    log "starting PostgreSQL on $HOST:$PG_PORT ..."
+    if ! as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t "$UP_TIMEOUT" start \
+            </dev/null >/dev/null 2>&1 9>&-; then
+        tail -n 30 "$PG_LOG" >&2 2>/dev/null || true
+        die "PostgreSQL did not start within ${UP_TIMEOUT}s; see $PG_LOG"
+    fi
+    local deadline=$((SECONDS + UP_TIMEOUT))
+    until pg_ready "$PG_PORT"; do
+        [ "$SECONDS" -lt "$deadline" ] || die "PostgreSQL does not answer on $HOST:$PG_PORT; see $PG_LOG"
+        sleep 1
+    done
+    pg_ensure_role_db
+    log "PostgreSQL is up on $HOST:$PG_PORT"
+}
+
+pg_down() {
+    find_pg_bin || { log "PostgreSQL: not installed"; return 0; }
+    if pg_running_ours; then
+        log "stopping PostgreSQL ..."
+        as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w -t 60 stop </dev/null >/dev/null \
+            || die "pg_ctl stop failed; see $PG_LOG"
+        log "PostgreSQL stopped"
+    elif pg_ready "$PG_PORT"; then
+        log "PostgreSQL: not started by this script, but something answers on $HOST:$PG_PORT (left alone)"
+    else
+        log "PostgreSQL: not running"
+    fi
+}
+
+# -------------------------------------------------------------- commands ----
+
+print_env() {
+    echo "export VOX_KAFKA_BROKERS=$KAFKA_BROKERS"
+    echo "export VOX_DATABASE_URL=$DATABASE_URL"
+}
+
+cmd_up() {
+    local t0=$SECONDS
+    lock_state
+    kafka_up
+    pg_up
+    log "ready in $((SECONDS - t0))s"
+    local klog="logs: $KAFKA_LOGS/server.log (JVM output: $KAFKA_LOGS/kafka.out)" plog="log:  $PG_LOG"
+    [ "$KAFKA_FOREIGN" = 0 ] || klog="(not managed by this script)"
+    [ "$PG_FOREIGN" = 0 ] || plog="(not managed by this script)"
+    cat <<EOF
+
+  Kafka       $KAFKA_BROKERS        $klog
+  PostgreSQL  $HOST:$PG_PORT        $plog
+  VOX_KAFKA_BROKERS=$KAFKA_BROKERS
+  VOX_DATABASE_URL=$DATABASE_URL
+
+  eval "\$($0 env)"      # export both into your shell
+  $0 down                # stop
+EOF
+}
+
+cmd_down() {
+    lock_state
+    kafka_down
+    pg_down
+}
+
+cmd_status() {
+    local ok=0 pid
+    if pid="$(kafka_pid)"; then
+        if port_open "$KAFKA_PORT"; then
+            log "Kafka: running (pid $pid) on $KAFKA_BROKERS"
+        else
+            log "Kafka: process $pid alive but $KAFKA_BROKERS not answering"; ok=1
+        fi
+    elif port_open "$KAFKA_PORT"; then
+        log "Kafka: answering on $KAFKA_BROKERS (not started by this script)"
+    else
+        log "Kafka: down"; ok=1
+    fi
+    find_pg_bin || true
+    if pg_running_ours; then
+        if pg_ready "$PG_PORT"; then
+            log "PostgreSQL: running ($PG_DATA) on $HOST:$PG_PORT"
+        else
+            log "PostgreSQL: running ($PG_DATA) but $HOST:$PG_PORT not answering"; ok=1
+        fi
+    elif port_open "$PG_PORT"; then
+        log "PostgreSQL: answering on $HOST:$PG_PORT (not started by this script)"
+    else
+        log "PostgreSQL: down"; ok=1
+    fi
+    log "state: $STATE   logs: $KAFKA_LOGS/server.log  $PG_LOG"
+    return "$ok"
+}
+
+usage() {
+    sed -n '2,/^set -euo/p' "$0" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//'
+}
+
+case "${1:-}" in
+    up) cmd_up ;;
+    down) cmd_down ;;
+    status) cmd_status ;;
+    env) print_env ;;
+    kafka-run)
+        shift
+        [ $# -ge 1 ] || die "usage: $0 kafka-run <main-class> [args...]"
+        [ -f "$KAFKA_MARKER" ] || die "Kafka jars not fetched yet; run '$0 up' first"
+        [ -f "$KAFKA_CONF/tools-log4j2.xml" ] || write_kafka_config
+        kafka_java "$@"
+        ;;
+    psql)
+        shift
+        find_pg_bin || die "PostgreSQL is not installed; run '$0 up' first"
+        PGPASSWORD=vox exec "$PG_BIN/psql" "$DATABASE_URL" "$@"
+        ;;
+    -h | --help | help) usage ;;
+    *) usage >&2; exit 2 ;;
+esac

@@ -1,0 +1,360 @@
+//! The Kafka log. Appends: an idempotent producer (`acks=all`) whose futures
+//! are awaited, so an append returns only after every record is replicated.
+//! Group consumers: `read_committed`, no auto-commit, and a transactional
+//! producer whose transactions carry the consumer's offsets
+//! (`send_offsets_to_transaction`). librdkafka's transactional calls block,
+//! so they run on tokio's blocking pool, never on the async workers.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseRecord, FutureProducer, FutureRecord, Producer, ThreadedProducer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+use crate::{next_offsets, Appended, LogError, Output, Positions, Record};
+
+/// How to reach and use the Kafka cluster.
+#[derive(Debug, Clone)]
+pub struct KafkaSettings {
+    /// `host:port,...` of the bootstrap brokers.
+    pub brokers: String,
+    /// Partitions of each topic created on startup.
+    pub partitions: i32,
+    /// Replication factor of each topic created on startup.
+    pub replication_factor: i32,
+    /// How long an append or a transaction may take before it fails.
+    pub timeout: Duration,
+    /// Stable identity of this process among its role's replicas; part of the
+    /// transactional id, so that a restarted instance fences its predecessor.
+    pub instance_id: String,
+}
+
+impl KafkaSettings {
+    pub fn new(brokers: impl Into<String>) -> KafkaSettings {
+        KafkaSettings {
+            brokers: brokers.into(),
+            partitions: 3,
+            replication_factor: 1,
+            timeout: Duration::from_secs(30),
+            instance_id: "0".to_owned(),
+        }
+    }
+
+    fn client_config(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.brokers).set("client.id", "vox");
+        c
+    }
+}
+
+#[derive(Clone)]
+pub struct KafkaLog {
+    settings: Arc<KafkaSettings>,
+    producer: FutureProducer,
+}
+
+impl KafkaLog {
+    pub fn connect(settings: KafkaSettings) -> Result<KafkaLog, LogError> {
+        let producer: FutureProducer = settings
+            .client_config()
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "2")
+            .set("message.timeout.ms", settings.timeout.as_millis().to_string())
+            .create()?;
+        Ok(KafkaLog { settings: Arc::new(settings), producer })
+    }
+
+    pub(crate) async fn ensure_topics(&self, topics: &[String]) -> Result<(), LogError> {
+        let admin: AdminClient<DefaultClientContext> = self.settings.client_config().create()?;
+        let new: Vec<NewTopic<'_>> = topics
+            .iter()
+            .map(|t| NewTopic::new(t, self.settings.partitions, TopicReplication::Fixed(self.settings.replication_factor)))
+            .collect();
+        let options = AdminOptions::new().operation_timeout(Some(self.settings.timeout));
+        for result in admin.create_topics(&new, &options).await? {
+            match result {
+                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((topic, code)) => {
+                    tracing::error!(%topic, ?code, "creating a topic failed");
+                    return Err(LogError::Kafka(KafkaError::AdminOp(code)));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn append(&self, records: Vec<Output>) -> Result<Vec<Appended>, LogError> {
+        let mut pending = Vec::with_capacity(records.len());
+        for record in &records {
+            let mut future_record = FutureRecord::to(&record.topic).key(&record.key).payload(&record.payload);
+            loop {
+                match self.producer.send_result(future_record) {
+                    Ok(delivery) => break pending.push(delivery),
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                        future_record = back;
+                        tokio::time::sleep(Duration::from_millis(2)).await;
+                    }
+                    Err((e, _)) => return Err(e.into()),
+                }
+            }
+        }
+        let wait = async {
+            let mut appended = Vec::with_capacity(pending.len());
+            for delivery in pending {
+                match delivery.await {
+                    Ok(Ok(d)) => appended.push(Appended { partition: d.partition, offset: d.offset }),
+                    Ok(Err((e, _))) => return Err(LogError::Kafka(e)),
+                    Err(_) => return Err(LogError::Task("the producer dropped a delivery report".into())),
+                }
+            }
+            Ok(appended)
+        };
+        // librdkafka fails a message after message.timeout.ms; this outer
+        // limit only guards against a lost delivery report.
+        let limit = self.settings.timeout + Duration::from_secs(5);
+        tokio::time::timeout(limit, wait).await.map_err(|_| LogError::Timeout(limit))?
+    }
+
+    pub(crate) async fn group_consumer(&self, group: &str, topics: &[String]) -> Result<KafkaGroupConsumer, LogError> {
+        let settings = self.settings.clone();
+        let group = group.to_owned();
+        let topics = topics.to_vec();
+        let inner = blocking(move || {
+            let consumer: BaseConsumer = settings
+                .client_config()
+                .set("group.id", &group)
+                .set("enable.auto.commit", "false")
+                .set("enable.auto.offset.store", "false")
+                .set("isolation.level", "read_committed")
+                .set("auto.offset.reset", "earliest")
+                .create()?;
+            let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+            consumer.subscribe(&names)?;
+            let producer: ThreadedProducer<_> = settings
+                .client_config()
+                .set("transactional.id", format!("{group}.{}", settings.instance_id))
+                .set("enable.idempotence", "true")
+                .set("acks", "all")
+                .set("linger.ms", "2")
+                .create()?;
+            producer.init_transactions(settings.timeout)?;
+            Ok(GroupInner { consumer, producer, group, timeout: settings.timeout })
+        })
+        .await?;
+        Ok(KafkaGroupConsumer { inner: Arc::new(inner) })
+    }
+
+    pub(crate) async fn reader(&self, topics: &[String], start: &Positions) -> Result<KafkaReader, LogError> {
+        let settings = self.settings.clone();
+        let topics = topics.to_vec();
+        let start = start.clone();
+        let consumer = blocking(move || {
+            let consumer: BaseConsumer = settings
+                .client_config()
+                // Never used to commit: readers keep their positions elsewhere.
+                .set("group.id", "vox-reader")
+                .set("enable.auto.commit", "false")
+                .set("enable.auto.offset.store", "false")
+                .set("isolation.level", "read_committed")
+                .create()?;
+            let mut assignment = TopicPartitionList::new();
+            for topic in &topics {
+                let metadata = consumer.fetch_metadata(Some(topic), settings.timeout)?;
+                let partitions = metadata
+                    .topics()
+                    .iter()
+                    .find(|t| t.name() == topic)
+                    .map(|t| t.partitions().iter().map(|p| p.id()).collect::<Vec<_>>())
+                    .unwrap_or_default();
+                if partitions.is_empty() {
+                    return Err(LogError::UnknownTopic(topic.clone()));
+                }
+                for p in partitions {
+                    let offset = match start.get(&(topic.clone(), p)) {
+                        Some(o) => Offset::Offset(*o),
+                        None => Offset::Beginning,
+                    };
+                    assignment.add_partition_offset(topic, p, offset)?;
+                }
+            }
+            consumer.assign(&assignment)?;
+            Ok((consumer, assignment))
+        })
+        .await?;
+        Ok(KafkaReader { inner: Arc::new(consumer.0), assignment: consumer.1, timeout: self.settings.timeout })
+    }
+}
+
+/// Runs blocking librdkafka calls off the async workers.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, LogError> + Send + 'static) -> Result<T, LogError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| LogError::Task(e.to_string()))?
+}
+
+fn poll_blocking(consumer: &BaseConsumer, max: usize, wait: Duration) -> Result<Vec<Record>, LogError> {
+    let deadline = Instant::now() + wait;
+    let mut out = Vec::new();
+    while out.len() < max {
+        // Wait for the first record; afterwards take only what is already here.
+        let timeout = if out.is_empty() { deadline.saturating_duration_since(Instant::now()) } else { Duration::ZERO };
+        match consumer.poll(timeout) {
+            None => break,
+            Some(Ok(m)) => out.push(Record {
+                topic: m.topic().to_owned(),
+                partition: m.partition(),
+                offset: m.offset(),
+                key: m.key().unwrap_or_default().to_vec(),
+                payload: m.payload().unwrap_or_default().to_vec(),
+            }),
+            Some(Err(KafkaError::PartitionEOF(_))) => continue,
+            Some(Err(e)) => return Err(e.into()),
+        }
+        if out.is_empty() && Instant::now() >= deadline {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+struct GroupInner {
+    consumer: BaseConsumer,
+    producer: ThreadedProducer<rdkafka::producer::DefaultProducerContext>,
+    group: String,
+    timeout: Duration,
+}
+
+impl GroupInner {
+    fn transaction(&self, outputs: &[Output], consumed: &[Record]) -> Result<(), KafkaError> {
+        self.producer.begin_transaction()?;
+        for o in outputs {
+            let mut record = BaseRecord::to(&o.topic).key(&o.key).payload(&o.payload);
+            loop {
+                match self.producer.send(record) {
+                    Ok(()) => break,
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                        record = back;
+                        std::thread::sleep(Duration::from_millis(2));
+                    }
+                    Err((e, _)) => return Err(e),
+                }
+            }
+        }
+        let mut offsets = TopicPartitionList::new();
+        for ((topic, partition), next) in next_offsets(consumed) {
+            offsets.add_partition_offset(&topic, partition, Offset::Offset(next))?;
+        }
+        let metadata = self
+            .consumer
+            .group_metadata()
+            .ok_or(KafkaError::ConsumerCommit(RDKafkaErrorCode::InvalidArgument))?;
+        self.producer.send_offsets_to_transaction(&offsets, &metadata, self.timeout)?;
+        self.producer.commit_transaction(self.timeout)
+    }
+
+    /// Aborts the open transaction and seeks back to the committed offsets,
+    /// so that the records of the failed step are read again.
+    fn abort_and_rewind(&self) -> Result<(), KafkaError> {
+        self.producer.abort_transaction(self.timeout)?;
+        let committed = self.consumer.committed(self.timeout)?;
+        let mut rewind = TopicPartitionList::new();
+        for e in committed.elements() {
+            let offset = match e.offset() {
+                Offset::Offset(o) => Offset::Offset(o),
+                _ => Offset::Beginning,
+            };
+            rewind.add_partition_offset(e.topic(), e.partition(), offset)?;
+        }
+        if rewind.count() > 0 {
+            self.consumer.seek_partitions(rewind, self.timeout)?;
+        }
+        Ok(())
+    }
+}
+
+pub struct KafkaGroupConsumer {
+    inner: Arc<GroupInner>,
+}
+
+impl KafkaGroupConsumer {
+    pub(crate) async fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<Record>, LogError> {
+        let inner = self.inner.clone();
+        blocking(move || poll_blocking(&inner.consumer, max, wait)).await
+    }
+
+    pub(crate) async fn commit_step(&mut self, outputs: Vec<Output>, consumed: &[Record]) -> Result<(), LogError> {
+        let inner = self.inner.clone();
+        let consumed = consumed.to_vec();
+        blocking(move || match inner.transaction(&outputs, &consumed) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let fenced = matches!(&e, KafkaError::Transaction(t) if t.is_fatal());
+                tracing::warn!(group = %inner.group, error = %e, "transaction failed; aborting and rewinding");
+                inner.abort_and_rewind().map_err(LogError::Kafka)?;
+                if fenced {
+                    Err(LogError::Fenced(inner.group.clone()))
+                } else {
+                    Err(LogError::Aborted(e.to_string()))
+                }
+            }
+        })
+        .await
+    }
+}
+
+pub struct KafkaReader {
+    inner: Arc<BaseConsumer>,
+    assignment: TopicPartitionList,
+    timeout: Duration,
+}
+
+impl KafkaReader {
+    pub(crate) async fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<Record>, LogError> {
+        let inner = self.inner.clone();
+        blocking(move || poll_blocking(&inner, max, wait)).await
+    }
+
+    pub(crate) async fn read_to_end(&mut self, out: &mut Vec<Record>) -> Result<(), LogError> {
+        let inner = self.inner.clone();
+        let assignment = self.assignment.clone();
+        let timeout = self.timeout;
+        let records = blocking(move || {
+            // The end of each partition now, and where this reader stands.
+            let mut remaining = Positions::new();
+            let position = inner.position()?;
+            for e in assignment.elements() {
+                let (_, high) = inner.fetch_watermarks(e.topic(), e.partition(), timeout)?;
+                let at = position
+                    .find_partition(e.topic(), e.partition())
+                    .and_then(|p| p.offset().to_raw())
+                    .filter(|o| *o >= 0)
+                    .unwrap_or(0);
+                if at < high {
+                    remaining.insert((e.topic().to_owned(), e.partition()), high);
+                }
+            }
+            let deadline = Instant::now() + timeout;
+            let mut records = Vec::new();
+            while !remaining.is_empty() {
+                if Instant::now() >= deadline {
+                    return Err(LogError::Timeout(timeout));
+                }
+                for r in poll_blocking(&inner, 1000, Duration::from_millis(200))? {
+                    let key = (r.topic.clone(), r.partition);
+                    if remaining.get(&key).is_some_and(|high| r.offset + 1 >= *high) {
+                        remaining.remove(&key);
+                    }
+                    records.push(r);
+                }
+            }
+            Ok(records)
+        })
+        .await?;
+        out.extend(records);
+        Ok(())
+    }
+}

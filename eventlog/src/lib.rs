@@ -1,0 +1,195 @@
+//! The log seam. Two implementations behind one enum:
+//!
+//! * [`SqliteLog`]: the embedded log, one SQLite file in WAL mode. Every topic
+//!   has a single partition; consumer groups keep their offsets in the same
+//!   file, so a transactional step is one SQLite transaction.
+//! * [`KafkaLog`]: Apache Kafka via rdkafka. Appends use an idempotent
+//!   producer with `acks=all`; group consumers read `read_committed` and
+//!   commit through Kafka transactions together with their outputs.
+//!
+//! Both give the same guarantees to the roles: an append returns only once
+//! every record is durable; a transactional step publishes its outputs and
+//! moves the group's offsets atomically, or does neither.
+
+mod kafka;
+mod sqlite;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+pub use kafka::{KafkaLog, KafkaSettings};
+pub use sqlite::SqliteLog;
+
+/// A record read from the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Vec<u8>,
+    pub payload: Vec<u8>,
+}
+
+/// A record to append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    pub topic: String,
+    pub key: Vec<u8>,
+    pub payload: Vec<u8>,
+}
+
+/// Where an appended record landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// Next offset to read, per (topic, partition).
+pub type Positions = BTreeMap<(String, i32), i64>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("embedded log (SQLite) failed: {0}")]
+    Sqlite(#[from] sqlx::Error),
+    #[error("embedded log migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("Kafka failed: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error("topic '{0}' does not exist; it is created when a role starts (`ensure_topics`)")]
+    UnknownTopic(String),
+    #[error("the log did not acknowledge within {0:?}")]
+    Timeout(Duration),
+    #[error("another consumer of group '{0}' committed first; this consumer was fenced and must restart")]
+    Fenced(String),
+    #[error("the transaction was aborted and the consumer rewound to the last committed offsets: {0}")]
+    Aborted(String),
+    #[error("a background task of the log failed: {0}")]
+    Task(String),
+}
+
+/// The log: embedded SQLite or Kafka.
+#[derive(Clone)]
+pub enum Log {
+    Sqlite(SqliteLog),
+    Kafka(KafkaLog),
+}
+
+impl Log {
+    /// Creates the topics if they do not exist (Kafka: with the configured
+    /// partition count and replication factor).
+    pub async fn ensure_topics(&self, topics: &[String]) -> Result<(), LogError> {
+        match self {
+            Log::Sqlite(l) => l.ensure_topics(topics).await,
+            Log::Kafka(l) => l.ensure_topics(topics).await,
+        }
+    }
+
+    /// Appends records and returns only once every one is durable (SQLite:
+    /// committed; Kafka: acknowledged by all in-sync replicas). On error, some
+    /// records may have been written (Kafka), none reported as accepted.
+    pub async fn append(&self, records: Vec<Output>) -> Result<Vec<Appended>, LogError> {
+        match self {
+            Log::Sqlite(l) => l.append(records).await,
+            Log::Kafka(l) => l.append(records).await,
+        }
+    }
+
+    /// A member of consumer group `group` reading `topics` from the group's
+    /// committed offsets (or the beginning). Its progress moves only through
+    /// [`GroupConsumer::commit_step`].
+    pub async fn group_consumer(&self, group: &str, topics: &[String]) -> Result<GroupConsumer, LogError> {
+        Ok(match self {
+            Log::Sqlite(l) => GroupConsumer::Sqlite(l.group_consumer(group, topics).await?),
+            Log::Kafka(l) => GroupConsumer::Kafka(l.group_consumer(group, topics).await?),
+        })
+    }
+
+    /// A reader of every partition of `topics`, starting at `start` (the
+    /// beginning for partitions not named). Keeps no state in the log: the
+    /// caller stores its positions (the projector, in its own database).
+    pub async fn reader(&self, topics: &[String], start: &Positions) -> Result<Reader, LogError> {
+        Ok(match self {
+            Log::Sqlite(l) => Reader::Sqlite(l.reader(topics, start)),
+            Log::Kafka(l) => Reader::Kafka(l.reader(topics, start).await?),
+        })
+    }
+
+    /// Reads every record of `topic` that exists now, from the beginning (for
+    /// small topics such as `vox.config`).
+    pub async fn read_all(&self, topic: &str) -> Result<Vec<Record>, LogError> {
+        let mut reader = self.reader(&[topic.to_owned()], &Positions::new()).await?;
+        let mut out = Vec::new();
+        reader.read_to_end(&mut out).await?;
+        Ok(out)
+    }
+}
+
+/// See [`Log::group_consumer`].
+pub enum GroupConsumer {
+    Sqlite(sqlite::SqliteGroupConsumer),
+    Kafka(kafka::KafkaGroupConsumer),
+}
+
+impl GroupConsumer {
+    /// Up to `max` records, waiting at most `wait` for the first one.
+    pub async fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<Record>, LogError> {
+        match self {
+            GroupConsumer::Sqlite(c) => c.poll(max, wait).await,
+            GroupConsumer::Kafka(c) => c.poll(max, wait).await,
+        }
+    }
+
+    /// The transactional step: appends `outputs` and commits the group's
+    /// offsets past every record in `consumed`, atomically. On error nothing
+    /// is visible to `read_committed` readers and the consumer is rewound to
+    /// the last committed offsets, so the same records are polled again.
+    pub async fn commit_step(&mut self, outputs: Vec<Output>, consumed: &[Record]) -> Result<(), LogError> {
+        match self {
+            GroupConsumer::Sqlite(c) => c.commit_step(outputs, consumed).await,
+            GroupConsumer::Kafka(c) => c.commit_step(outputs, consumed).await,
+        }
+    }
+}
+
+/// See [`Log::reader`].
+pub enum Reader {
+    Sqlite(sqlite::SqliteReader),
+    Kafka(kafka::KafkaReader),
+}
+
+impl Reader {
+    /// Up to `max` records, waiting at most `wait` for the first one.
+    pub async fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<Record>, LogError> {
+        match self {
+            Reader::Sqlite(r) => r.poll(max, wait).await,
+            Reader::Kafka(r) => r.poll(max, wait).await,
+        }
+    }
+
+    /// Reads until the reader has passed every record that existed when the
+    /// call began. Only for topics written without transactions.
+    pub async fn read_to_end(&mut self, out: &mut Vec<Record>) -> Result<(), LogError> {
+        match self {
+            Reader::Sqlite(r) => r.read_to_end(out).await,
+            Reader::Kafka(r) => r.read_to_end(out).await,
+        }
+    }
+}
+
+/// Next offsets per partition after `consumed`.
+pub(crate) fn next_offsets(consumed: &[Record]) -> Positions {
+    let mut next = Positions::new();
+    for r in consumed {
+        let e = next.entry((r.topic.clone(), r.partition)).or_insert(r.offset + 1);
+        *e = (*e).max(r.offset + 1);
+    }
+    next
+}
+
+pub(crate) fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or_default()
+}

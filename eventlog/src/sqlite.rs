@@ -1,0 +1,273 @@
+//! The embedded log: topics as rows of one SQLite file (WAL, `synchronous =
+//! FULL`, so a committed append survives a power cut). One partition per
+//! topic. Writers take the lock up front (`BEGIN IMMEDIATE`) so that several
+//! processes (`vox serve` and the CLI) can append to the same file.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::{next_offsets, now_micros, Appended, LogError, Output, Positions, Record};
+
+/// How often a waiting reader looks for records appended by another process.
+const CROSS_PROCESS_POLL: Duration = Duration::from_millis(100);
+
+#[derive(Clone)]
+pub struct SqliteLog {
+    pool: SqlitePool,
+    appended: Arc<Notify>,
+}
+
+impl SqliteLog {
+    /// Opens (creating if needed) the log file at `path`.
+    pub async fn open(path: &Path) -> Result<SqliteLog, LogError> {
+        let options = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(30));
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(SqliteLog { pool, appended: Arc::new(Notify::new()) })
+    }
+
+    pub(crate) async fn ensure_topics(&self, topics: &[String]) -> Result<(), LogError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for topic in topics {
+            sqlx::query("INSERT INTO log_topics (topic, next_offset) VALUES (?, 0) ON CONFLICT (topic) DO NOTHING")
+                .bind(topic)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) async fn append(&self, records: Vec<Output>) -> Result<Vec<Appended>, LogError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let appended = append_in(&mut tx, records).await?;
+        tx.commit().await?;
+        self.appended.notify_waiters();
+        Ok(appended)
+    }
+
+    pub(crate) async fn group_consumer(&self, group: &str, topics: &[String]) -> Result<SqliteGroupConsumer, LogError> {
+        let mut committed = Positions::new();
+        for topic in topics {
+            let row = sqlx::query("SELECT next_offset FROM log_group_offsets WHERE group_id = ? AND topic = ?")
+                .bind(group)
+                .bind(topic)
+                .fetch_optional(&self.pool)
+                .await?;
+            let next: i64 = row.map(|r| r.get(0)).unwrap_or(0);
+            committed.insert((topic.clone(), 0), next);
+        }
+        Ok(SqliteGroupConsumer {
+            log: self.clone(),
+            group: group.to_owned(),
+            position: committed.clone(),
+            committed,
+        })
+    }
+
+    pub(crate) fn reader(&self, topics: &[String], start: &Positions) -> SqliteReader {
+        let position = topics
+            .iter()
+            .map(|t| {
+                let key = (t.clone(), 0);
+                let offset = start.get(&key).copied().unwrap_or(0);
+                (key, offset)
+            })
+            .collect();
+        SqliteReader { log: self.clone(), position }
+    }
+
+    /// Reads up to `max` records at or after `position`, waiting up to `wait`.
+    async fn poll(&self, position: &mut Positions, max: usize, wait: Duration) -> Result<Vec<Record>, LogError> {
+        let deadline = Instant::now() + wait;
+        loop {
+            // Register interest before reading so that an append between the
+            // read and the wait is not missed.
+            let notified = self.appended.notified();
+            let records = self.read_from(position, max).await?;
+            if !records.is_empty() {
+                return Ok(records);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(records);
+            }
+            let nap = (deadline - now).min(CROSS_PROCESS_POLL);
+            let _ = tokio::time::timeout(nap, notified).await;
+        }
+    }
+
+    async fn read_from(&self, position: &mut Positions, max: usize) -> Result<Vec<Record>, LogError> {
+        let mut out = Vec::new();
+        for ((topic, partition), next) in position.iter_mut() {
+            if out.len() >= max {
+                break;
+            }
+            let rows = sqlx::query(
+                r#"SELECT "offset", key, payload FROM log_records WHERE topic = ? AND "offset" >= ? ORDER BY "offset" LIMIT ?"#,
+            )
+            .bind(topic.as_str())
+            .bind(*next)
+            .bind((max - out.len()) as i64)
+            .fetch_all(&self.pool)
+            .await?;
+            for row in rows {
+                let offset: i64 = row.get(0);
+                *next = offset + 1;
+                out.push(Record { topic: topic.clone(), partition: *partition, offset, key: row.get(1), payload: row.get(2) });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn end_offsets(&self, position: &Positions) -> Result<Positions, LogError> {
+        let mut ends = Positions::new();
+        for (topic, partition) in position.keys() {
+            let row = sqlx::query("SELECT next_offset FROM log_topics WHERE topic = ?")
+                .bind(topic.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+            let row = row.ok_or_else(|| LogError::UnknownTopic(topic.clone()))?;
+            ends.insert((topic.clone(), *partition), row.get(0));
+        }
+        Ok(ends)
+    }
+}
+
+/// Appends inside an open transaction, so that a transactional step can put
+/// its outputs and its offsets into one commit.
+async fn append_in(tx: &mut sqlx::SqliteConnection, records: Vec<Output>) -> Result<Vec<Appended>, LogError> {
+    let mut next: HashMap<String, i64> = HashMap::new();
+    let mut appended = Vec::with_capacity(records.len());
+    let now = now_micros();
+    for record in records {
+        let offset = match next.get(&record.topic) {
+            Some(o) => *o,
+            None => {
+                let row = sqlx::query("SELECT next_offset FROM log_topics WHERE topic = ?")
+                    .bind(&record.topic)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                row.ok_or_else(|| LogError::UnknownTopic(record.topic.clone()))?.get(0)
+            }
+        };
+        sqlx::query(r#"INSERT INTO log_records (topic, "offset", key, payload, appended_at) VALUES (?, ?, ?, ?, ?)"#)
+            .bind(&record.topic)
+            .bind(offset)
+            .bind(&record.key)
+            .bind(&record.payload)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        appended.push(Appended { partition: 0, offset });
+        next.insert(record.topic, offset + 1);
+    }
+    for (topic, offset) in next {
+        sqlx::query("UPDATE log_topics SET next_offset = ? WHERE topic = ?").bind(offset).bind(topic).execute(&mut *tx).await?;
+    }
+    Ok(appended)
+}
+
+pub struct SqliteGroupConsumer {
+    log: SqliteLog,
+    group: String,
+    /// Next offset to read.
+    position: Positions,
+    /// Next offset as committed in the log (what a restart resumes from).
+    committed: Positions,
+}
+
+impl SqliteGroupConsumer {
+    pub(crate) async fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<Record>, LogError> {
+        self.log.poll(&mut self.position, max, wait).await
+    }
+
+    pub(crate) async fn commit_step(&mut self, outputs: Vec<Output>, consumed: &[Record]) -> Result<(), LogError> {
+        let result = self.try_commit_step(outputs, consumed).await;
+        match &result {
+            Ok(new) => {
+                self.committed.extend(new.clone());
+                self.log.appended.notify_waiters();
+            }
+            Err(_) => self.position = self.committed.clone(),
+        }
+        result.map(|_| ())
+    }
+
+    async fn try_commit_step(&self, outputs: Vec<Output>, consumed: &[Record]) -> Result<Positions, LogError> {
+        let next = next_offsets(consumed);
+        let mut tx = self.log.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for ((topic, partition), offset) in &next {
+            let expected = self.committed.get(&(topic.clone(), *partition)).copied().unwrap_or(0);
+            // Compare-and-set: a second consumer of the same group that
+            // committed in between fences this one.
+            let updated = sqlx::query(
+                "UPDATE log_group_offsets SET next_offset = ? WHERE group_id = ? AND topic = ? AND next_offset = ?",
+            )
+            .bind(offset)
+            .bind(&self.group)
+            .bind(topic)
+            .bind(expected)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if updated == 0 {
+                let inserted = if expected == 0 {
+                    sqlx::query(
+                        "INSERT INTO log_group_offsets (group_id, topic, next_offset) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(&self.group)
+                    .bind(topic)
+                    .bind(offset)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                } else {
+                    0
+                };
+                if inserted == 0 {
+                    return Err(LogError::Fenced(self.group.clone()));
+                }
+            }
+        }
+        append_in(&mut tx, outputs).await?;
+        tx.commit().await?;
+        Ok(next)
+    }
+}
+
+pub struct SqliteReader {
+    log: SqliteLog,
+    position: Positions,
+}
+
+impl SqliteReader {
+    pub(crate) async fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<Record>, LogError> {
+        self.log.poll(&mut self.position, max, wait).await
+    }
+
+    pub(crate) async fn read_to_end(&mut self, out: &mut Vec<Record>) -> Result<(), LogError> {
+        let ends = self.log.end_offsets(&self.position).await?;
+        while ends.iter().any(|(k, end)| self.position.get(k).copied().unwrap_or(0) < *end) {
+            let batch = self.log.read_from(&mut self.position, 1000).await?;
+            if batch.is_empty() {
+                break;
+            }
+            out.extend(batch);
+        }
+        Ok(())
+    }
+}

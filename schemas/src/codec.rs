@@ -1,0 +1,103 @@
+//! Avro single-object encoding: `C3 01`, the 8-byte little-endian CRC-64-AVRO
+//! (Rabin) fingerprint of the writer schema, then the Avro binary datum.
+//! Any standard Avro library that has the `.avsc` file can decode it.
+
+use std::io::Cursor;
+
+use apache_avro::rabin::Rabin;
+use apache_avro::Schema;
+use serde::{de::DeserializeOwned, Serialize};
+
+/// `C3 01` + 8 fingerprint bytes.
+pub const HEADER_LEN: usize = 10;
+const MAGIC: [u8; 2] = [0xC3, 0x01];
+
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    #[error("not an Avro single-object encoded record (missing C3 01 header)")]
+    NotSingleObject,
+    #[error("the record's writer schema (fingerprint {fingerprint}) is not a known version of {expected}")]
+    UnknownSchema { fingerprint: String, expected: &'static str },
+    #[error("Avro {direction} of {event} failed: {source}")]
+    Avro {
+        direction: &'static str,
+        event: &'static str,
+        #[source]
+        source: Box<apache_avro::Error>,
+    },
+}
+
+/// One committed version of an event's schema.
+pub struct SchemaVersion {
+    pub version: u32,
+    pub schema: Schema,
+    pub fingerprint: [u8; 8],
+}
+
+impl SchemaVersion {
+    /// Parses committed `.avsc` text; panics only on a schema file that is
+    /// not valid Avro, which the test suite rules out for every file.
+    pub fn parse_all(sources: &[&str]) -> Vec<SchemaVersion> {
+        sources
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                let schema = Schema::parse_str(text).expect("committed .avsc files are valid (tested)");
+                let fp = schema.fingerprint::<Rabin>().bytes;
+                let fingerprint: [u8; 8] = fp.try_into().expect("a Rabin fingerprint has 8 bytes");
+                SchemaVersion { version: i as u32 + 1, schema, fingerprint }
+            })
+            .collect()
+    }
+}
+
+/// An event type with its committed schema versions (oldest first; the last
+/// one is what this code writes).
+pub trait Event: Serialize + DeserializeOwned {
+    /// The Avro full name, e.g. `vox.events.FeedbackReceived`.
+    const NAME: &'static str;
+    /// Every committed version of the schema, oldest first.
+    fn versions() -> &'static [SchemaVersion];
+    fn current() -> &'static SchemaVersion {
+        Self::versions().last().expect("every event has at least one schema version")
+    }
+}
+
+/// Encodes `event` with the current schema version.
+pub fn encode<E: Event>(event: &E) -> Result<Vec<u8>, CodecError> {
+    let current = E::current();
+    let err = |e: apache_avro::Error| CodecError::Avro { direction: "encoding", event: E::NAME, source: Box::new(e) };
+    let value = apache_avro::to_value(event).map_err(err)?.resolve(&current.schema).map_err(err)?;
+    let datum = apache_avro::to_avro_datum(&current.schema, value).map_err(err)?;
+    let mut out = Vec::with_capacity(HEADER_LEN + datum.len());
+    out.extend_from_slice(&MAGIC);
+    out.extend_from_slice(&current.fingerprint);
+    out.extend_from_slice(&datum);
+    Ok(out)
+}
+
+/// The writer-schema fingerprint of a single-object encoded record.
+pub fn fingerprint_of(bytes: &[u8]) -> Option<[u8; 8]> {
+    if bytes.len() < HEADER_LEN || bytes[..2] != MAGIC {
+        return None;
+    }
+    bytes[2..HEADER_LEN].try_into().ok()
+}
+
+/// Decodes a record written with any committed version of `E`'s schema,
+/// resolving it to the current version.
+pub fn decode<E: Event>(bytes: &[u8]) -> Result<E, CodecError> {
+    let fp = fingerprint_of(bytes).ok_or(CodecError::NotSingleObject)?;
+    let writer = E::versions()
+        .iter()
+        .find(|v| v.fingerprint == fp)
+        .ok_or_else(|| CodecError::UnknownSchema { fingerprint: hex(&fp), expected: E::NAME })?;
+    let err = |e: apache_avro::Error| CodecError::Avro { direction: "decoding", event: E::NAME, source: Box::new(e) };
+    let mut reader = Cursor::new(&bytes[HEADER_LEN..]);
+    let value = apache_avro::from_avro_datum(&writer.schema, &mut reader, Some(&E::current().schema)).map_err(err)?;
+    apache_avro::from_value(&value).map_err(err)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,364 @@
+//! Rust types of the events in `schemas/avro/`. Field names and order follow
+//! the `.avsc` files; timestamps are microseconds since the Unix epoch (UTC).
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use serde::{Deserialize, Serialize};
+
+use crate::codec::{Event, SchemaVersion};
+
+macro_rules! event {
+    ($ty:ty, $name:literal, [$($file:literal),+ $(,)?]) => {
+        impl Event for $ty {
+            const NAME: &'static str = $name;
+            fn versions() -> &'static [SchemaVersion] {
+                static VERSIONS: OnceLock<Vec<SchemaVersion>> = OnceLock::new();
+                VERSIONS.get_or_init(|| {
+                    SchemaVersion::parse_all(&[$(include_str!(concat!("../avro/", $file))),+])
+                })
+            }
+        }
+    };
+}
+
+// ---------------------------------------------------------------- feedback
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Survey,
+    Email,
+    Chat,
+    Review,
+    SupportTicket,
+    Social,
+    Other,
+}
+
+impl Channel {
+    pub const ALL: [Channel; 7] = [
+        Channel::Survey,
+        Channel::Email,
+        Channel::Chat,
+        Channel::Review,
+        Channel::SupportTicket,
+        Channel::Social,
+        Channel::Other,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Survey => "survey",
+            Channel::Email => "email",
+            Channel::Chat => "chat",
+            Channel::Review => "review",
+            Channel::SupportTicket => "support_ticket",
+            Channel::Social => "social",
+            Channel::Other => "other",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricKind {
+    Nps,
+    Csat,
+    Ces,
+    Rating,
+    Custom,
+}
+
+impl MetricKind {
+    pub const ALL: [MetricKind; 5] = [MetricKind::Nps, MetricKind::Csat, MetricKind::Ces, MetricKind::Rating, MetricKind::Custom];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetricKind::Nps => "nps",
+            MetricKind::Csat => "csat",
+            MetricKind::Ces => "ces",
+            MetricKind::Rating => "rating",
+            MetricKind::Custom => "custom",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metric {
+    pub kind: MetricKind,
+    pub value: f64,
+    pub scale_min: f64,
+    pub scale_max: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceTag {
+    pub name: String,
+    pub value: String,
+}
+
+/// One piece of customer feedback as the customer system sent it, validated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeedbackItem {
+    pub occurred_at: i64,
+    pub channel: Channel,
+    pub text: Option<String>,
+    pub language: Option<String>,
+    pub metrics: Vec<Metric>,
+    pub respondent: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+    pub tags: Vec<SourceTag>,
+}
+
+/// Written by ingest to `vox.feedback.raw` once the item is durable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeedbackReceived {
+    pub event_id: String,
+    pub tenant_id: String,
+    pub collection: String,
+    pub external_id: String,
+    pub client_id: String,
+    pub region: String,
+    pub batch_id: String,
+    pub received_at: i64,
+    pub item: FeedbackItem,
+}
+event!(FeedbackReceived, "vox.events.FeedbackReceived", ["feedback_received.v1.avsc"]);
+
+/// The id of a feedback item: a UUIDv5 of tenant, collection and external id,
+/// so that a retried item always gets the same id.
+pub fn feedback_event_id(tenant_id: &str, collection: &str, external_id: &str) -> String {
+    // A fixed namespace for Vox feedback ids (a random v4, chosen once).
+    const NAMESPACE: uuid::Uuid = uuid::uuid!("5f0b7d3e-2c1a-4d8e-9a57-3c6f1e2b9d40");
+    let name = format!("{}\u{0}{}\u{0}{}", tenant_id, collection, external_id);
+    uuid::Uuid::new_v5(&NAMESPACE, name.as_bytes()).to_string()
+}
+
+/// The log key of a feedback item: all events about one item share a key, so
+/// they stay in order on one partition.
+pub fn feedback_key(tenant_id: &str, collection: &str, external_id: &str) -> Vec<u8> {
+    format!("{tenant_id}/{collection}/{external_id}").into_bytes()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TagSource {
+    Client,
+    Rule,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppliedTag {
+    pub name: String,
+    pub value: String,
+    pub source: TagSource,
+    pub rule_id: Option<String>,
+    pub rule_version: Option<i32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Redaction {
+    pub field: String,
+    pub rule_id: String,
+    pub rule_version: i32,
+}
+
+/// Written by the processor to `vox.feedback.processed`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeedbackProcessed {
+    pub event_id: String,
+    pub tenant_id: String,
+    pub collection: String,
+    pub external_id: String,
+    pub client_id: String,
+    pub batch_id: String,
+    pub received_region: String,
+    pub processed_region: String,
+    pub received_at: i64,
+    pub processed_at: i64,
+    pub item: FeedbackItem,
+    pub applied_tags: Vec<AppliedTag>,
+    pub redactions: Vec<Redaction>,
+}
+event!(FeedbackProcessed, "vox.events.FeedbackProcessed", ["feedback_processed.v1.avsc"]);
+
+/// Dead letter written by the processor to `vox.feedback.rejected`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeedbackRejected {
+    pub event_id: Option<String>,
+    pub tenant_id: Option<String>,
+    pub collection: Option<String>,
+    pub external_id: Option<String>,
+    pub reason_code: String,
+    pub reason: String,
+    pub processed_region: String,
+    pub rejected_at: i64,
+    pub source_topic: String,
+    pub source_partition: i32,
+    pub source_offset: i64,
+    #[serde(with = "apache_avro::serde_avro_bytes")]
+    pub input: Vec<u8>,
+}
+event!(FeedbackRejected, "vox.events.FeedbackRejected", ["feedback_rejected.v1.avsc"]);
+
+// ---------------------------------------------------------------- configuration
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TenantCreated {
+    pub tenant_id: String,
+    pub name: String,
+    pub region: String,
+    pub created_at: i64,
+}
+event!(TenantCreated, "vox.config.TenantCreated", ["tenant_created.v1.avsc"]);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CollectionCreated {
+    pub tenant_id: String,
+    pub collection: String,
+    pub name: String,
+    pub created_at: i64,
+}
+event!(CollectionCreated, "vox.config.CollectionCreated", ["collection_created.v1.avsc"]);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientCredentialIssued {
+    pub tenant_id: String,
+    pub client_id: String,
+    pub name: String,
+    pub collections: Vec<String>,
+    pub secret_version: i32,
+    #[serde(with = "apache_avro::serde_avro_bytes")]
+    pub secret_sha256: Vec<u8>,
+    pub issued_at: i64,
+}
+event!(ClientCredentialIssued, "vox.config.ClientCredentialIssued", ["client_credential_issued.v1.avsc"]);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientSecretRotated {
+    pub tenant_id: String,
+    pub client_id: String,
+    pub secret_version: i32,
+    #[serde(with = "apache_avro::serde_avro_bytes")]
+    pub secret_sha256: Vec<u8>,
+    pub rotated_at: i64,
+}
+event!(ClientSecretRotated, "vox.config.ClientSecretRotated", ["client_secret_rotated.v1.avsc"]);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientCredentialRevoked {
+    pub tenant_id: String,
+    pub client_id: String,
+    pub secret_version: Option<i32>,
+    pub revoked_at: i64,
+}
+event!(ClientCredentialRevoked, "vox.config.ClientCredentialRevoked", ["client_credential_revoked.v1.avsc"]);
+
+/// Every event that may appear on `vox.config`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConfigEvent {
+    TenantCreated(TenantCreated),
+    CollectionCreated(CollectionCreated),
+    ClientCredentialIssued(ClientCredentialIssued),
+    ClientSecretRotated(ClientSecretRotated),
+    ClientCredentialRevoked(ClientCredentialRevoked),
+}
+
+impl ConfigEvent {
+    /// The tenant the event belongs to (the log key of `vox.config`).
+    pub fn tenant_id(&self) -> &str {
+        match self {
+            ConfigEvent::TenantCreated(e) => &e.tenant_id,
+            ConfigEvent::CollectionCreated(e) => &e.tenant_id,
+            ConfigEvent::ClientCredentialIssued(e) => &e.tenant_id,
+            ConfigEvent::ClientSecretRotated(e) => &e.tenant_id,
+            ConfigEvent::ClientCredentialRevoked(e) => &e.tenant_id,
+        }
+    }
+
+    pub fn encode(&self) -> Result<Vec<u8>, crate::CodecError> {
+        match self {
+            ConfigEvent::TenantCreated(e) => crate::encode(e),
+            ConfigEvent::CollectionCreated(e) => crate::encode(e),
+            ConfigEvent::ClientCredentialIssued(e) => crate::encode(e),
+            ConfigEvent::ClientSecretRotated(e) => crate::encode(e),
+            ConfigEvent::ClientCredentialRevoked(e) => crate::encode(e),
+        }
+    }
+
+    /// Decodes any configuration event, choosing the type by the writer
+    /// schema's fingerprint.
+    pub fn decode(bytes: &[u8]) -> Result<ConfigEvent, crate::CodecError> {
+        fn is<E: Event>(fp: &[u8; 8]) -> bool {
+            E::versions().iter().any(|v| &v.fingerprint == fp)
+        }
+        let fp = crate::fingerprint_of(bytes).ok_or(crate::CodecError::NotSingleObject)?;
+        if is::<TenantCreated>(&fp) {
+            crate::decode(bytes).map(ConfigEvent::TenantCreated)
+        } else if is::<CollectionCreated>(&fp) {
+            crate::decode(bytes).map(ConfigEvent::CollectionCreated)
+        } else if is::<ClientCredentialIssued>(&fp) {
+            crate::decode(bytes).map(ConfigEvent::ClientCredentialIssued)
+        } else if is::<ClientSecretRotated>(&fp) {
+            crate::decode(bytes).map(ConfigEvent::ClientSecretRotated)
+        } else if is::<ClientCredentialRevoked>(&fp) {
+            crate::decode(bytes).map(ConfigEvent::ClientCredentialRevoked)
+        } else {
+            Err(crate::CodecError::UnknownSchema {
+                fingerprint: fp.iter().map(|b| format!("{b:02x}")).collect(),
+                expected: "a vox.config event",
+            })
+        }
+    }
+}
+
+// ---------------------------------------------------------------- audit
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActorKind {
+    Client,
+    User,
+    Operator,
+    System,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Success,
+    Failure,
+    Denied,
+}
+
+/// One raw audit record on `vox.audit`. Never carries secrets or bodies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    pub audit_id: String,
+    pub tenant_id: Option<String>,
+    pub occurred_at: i64,
+    pub actor_kind: ActorKind,
+    pub actor_id: String,
+    pub action: String,
+    pub resource: Option<String>,
+    pub outcome: Outcome,
+    pub source_address: Option<String>,
+    pub region: String,
+    pub details: BTreeMap<String, String>,
+}
+event!(AuditRecord, "vox.audit.AuditRecord", ["audit_record.v1.avsc"]);
+
+/// Every `.avsc` file in `schemas/avro/`, by event name, oldest first: the
+/// compatibility test walks this list.
+pub fn all_versions() -> Vec<(&'static str, &'static [SchemaVersion])> {
+    vec![
+        (FeedbackReceived::NAME, FeedbackReceived::versions()),
+        (FeedbackProcessed::NAME, FeedbackProcessed::versions()),
+        (FeedbackRejected::NAME, FeedbackRejected::versions()),
+        (TenantCreated::NAME, TenantCreated::versions()),
+        (CollectionCreated::NAME, CollectionCreated::versions()),
+        (ClientCredentialIssued::NAME, ClientCredentialIssued::versions()),
+        (ClientSecretRotated::NAME, ClientSecretRotated::versions()),
+        (ClientCredentialRevoked::NAME, ClientCredentialRevoked::versions()),
+        (AuditRecord::NAME, AuditRecord::versions()),
+    ]
+}

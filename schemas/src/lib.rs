@@ -1,0 +1,11 @@
+//! The Vox event contract: Avro schemas (`schemas/avro/*.avsc`), their Rust
+//! types, the topics that carry them, and the single-object encoding used on
+//! every topic. This crate does no I/O.
+
+mod codec;
+mod events;
+mod topics;
+
+pub use codec::{decode, encode, fingerprint_of, CodecError, Event, SchemaVersion, HEADER_LEN};
+pub use events::*;
+pub use topics::Topic;

@@ -1,0 +1,353 @@
+//! The store seam: read models and the projector's input offsets, in SQLite
+//! (embedded) or PostgreSQL (distributed). Only this crate writes SQL for the
+//! read models. Every projection step is one SQL transaction that writes the
+//! rows and moves the stored offsets with a compare-and-set, and rows are
+//! deduplicated on the event id, so a replayed batch changes nothing.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::Serialize;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::Row;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error(
+        "projector '{projector}' expected to continue {topic}[{partition}] at offset {expected}, but the store is elsewhere; \
+         another projector instance wrote first (restart this one)"
+    )]
+    OffsetConflict { projector: String, topic: String, partition: i32, expected: i64 },
+    #[error("stored JSON column could not be read: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// One row of the feedback read model.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FeedbackRow {
+    pub tenant_id: String,
+    pub collection: String,
+    pub external_id: String,
+    pub event_id: String,
+    pub client_id: String,
+    pub batch_id: String,
+    pub channel: String,
+    /// Microseconds since the Unix epoch, UTC.
+    pub occurred_at: i64,
+    pub text: Option<String>,
+    pub language: Option<String>,
+    pub metrics: serde_json::Value,
+    pub respondent: Option<String>,
+    pub metadata: serde_json::Value,
+    pub tags: serde_json::Value,
+    pub received_region: String,
+    pub processed_region: String,
+    pub received_at: i64,
+    pub processed_at: i64,
+}
+
+/// One dead letter.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RejectionRow {
+    pub source_topic: String,
+    pub source_partition: i32,
+    pub source_offset: i64,
+    pub tenant_id: Option<String>,
+    pub collection: Option<String>,
+    pub external_id: Option<String>,
+    pub event_id: Option<String>,
+    pub reason_code: String,
+    pub reason: String,
+    pub processed_region: String,
+    pub rejected_at: i64,
+}
+
+/// The projector moved from `from` to `to` (next offsets) on one partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OffsetMove {
+    pub topic: String,
+    pub partition: i32,
+    pub from: i64,
+    pub to: i64,
+}
+
+/// What one projection step writes, atomically.
+#[derive(Debug, Clone, Default)]
+pub struct Projection {
+    pub feedback: Vec<FeedbackRow>,
+    pub rejections: Vec<RejectionRow>,
+    pub offsets: Vec<OffsetMove>,
+}
+
+/// The same statements for both databases (`$n` placeholders work in SQLite
+/// too); only the JSON columns differ (JSONB in PostgreSQL).
+macro_rules! apply_in {
+    ($tx:ident, $projector:expr, $projection:expr, $json:literal) => {{
+        for m in &$projection.offsets {
+            let moved = sqlx::query(
+                "UPDATE projector_offsets SET next_offset = $1 \
+                 WHERE projector = $2 AND topic = $3 AND log_partition = $4 AND next_offset = $5",
+            )
+            .bind(m.to)
+            .bind($projector)
+            .bind(&m.topic)
+            .bind(m.partition)
+            .bind(m.from)
+            .execute(&mut *$tx)
+            .await?
+            .rows_affected();
+            let inserted = if moved == 0 && m.from == 0 {
+                sqlx::query(
+                    "INSERT INTO projector_offsets (projector, topic, log_partition, next_offset) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind($projector)
+                .bind(&m.topic)
+                .bind(m.partition)
+                .bind(m.to)
+                .execute(&mut *$tx)
+                .await?
+                .rows_affected()
+            } else {
+                0
+            };
+            if moved == 0 && inserted == 0 {
+                return Err(StoreError::OffsetConflict {
+                    projector: $projector.to_owned(),
+                    topic: m.topic.clone(),
+                    partition: m.partition,
+                    expected: m.from,
+                });
+            }
+        }
+        for f in &$projection.feedback {
+            sqlx::query(concat!(
+                "INSERT INTO feedback (tenant_id, collection, external_id, event_id, client_id, batch_id, channel, \
+                 occurred_at, text, language, metrics, respondent, metadata, tags, received_region, processed_region, \
+                 received_at, processed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11",
+                $json,
+                ", $12, $13",
+                $json,
+                ", $14",
+                $json,
+                ", $15, $16, $17, $18) ON CONFLICT DO NOTHING"
+            ))
+            .bind(&f.tenant_id)
+            .bind(&f.collection)
+            .bind(&f.external_id)
+            .bind(&f.event_id)
+            .bind(&f.client_id)
+            .bind(&f.batch_id)
+            .bind(&f.channel)
+            .bind(f.occurred_at)
+            .bind(&f.text)
+            .bind(&f.language)
+            .bind(f.metrics.to_string())
+            .bind(&f.respondent)
+            .bind(f.metadata.to_string())
+            .bind(f.tags.to_string())
+            .bind(&f.received_region)
+            .bind(&f.processed_region)
+            .bind(f.received_at)
+            .bind(f.processed_at)
+            .execute(&mut *$tx)
+            .await?;
+        }
+        for r in &$projection.rejections {
+            sqlx::query(
+                "INSERT INTO rejections (source_topic, source_partition, source_offset, tenant_id, collection, \
+                 external_id, event_id, reason_code, reason, processed_region, rejected_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
+            )
+            .bind(&r.source_topic)
+            .bind(r.source_partition)
+            .bind(r.source_offset)
+            .bind(&r.tenant_id)
+            .bind(&r.collection)
+            .bind(&r.external_id)
+            .bind(&r.event_id)
+            .bind(&r.reason_code)
+            .bind(&r.reason)
+            .bind(&r.processed_region)
+            .bind(r.rejected_at)
+            .execute(&mut *$tx)
+            .await?;
+        }
+    }};
+}
+
+macro_rules! feedback_from_row {
+    ($r:expr) => {{
+        let r = $r;
+        Ok::<_, StoreError>(FeedbackRow {
+            tenant_id: r.try_get(0)?,
+            collection: r.try_get(1)?,
+            external_id: r.try_get(2)?,
+            event_id: r.try_get(3)?,
+            client_id: r.try_get(4)?,
+            batch_id: r.try_get(5)?,
+            channel: r.try_get(6)?,
+            occurred_at: r.try_get(7)?,
+            text: r.try_get(8)?,
+            language: r.try_get(9)?,
+            metrics: serde_json::from_str(&r.try_get::<String, _>(10)?)?,
+            respondent: r.try_get(11)?,
+            metadata: serde_json::from_str(&r.try_get::<String, _>(12)?)?,
+            tags: serde_json::from_str(&r.try_get::<String, _>(13)?)?,
+            received_region: r.try_get(14)?,
+            processed_region: r.try_get(15)?,
+            received_at: r.try_get(16)?,
+            processed_at: r.try_get(17)?,
+        })
+    }};
+}
+
+macro_rules! rejection_from_row {
+    ($r:expr) => {{
+        let r = $r;
+        RejectionRow {
+            source_topic: r.get(0),
+            source_partition: r.get(1),
+            source_offset: r.get(2),
+            tenant_id: r.get(3),
+            collection: r.get(4),
+            external_id: r.get(5),
+            event_id: r.get(6),
+            reason_code: r.get(7),
+            reason: r.get(8),
+            processed_region: r.get(9),
+            rejected_at: r.get(10),
+        }
+    }};
+}
+
+#[derive(Clone)]
+pub enum Store {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+impl Store {
+    /// Opens (creating if needed) the embedded store at `path` and migrates it.
+    pub async fn open_sqlite(path: &Path) -> Result<Store, StoreError> {
+        let options = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(30));
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        Ok(Store::Sqlite(pool))
+    }
+
+    /// Connects to PostgreSQL and migrates the schema.
+    pub async fn connect_postgres(url: &str) -> Result<Store, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        Ok(Store::Postgres(pool))
+    }
+
+    /// The stored next offsets of `projector`: (topic, partition, offset).
+    pub async fn positions(&self, projector: &str) -> Result<Vec<(String, i32, i64)>, StoreError> {
+        let sql = "SELECT topic, log_partition, next_offset FROM projector_offsets WHERE projector = $1";
+        let rows: Vec<(String, i32, i64)> = match self {
+            Store::Sqlite(p) => sqlx::query_as(sql).bind(projector).fetch_all(p).await?,
+            Store::Postgres(p) => sqlx::query_as(sql).bind(projector).fetch_all(p).await?,
+        };
+        Ok(rows)
+    }
+
+    /// Writes one projection step in one transaction. Fails with
+    /// [`StoreError::OffsetConflict`] (and writes nothing) when a stored
+    /// offset is not where `projection.offsets` says it starts.
+    pub async fn apply(&self, projector: &str, projection: &Projection) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(p) => {
+                let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
+                apply_in!(tx, projector, projection, "");
+                tx.commit().await?;
+            }
+            Store::Postgres(p) => {
+                let mut tx = p.begin().await?;
+                apply_in!(tx, projector, projection, "::jsonb");
+                tx.commit().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every feedback row of `tenant`, oldest first.
+    pub async fn feedback(&self, tenant: &str) -> Result<Vec<FeedbackRow>, StoreError> {
+        match self {
+            Store::Sqlite(p) => {
+                let rows = sqlx::query(&select_feedback("")).bind(tenant).fetch_all(p).await?;
+                rows.iter().map(|r| feedback_from_row!(r)).collect()
+            }
+            Store::Postgres(p) => {
+                let rows = sqlx::query(&select_feedback("::text")).bind(tenant).fetch_all(p).await?;
+                rows.iter().map(|r| feedback_from_row!(r)).collect()
+            }
+        }
+    }
+
+    /// Every dead letter of `tenant`, in log order.
+    pub async fn rejections(&self, tenant: &str) -> Result<Vec<RejectionRow>, StoreError> {
+        let sql = "SELECT source_topic, source_partition, source_offset, tenant_id, collection, external_id, event_id, \
+                   reason_code, reason, processed_region, rejected_at FROM rejections WHERE tenant_id = $1 \
+                   ORDER BY source_topic, source_partition, source_offset";
+        match self {
+            Store::Sqlite(p) => {
+                let rows = sqlx::query(sql).bind(tenant).fetch_all(p).await?;
+                Ok(rows.iter().map(|r| rejection_from_row!(r)).collect())
+            }
+            Store::Postgres(p) => {
+                let rows = sqlx::query(sql).bind(tenant).fetch_all(p).await?;
+                Ok(rows.iter().map(|r| rejection_from_row!(r)).collect())
+            }
+        }
+    }
+
+    /// Drops every read-model row and every projector offset: the next
+    /// projector run rebuilds them from the log.
+    pub async fn reset(&self) -> Result<(), StoreError> {
+        let sql = ["DELETE FROM feedback", "DELETE FROM rejections", "DELETE FROM projector_offsets"];
+        match self {
+            Store::Sqlite(p) => {
+                let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
+                for s in sql {
+                    sqlx::query(s).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+            }
+            Store::Postgres(p) => {
+                let mut tx = p.begin().await?;
+                for s in sql {
+                    sqlx::query(s).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn select_feedback(json_cast: &str) -> String {
+    format!(
+        "SELECT tenant_id, collection, external_id, event_id, client_id, batch_id, channel, occurred_at, text, language, \
+         metrics{c}, respondent, metadata{c}, tags{c}, received_region, processed_region, received_at, processed_at \
+         FROM feedback WHERE tenant_id = $1 ORDER BY occurred_at, collection, external_id",
+        c = json_cast
+    )
+}
+
