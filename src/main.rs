@@ -1,1 +1,5 @@
-fn main(){}
+//! `vox`: see `vox --help`. Everything lives in the library.
+
+fn main() -> std::process::ExitCode {
+    vox::cli::main()
+}

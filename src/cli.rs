@@ -1,0 +1,362 @@
+//! The command line. Every error ends as one line on stderr and exit code 1.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use tokio::net::TcpListener;
+
+use crate::settings::{FileSettings, Secret, Settings};
+use crate::{admin, inspect, push, serve};
+
+#[derive(Debug, Parser)]
+#[command(name = "vox", version, about = "Vox: an event-sourced pipeline for customer feedback")]
+pub struct Cli {
+    /// TOML configuration file (keys as the long flags, with `_`).
+    #[arg(long, env = "VOX_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    #[command(flatten)]
+    common: Common,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Args)]
+struct Common {
+    /// Directory of the embedded log, store and TLS certificate [default: vox-data].
+    #[arg(long, env = "VOX_DATA_DIR", global = true)]
+    data_dir: Option<PathBuf>,
+    /// Region this node serves [default: eu].
+    #[arg(long, env = "VOX_REGION", global = true)]
+    region: Option<String>,
+    /// Kafka bootstrap brokers; when set, the log is Kafka instead of the embedded one.
+    #[arg(long, env = "VOX_KAFKA_BROKERS", global = true)]
+    kafka_brokers: Option<String>,
+    /// Partitions of each topic created on Kafka [default: 3].
+    #[arg(long, env = "VOX_KAFKA_PARTITIONS", global = true)]
+    kafka_partitions: Option<i32>,
+    /// Replication factor of each topic created on Kafka [default: 1].
+    #[arg(long, env = "VOX_KAFKA_REPLICATION_FACTOR", global = true)]
+    kafka_replication_factor: Option<i32>,
+    /// PostgreSQL URL; when set, the read models live there instead of the embedded store.
+    #[arg(long, env = "VOX_DATABASE_URL", global = true, hide_env_values = true)]
+    database_url: Option<Secret>,
+    /// Prefix of every topic name (lets several installations share a cluster).
+    #[arg(long, env = "VOX_TOPIC_NAMESPACE", global = true)]
+    topic_namespace: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct Listen {
+    /// Address of the HTTPS listener [default: 127.0.0.1:8443].
+    #[arg(long, env = "VOX_LISTEN")]
+    listen: Option<std::net::SocketAddr>,
+    /// PEM certificate chain of the listener.
+    #[arg(long, env = "VOX_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of the listener.
+    #[arg(long, env = "VOX_TLS_KEY")]
+    tls_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run every role in one process (embedded SQLite by default).
+    Serve(Listen),
+    /// Run the ingest role (HTTPS) against Kafka.
+    Ingest(Listen),
+    /// Run the processor role against Kafka.
+    Process,
+    /// Run the projector role from Kafka into PostgreSQL.
+    Project {
+        /// Drop the read models first and rebuild them from offset zero.
+        #[arg(long)]
+        rebuild: bool,
+    },
+    /// Manage tenants.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Manage collections.
+    #[command(subcommand)]
+    Collection(CollectionCommand),
+    /// Manage client credentials of customer systems.
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Send a JSON-array or NDJSON file of feedback items to an ingest node.
+    Push {
+        /// The file (`[...]` JSON array, or one JSON object per line).
+        file: PathBuf,
+        /// Base URL of an ingest node.
+        #[arg(long, env = "VOX_INGEST_URL", default_value = "https://127.0.0.1:8443")]
+        url: String,
+        /// CA certificate to trust [default: <data-dir>/tls/ca.pem when it exists].
+        #[arg(long, env = "VOX_CA_CERT")]
+        ca_cert: Option<PathBuf>,
+        #[arg(long, env = "VOX_CLIENT_ID")]
+        client_id: String,
+        #[arg(long, env = "VOX_CLIENT_SECRET", hide_env_values = true)]
+        client_secret: Secret,
+        /// Items per request.
+        #[arg(long, default_value_t = 500)]
+        batch_size: usize,
+    },
+    /// Print read models as NDJSON (an operator tool).
+    #[command(subcommand)]
+    Inspect(InspectCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum TenantCommand {
+    /// Create a tenant pinned to a region (--region, default eu).
+    Create {
+        /// Tenant id: lower-case letters, digits, '-' and '_'.
+        id: String,
+        /// Display name.
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CollectionCommand {
+    /// Create a collection in a tenant.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        /// Collection id: lower-case letters, digits, '-' and '_'.
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ClientCommand {
+    /// Issue a client id and secret; prints `export` lines (the secret only this once).
+    Create {
+        #[arg(long)]
+        tenant: String,
+        /// Display name, e.g. the system that will use it.
+        #[arg(long, default_value = "client")]
+        name: String,
+        /// A collection the client may write (repeat; none means all of the tenant's).
+        #[arg(long = "collection")]
+        collections: Vec<String>,
+    },
+    /// Add a new secret; the old one stays valid until revoked.
+    Rotate {
+        #[arg(long)]
+        tenant: String,
+        client_id: String,
+    },
+    /// Revoke one secret version, or the whole credential.
+    Revoke {
+        #[arg(long)]
+        tenant: String,
+        client_id: String,
+        /// Only this secret version [default: the whole credential].
+        #[arg(long)]
+        version: Option<i32>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum InspectCommand {
+    /// Processed feedback of a tenant.
+    Feedback {
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Dead letters (rejected items) of a tenant.
+    Rejected {
+        #[arg(long)]
+        tenant: String,
+    },
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let server = matches!(cli.command, Command::Serve(_) | Command::Ingest(_) | Command::Process | Command::Project { .. });
+    let default_filter = if server { "info" } else { "warn" };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("VOX_LOG").unwrap_or_else(|_| default_filter.into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let c = cli.common;
+    let listen = match &cli.command {
+        Command::Serve(l) | Command::Ingest(l) => Some(l),
+        _ => None,
+    };
+    let settings = Settings::resolve(
+        FileSettings {
+            data_dir: c.data_dir,
+            region: c.region,
+            kafka_brokers: c.kafka_brokers,
+            kafka_partitions: c.kafka_partitions,
+            kafka_replication_factor: c.kafka_replication_factor,
+            database_url: c.database_url,
+            listen: listen.and_then(|l| l.listen),
+            tls_cert: listen.and_then(|l| l.tls_cert.clone()),
+            tls_key: listen.and_then(|l| l.tls_key.clone()),
+            topic_namespace: c.topic_namespace,
+        },
+        cli.config.as_deref(),
+    )?;
+    let ns = settings.namespace.clone();
+    let mut stdout = std::io::stdout().lock();
+    match cli.command {
+        Command::Serve(_) => {
+            let log = settings.open_log().await?;
+            let store = settings.open_store().await?;
+            let (tls, ca) = tls_config(&settings, true)?;
+            let listener = bind(&settings).await?;
+            let addr = listener.local_addr()?;
+            let backend = match (&settings.kafka_brokers, &settings.database_url) {
+                (None, None) => format!("embedded (data in {})", settings.data_dir.display()),
+                _ => "Kafka/PostgreSQL as configured".to_owned(),
+            };
+            eprintln!("vox serve: {backend}, region {}", settings.region);
+            eprintln!("  ingest:  https://{addr}/v1/feedback/batch");
+            if let Some(ca) = ca {
+                eprintln!("  trust:   {}  (the CA certificate clients should trust)", ca.display());
+            }
+            eprintln!("  stop:    Ctrl-C");
+            let roles = serve::Roles { log, store, region: settings.region.clone(), namespace: ns };
+            serve::run_all(roles, listener, tls, serve::shutdown_signal()).await?;
+        }
+        Command::Ingest(_) => {
+            settings.require_kafka("ingest")?;
+            let log = settings.open_log().await?;
+            let (tls, _) = tls_config(&settings, false)?;
+            let listener = bind(&settings).await?;
+            let ingest_settings = ingest::IngestSettings::new(settings.region.clone(), ns);
+            ingest::run(listener, tls, log, ingest_settings, serve::shutdown_signal()).await?;
+        }
+        Command::Process => {
+            settings.require_kafka("process")?;
+            let log = settings.open_log().await?;
+            let p = processor::ProcessorSettings::new(settings.region.clone(), ns);
+            processor::run(log, p, serve::shutdown_signal()).await?;
+        }
+        Command::Project { rebuild } => {
+            settings.require_kafka("project")?;
+            settings.require_database("project")?;
+            let log = settings.open_log().await?;
+            let store = settings.open_store().await?;
+            if rebuild {
+                store.reset().await?;
+                tracing::info!("read models dropped; rebuilding from offset zero");
+            }
+            projector::run(log, store, projector::ProjectorSettings::new(ns), serve::shutdown_signal()).await?;
+        }
+        Command::Tenant(TenantCommand::Create { id, name }) => {
+            let log = settings.open_log().await?;
+            let name = name.unwrap_or_else(|| id.clone());
+            admin::create_tenant(&log, &ns, &id, &name, &settings.region).await?;
+            writeln!(stdout, "created tenant {id} ({name}), pinned to region {}", settings.region)?;
+        }
+        Command::Collection(CollectionCommand::Create { tenant, id, name }) => {
+            let log = settings.open_log().await?;
+            let name = name.unwrap_or_else(|| id.clone());
+            admin::create_collection(&log, &ns, &tenant, &id, &name).await?;
+            writeln!(stdout, "created collection {id} in tenant {tenant}")?;
+        }
+        Command::Client(ClientCommand::Create { tenant, name, collections }) => {
+            let log = settings.open_log().await?;
+            let issued = admin::create_client(&log, &ns, &tenant, &name, &collections).await?;
+            print_credential(&mut stdout, &tenant, &issued)?;
+        }
+        Command::Client(ClientCommand::Rotate { tenant, client_id }) => {
+            let log = settings.open_log().await?;
+            let issued = admin::rotate_client(&log, &ns, &tenant, &client_id).await?;
+            print_credential(&mut stdout, &tenant, &issued)?;
+        }
+        Command::Client(ClientCommand::Revoke { tenant, client_id, version }) => {
+            let log = settings.open_log().await?;
+            admin::revoke_client(&log, &ns, &tenant, &client_id, version).await?;
+            match version {
+                Some(v) => writeln!(stdout, "revoked secret version {v} of client {client_id}")?,
+                None => writeln!(stdout, "revoked client {client_id}")?,
+            }
+        }
+        Command::Push { file, url, ca_cert, client_id, client_secret, batch_size } => {
+            let ca_cert = ca_cert.or_else(|| Some(settings.data_dir.join("tls/ca.pem")).filter(|p| p.exists()));
+            let items = push::read_items(&file)?;
+            let options = push::PushOptions { url, ca_cert, client_id, client_secret, batch_size };
+            let summary = push::push(&options, &items, &mut stdout).await?;
+            eprintln!(
+                "{} accepted, {} rejected, in {} batch(es)",
+                summary.accepted, summary.rejected, summary.batches
+            );
+            if summary.rejected > 0 {
+                return Ok(ExitCode::from(2));
+            }
+        }
+        Command::Inspect(InspectCommand::Feedback { tenant }) => {
+            let store = settings.open_store().await?;
+            inspect::feedback(&store, &tenant, &mut stdout).await?;
+        }
+        Command::Inspect(InspectCommand::Rejected { tenant }) => {
+            let store = settings.open_store().await?;
+            inspect::rejected(&store, &tenant, &mut stdout).await?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_credential(out: &mut impl Write, tenant: &str, issued: &admin::IssuedCredential) -> anyhow::Result<()> {
+    writeln!(out, "export VOX_CLIENT_ID={}", issued.client_id)?;
+    writeln!(out, "export VOX_CLIENT_SECRET={}", issued.secret)?;
+    eprintln!(
+        "Client {} of tenant {tenant}, secret version {}. The secret is shown only this once: store it now \
+         (or run this command inside eval \"$(...)\").",
+        issued.client_id, issued.secret_version
+    );
+    Ok(())
+}
+
+async fn bind(settings: &Settings) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}; is another process using it? (--listen)", settings.listen))
+}
+
+/// The listener's TLS configuration; `generate` allows a local certificate
+/// in the data directory (the embedded default).
+fn tls_config(
+    settings: &Settings,
+    generate: bool,
+) -> anyhow::Result<(std::sync::Arc<rustls::ServerConfig>, Option<PathBuf>)> {
+    match (&settings.tls_cert, &settings.tls_key) {
+        (Some(cert), Some(key)) => Ok((ingest::tls::server_config(cert, key)?, None)),
+        (None, None) if generate => {
+            let files = ingest::tls::ensure_local_certificate(&settings.data_dir.join("tls"))?;
+            Ok((ingest::tls::server_config(&files.server_cert, &files.server_key)?, Some(files.ca_cert)))
+        }
+        _ => anyhow::bail!(
+            "HTTPS needs a certificate: pass both --tls-cert and --tls-key (PEM files); plain HTTP is not offered"
+        ),
+    }
+}

@@ -1,0 +1,11 @@
+//! The `vox` binary's library: configuration, the admin commands that append
+//! configuration events, the push client, and the wiring that runs the roles
+//! (all in one process on the embedded backends, or one role per process on
+//! Kafka + PostgreSQL). `main.rs` only parses the command line.
+
+pub mod admin;
+pub mod cli;
+pub mod inspect;
+pub mod push;
+pub mod serve;
+pub mod settings;

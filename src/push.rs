@@ -1,0 +1,152 @@
+//! `vox push`: sends a JSON-array or NDJSON file to an ingest node in
+//! batches and reports every item's result.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use base64::Engine;
+use ingest::BatchResponse;
+use serde_json::Value;
+
+use crate::settings::Secret;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path} is not valid JSON/NDJSON: {detail}")]
+    Parse { path: PathBuf, detail: String },
+    #[error("cannot use the CA certificate {path}: {detail}")]
+    Ca { path: PathBuf, detail: String },
+    #[error("cannot reach {url}: {source}; is the node running, and is --url right?")]
+    Connect { url: String, source: reqwest::Error },
+    #[error("the node refused the batch ({status}, {code}): {message}")]
+    Refused { status: u16, code: String, message: String },
+    #[error("the node answered {status} with a body that is not a batch result: {body}")]
+    Unexpected { status: u16, body: String },
+}
+
+/// Where and as whom to push.
+#[derive(Debug, Clone)]
+pub struct PushOptions {
+    /// Base URL of an ingest node, e.g. `https://127.0.0.1:8443`.
+    pub url: String,
+    /// CA certificate to trust in addition to the system's.
+    pub ca_cert: Option<PathBuf>,
+    pub client_id: String,
+    pub client_secret: Secret,
+    /// Items per request.
+    pub batch_size: usize,
+}
+
+/// Totals over every batch.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PushSummary {
+    pub batches: usize,
+    pub accepted: usize,
+    pub rejected: usize,
+}
+
+/// Reads a JSON array (first non-blank character `[`) or NDJSON.
+pub fn read_items(path: &Path) -> Result<Vec<Value>, PushError> {
+    let bytes = std::fs::read(path).map_err(|source| PushError::Read { path: path.to_owned(), source })?;
+    let parse_err = |detail: String| PushError::Parse { path: path.to_owned(), detail };
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return serde_json::from_slice(&bytes).map_err(|e| parse_err(e.to_string()));
+    }
+    let mut items = Vec::new();
+    for (n, line) in bytes.split(|b| *b == b'\n').enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        items.push(serde_json::from_slice(line).map_err(|e| parse_err(format!("line {}: {e}", n + 1)))?);
+    }
+    Ok(items)
+}
+
+pub fn client(ca_cert: Option<&Path>) -> Result<reqwest::Client, PushError> {
+    let mut builder = reqwest::Client::builder().use_rustls_tls().timeout(Duration::from_secs(60));
+    if let Some(path) = ca_cert {
+        let ca_err = |detail: String| PushError::Ca { path: path.to_owned(), detail };
+        let pem = std::fs::read(path).map_err(|e| ca_err(e.to_string()))?;
+        let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| ca_err(e.to_string()))?;
+        builder = builder.add_root_certificate(cert);
+    }
+    builder.build().map_err(|e| PushError::Ca { path: ca_cert.map(Path::to_owned).unwrap_or_default(), detail: e.to_string() })
+}
+
+/// Sends one batch (as NDJSON). A 503 is retried a few times, honouring
+/// `Retry-After`; retrying is safe because item ids are deterministic.
+pub async fn send_batch(client: &reqwest::Client, options: &PushOptions, items: &[Value]) -> Result<BatchResponse, PushError> {
+    let url = format!("{}/v1/feedback/batch", options.url.trim_end_matches('/'));
+    let mut body = Vec::new();
+    for item in items {
+        serde_json::to_writer(&mut body, item).expect("a serde_json::Value always serializes");
+        body.push(b'\n');
+    }
+    let credentials = base64::engine::general_purpose::STANDARD
+        .encode(format!("{}:{}", options.client_id, options.client_secret.expose()));
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let response = client
+            .post(&url)
+            .header("authorization", format!("Basic {credentials}"))
+            .header("content-type", "application/x-ndjson")
+            .body(body.clone())
+            .send()
+            .await
+            .map_err(|source| PushError::Connect { url: url.clone(), source })?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let text = response.text().await.map_err(|source| PushError::Connect { url: url.clone(), source })?;
+        if status == 200 {
+            return serde_json::from_str(&text).map_err(|_| PushError::Unexpected { status, body: text });
+        }
+        if status == 503 && attempt < 5 {
+            tokio::time::sleep(Duration::from_secs(retry_after.unwrap_or(1).min(30))).await;
+            continue;
+        }
+        let parsed: Option<Value> = serde_json::from_str(&text).ok();
+        let field = |name: &str| parsed.as_ref().and_then(|v| v["error"][name].as_str()).map(str::to_owned);
+        return match (field("code"), field("message")) {
+            (Some(code), Some(message)) => Err(PushError::Refused { status, code, message }),
+            _ => Err(PushError::Unexpected { status, body: text }),
+        };
+    }
+}
+
+/// Pushes every item, writing one line per item result to `out`.
+pub async fn push(
+    options: &PushOptions,
+    items: &[Value],
+    out: &mut impl std::io::Write,
+) -> Result<PushSummary, PushError> {
+    let client = client(options.ca_cert.as_deref())?;
+    let mut summary = PushSummary::default();
+    for (chunk_index, chunk) in items.chunks(options.batch_size.max(1)).enumerate() {
+        let response = send_batch(&client, options, chunk).await?;
+        summary.batches += 1;
+        summary.accepted += response.accepted;
+        summary.rejected += response.rejected;
+        for r in &response.results {
+            let line = chunk_index * options.batch_size + r.index + 1;
+            let id = r.external_id.as_deref().unwrap_or("-");
+            let _ = match r.status.as_str() {
+                "accepted" => writeln!(out, "accepted  item {line:<5} {id}  event {}", r.event_id.as_deref().unwrap_or("")),
+                _ => writeln!(
+                    out,
+                    "rejected  item {line:<5} {id}  {} {}: {}",
+                    r.code.as_deref().unwrap_or(""),
+                    r.field.as_deref().unwrap_or(""),
+                    r.message.as_deref().unwrap_or("")
+                ),
+            };
+        }
+    }
+    Ok(summary)
+}

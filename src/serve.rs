@@ -1,0 +1,112 @@
+//! Runs the roles: all three in one process (`vox serve`, or a test), or one.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::Context;
+use eventlog::Log;
+use ingest::IngestSettings;
+use processor::ProcessorSettings;
+use projector::ProjectorSettings;
+use store::Store;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// What the roles of one process need.
+pub struct Roles {
+    pub log: Log,
+    pub store: Store,
+    pub region: String,
+    pub namespace: String,
+}
+
+/// Runs ingest, processor and projector together until `shutdown` completes
+/// or one of them fails (then the others are stopped and the error returned).
+pub async fn run_all(
+    roles: Roles,
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stop = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|stopped| *stopped).await;
+        }
+    };
+    let mut tasks = JoinSet::new();
+    let ingest_settings = IngestSettings::new(roles.region.clone(), roles.namespace.clone());
+    tasks.spawn(
+        ingest::run(listener, tls, roles.log.clone(), ingest_settings, stop())
+            .map_result("ingest"),
+    );
+    let processor_settings = ProcessorSettings::new(roles.region.clone(), roles.namespace.clone());
+    tasks.spawn(processor::run(roles.log.clone(), processor_settings, stop()).map_result("processor"));
+    let projector_settings = ProjectorSettings::new(roles.namespace.clone());
+    tasks.spawn(projector::run(roles.log, roles.store, projector_settings, stop()).map_result("projector"));
+
+    tokio::pin!(shutdown);
+    let mut result = Ok(());
+    tokio::select! {
+        _ = &mut shutdown => {}
+        Some(joined) = tasks.join_next() => {
+            result = flatten(joined).context("a role stopped unexpectedly");
+            if result.is_ok() {
+                result = Err(anyhow::anyhow!("a role stopped unexpectedly without an error"));
+            }
+        }
+    }
+    let _ = stop_tx.send(true);
+    while let Some(joined) = tasks.join_next().await {
+        if let Err(e) = flatten(joined) {
+            tracing::error!(error = %format!("{e:#}"), "role failed during shutdown");
+            if result.is_ok() {
+                result = Err(e);
+            }
+        }
+    }
+    result
+}
+
+fn flatten(joined: Result<anyhow::Result<()>, tokio::task::JoinError>) -> anyhow::Result<()> {
+    joined.context("a role panicked")?
+}
+
+trait MapResult {
+    fn map_result(self, role: &'static str) -> impl Future<Output = anyhow::Result<()>> + Send + 'static;
+}
+
+impl<F, E> MapResult for F
+where
+    F: Future<Output = Result<(), E>> + Send + 'static,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    fn map_result(self, role: &'static str) -> impl Future<Output = anyhow::Result<()>> + Send + 'static {
+        async move { self.await.with_context(|| format!("{role} failed")) }
+    }
+}
+
+/// Resolves when the process receives Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutting down");
+}
