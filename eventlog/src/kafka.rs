@@ -230,6 +230,12 @@ struct GroupInner {
 
 impl GroupInner {
     fn transaction(&self, outputs: &[Output], consumed: &[Record]) -> Result<(), KafkaError> {
+        self.send_step(outputs, consumed)?;
+        self.producer.commit_transaction(self.timeout)
+    }
+
+    /// Opens a transaction with the outputs and the offsets, uncommitted.
+    fn send_step(&self, outputs: &[Output], consumed: &[Record]) -> Result<(), KafkaError> {
         self.producer.begin_transaction()?;
         for o in outputs {
             let mut record = BaseRecord::to(&o.topic).key(&o.key).payload(&o.payload);
@@ -252,8 +258,7 @@ impl GroupInner {
             .consumer
             .group_metadata()
             .ok_or(KafkaError::ConsumerCommit(RDKafkaErrorCode::InvalidArgument))?;
-        self.producer.send_offsets_to_transaction(&offsets, &metadata, self.timeout)?;
-        self.producer.commit_transaction(self.timeout)
+        self.producer.send_offsets_to_transaction(&offsets, &metadata, self.timeout)
     }
 
     /// Aborts the open transaction and seeks back to the committed offsets,
@@ -301,6 +306,20 @@ impl KafkaGroupConsumer {
                     Err(LogError::Aborted(e.to_string()))
                 }
             }
+        })
+        .await
+    }
+}
+
+impl KafkaGroupConsumer {
+    pub(crate) async fn crash_before_commit(&mut self, outputs: Vec<Output>, consumed: &[Record]) -> Result<(), LogError> {
+        let inner = self.inner.clone();
+        let consumed = consumed.to_vec();
+        blocking(move || {
+            inner.send_step(&outputs, &consumed)?;
+            // Make sure the outputs reach the broker, then stop: no commit, no abort.
+            inner.producer.flush(inner.timeout)?;
+            Ok(())
         })
         .await
     }

@@ -150,6 +150,19 @@ impl GroupConsumer {
             GroupConsumer::Kafka(c) => c.commit_step(outputs, consumed).await,
         }
     }
+
+    /// Failure injection for the conformance tests: performs a step up to,
+    /// but not including, its commit, and stops there as a crashed process
+    /// would (SQLite: the transaction is never committed; Kafka: the outputs
+    /// are in the log inside a transaction that is never committed). Drop
+    /// the consumer afterwards.
+    #[doc(hidden)]
+    pub async fn crash_before_commit(&mut self, outputs: Vec<Output>, consumed: &[Record]) -> Result<(), LogError> {
+        match self {
+            GroupConsumer::Sqlite(c) => c.crash_before_commit(outputs, consumed).await,
+            GroupConsumer::Kafka(c) => c.crash_before_commit(outputs, consumed).await,
+        }
+    }
 }
 
 /// See [`Log::reader`].

@@ -207,7 +207,26 @@ impl SqliteGroupConsumer {
         result.map(|_| ())
     }
 
+    pub(crate) async fn crash_before_commit(&mut self, outputs: Vec<Output>, consumed: &[Record]) -> Result<(), LogError> {
+        let tx = self.write_step(outputs, consumed).await?;
+        // A crash: the transaction ends without COMMIT.
+        drop(tx.0);
+        Ok(())
+    }
+
     async fn try_commit_step(&self, outputs: Vec<Output>, consumed: &[Record]) -> Result<Positions, LogError> {
+        let (tx, next) = self.write_step(outputs, consumed).await?;
+        tx.commit().await?;
+        Ok(next)
+    }
+
+    /// Moves the offsets (compare-and-set) and appends the outputs inside one
+    /// open transaction.
+    async fn write_step(
+        &self,
+        outputs: Vec<Output>,
+        consumed: &[Record],
+    ) -> Result<(sqlx::Transaction<'static, sqlx::Sqlite>, Positions), LogError> {
         let next = next_offsets(consumed);
         let mut tx = self.log.pool.begin_with("BEGIN IMMEDIATE").await?;
         for ((topic, partition), offset) in &next {
@@ -244,8 +263,7 @@ impl SqliteGroupConsumer {
             }
         }
         append_in(&mut tx, outputs).await?;
-        tx.commit().await?;
-        Ok(next)
+        Ok((tx, next))
     }
 }
 

@@ -1,0 +1,78 @@
+//! Test environments on the real services: a unique topic namespace per test
+//! on the Kafka broker, a fresh database per test on the PostgreSQL server.
+//! A test that needs a service that is not reachable fails with a message
+//! saying how to start it; it never passes by skipping.
+
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use sqlx::Connection;
+
+const DEFAULT_KAFKA: &str = "127.0.0.1:9092";
+const DEFAULT_DATABASE: &str = "postgres://vox:vox@127.0.0.1:5432/vox";
+
+fn require_reachable(service: &str, addr: &str, variable: &str) {
+    let reachable = addr
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .is_some_and(|a| TcpStream::connect_timeout(&a, Duration::from_secs(2)).is_ok());
+    assert!(
+        reachable,
+        "{service} is not reachable at {addr} ({variable}). Start the local services with \
+         `deploy/local/services.sh up` (or run the whole suite with `deploy/local/test.sh`). \
+         Tests that need {service} fail rather than skip."
+    );
+}
+
+/// The broker list of the test Kafka cluster; fails the test if it is down.
+pub fn kafka_brokers() -> String {
+    let brokers = std::env::var("VOX_KAFKA_BROKERS").unwrap_or_else(|_| DEFAULT_KAFKA.to_owned());
+    let first = brokers.split(',').next().unwrap_or_default().to_owned();
+    require_reachable("Kafka", &first, "VOX_KAFKA_BROKERS");
+    brokers
+}
+
+/// A topic namespace no other test uses, e.g. `t3f9c1d2.`.
+pub fn namespace() -> String {
+    format!("t{}.", &uuid::Uuid::new_v4().simple().to_string()[..12])
+}
+
+/// A database created for one test on the test PostgreSQL server.
+pub struct TestDatabase {
+    pub url: String,
+    admin_url: String,
+    name: String,
+}
+
+impl TestDatabase {
+    /// Creates a fresh, empty database; fails the test if PostgreSQL is down.
+    pub async fn create() -> TestDatabase {
+        let admin_url = std::env::var("VOX_DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE.to_owned());
+        let host_port = admin_url
+            .rsplit('@')
+            .next()
+            .and_then(|rest| rest.split('/').next())
+            .unwrap_or("127.0.0.1:5432")
+            .to_owned();
+        require_reachable("PostgreSQL", &host_port, "VOX_DATABASE_URL");
+        let name = format!("vox_test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to PostgreSQL at {host_port}: {e}"));
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
+        let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin_url);
+        TestDatabase { url: format!("{base}/{name}"), admin_url, name }
+    }
+
+    /// Drops the database (call at the end of a test; a failed test leaves
+    /// it behind for inspection).
+    pub async fn drop_now(self) {
+        if let Ok(mut admin) = sqlx::PgConnection::connect(&self.admin_url).await {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).execute(&mut admin).await;
+        }
+    }
+}
