@@ -385,7 +385,7 @@ mod tests {
     fn a_complete_item_is_valid() {
         let v = validate_item(&good(), &Limits::default(), now()).expect("valid");
         assert_eq!(v.external_id, "nps-1");
-        assert_eq!(v.item.occurred_at, 1_762_161_262_000_000);
+        assert_eq!(v.item.occurred_at, 1_793_697_262_000_000);
         assert_eq!(v.item.metrics[0].value, 9.0);
         assert_eq!(v.item.tags[0].value, "delivery");
     }

@@ -347,18 +347,18 @@ pub struct AuditRecord {
 }
 event!(AuditRecord, "vox.audit.AuditRecord", ["audit_record.v1.avsc"]);
 
-/// Every `.avsc` file in `schemas/avro/`, by event name, oldest first: the
-/// compatibility test walks this list.
-pub fn all_versions() -> Vec<(&'static str, &'static [SchemaVersion])> {
+/// Every event with the stem of its `.avsc` files (`<stem>.v<N>.avsc`) and
+/// its versions, oldest first: the compatibility test walks this list.
+pub fn all_versions() -> Vec<(&'static str, &'static str, &'static [SchemaVersion])> {
     vec![
-        (FeedbackReceived::NAME, FeedbackReceived::versions()),
-        (FeedbackProcessed::NAME, FeedbackProcessed::versions()),
-        (FeedbackRejected::NAME, FeedbackRejected::versions()),
-        (TenantCreated::NAME, TenantCreated::versions()),
-        (CollectionCreated::NAME, CollectionCreated::versions()),
-        (ClientCredentialIssued::NAME, ClientCredentialIssued::versions()),
-        (ClientSecretRotated::NAME, ClientSecretRotated::versions()),
-        (ClientCredentialRevoked::NAME, ClientCredentialRevoked::versions()),
-        (AuditRecord::NAME, AuditRecord::versions()),
+        ("feedback_received", FeedbackReceived::NAME, FeedbackReceived::versions()),
+        ("feedback_processed", FeedbackProcessed::NAME, FeedbackProcessed::versions()),
+        ("feedback_rejected", FeedbackRejected::NAME, FeedbackRejected::versions()),
+        ("tenant_created", TenantCreated::NAME, TenantCreated::versions()),
+        ("collection_created", CollectionCreated::NAME, CollectionCreated::versions()),
+        ("client_credential_issued", ClientCredentialIssued::NAME, ClientCredentialIssued::versions()),
+        ("client_secret_rotated", ClientSecretRotated::NAME, ClientSecretRotated::versions()),
+        ("client_credential_revoked", ClientCredentialRevoked::NAME, ClientCredentialRevoked::versions()),
+        ("audit_record", AuditRecord::NAME, AuditRecord::versions()),
     ]
 }

@@ -9,3 +9,6 @@ mod topics;
 pub use codec::{decode, encode, fingerprint_of, CodecError, Event, SchemaVersion, HEADER_LEN};
 pub use events::*;
 pub use topics::Topic;
+
+#[cfg(test)]
+mod tests;
