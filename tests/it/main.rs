@@ -1,1 +1,273 @@
-fn main(){}
+//! End-to-end tests of the whole path, on the embedded backends
+//! (`embedded_…`) and on Kafka + PostgreSQL (`kafka_postgres_…`).
+
+mod helpers;
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use eventlog::Output;
+use helpers::{Backend, Node};
+use schemas::{feedback_event_id, feedback_key, Channel, FeedbackItem, FeedbackReceived, Topic};
+use serde_json::{json, Value};
+use vox::admin;
+
+const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/feedback.ndjson");
+
+struct Tenant {
+    client_id: String,
+    secret: String,
+}
+
+async fn setup_tenant(node: &Node, tenant: &str, region: &str, collections: &[&str]) -> Tenant {
+    admin::create_tenant(&node.log, &node.namespace, tenant, "Acme Oy", region).await.expect("tenant");
+    for c in collections {
+        admin::create_collection(&node.log, &node.namespace, tenant, c, c).await.expect("collection");
+    }
+    let issued = admin::create_client(&node.log, &node.namespace, tenant, "crm", &[]).await.expect("client");
+    Tenant { client_id: issued.client_id, secret: issued.secret }
+}
+
+/// The README's path: push the example file, read it back from the read
+/// model; a retried push creates no second item.
+async fn examples_flow_through_every_role(node: Node) {
+    let acme = setup_tenant(&node, "acme", "eu", &["nps-2026", "support"]).await;
+    let items = vox::push::read_items(std::path::Path::new(EXAMPLES)).expect("examples");
+    assert_eq!(items.len(), 40);
+
+    let mut out = Vec::new();
+    let summary = vox::push::push(&node.options(&acme.client_id, &acme.secret), &items, &mut out).await.expect("push");
+    assert_eq!((summary.accepted, summary.rejected), (40, 0), "{}", String::from_utf8_lossy(&out));
+    node.wait_projected(40).await;
+    let rows = node.rows("acme").await;
+    assert_eq!(rows.len(), 40);
+    let by_id: BTreeMap<&str, &store::FeedbackRow> = rows.iter().map(|r| (r.external_id.as_str(), r)).collect();
+    for item in &items {
+        let id = item["external_id"].as_str().expect("id");
+        let row = by_id.get(id).unwrap_or_else(|| panic!("{id} is in the read model"));
+        assert_eq!(row.text.as_deref(), item["text"].as_str(), "{id}: text kept byte for byte");
+        assert_eq!(row.channel, item["channel"].as_str().expect("channel"));
+        assert_eq!(row.collection, item["collection"].as_str().expect("collection"));
+        assert_eq!(row.event_id, feedback_event_id("acme", &row.collection, id));
+        assert_eq!(row.tenant_id, "acme", "the tenant comes from the credential");
+        assert_eq!(row.client_id, acme.client_id);
+        assert_eq!((row.received_region.as_str(), row.processed_region.as_str()), ("eu", "eu"));
+        assert_eq!(row.metrics.as_array().map(Vec::len), item["metrics"].as_array().map(Vec::len).or(Some(0)));
+    }
+
+    // A client retry of the same batch: accepted again (same ids), stored once.
+    let first_batch = rows[0].batch_id.clone();
+    let summary = vox::push::push(&node.options(&acme.client_id, &acme.secret), &items, &mut Vec::new()).await.expect("push");
+    assert_eq!(summary.accepted, 40);
+    node.wait_projected(80).await;
+    let after_retry = node.rows("acme").await;
+    assert_eq!(after_retry, rows, "a retried batch changes nothing");
+    assert!(after_retry.iter().all(|r| r.batch_id == first_batch));
+
+    // Dropping the read model and rebuilding from offset zero gives the same rows.
+    let mut node = node;
+    node.stop().await;
+    node.store.reset().await.expect("reset");
+    assert!(node.rows("acme").await.is_empty());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let rebuild = tokio::spawn(projector::run(
+        node.log.clone(),
+        node.store.clone(),
+        projector::ProjectorSettings::new(node.namespace.clone()),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    node.wait_projected(80).await;
+    let _ = stop.send(());
+    rebuild.await.expect("no panic").expect("projector ran");
+    assert_eq!(node.rows("acme").await, rows, "a rebuild from offset zero yields the same rows");
+    node.finish().await;
+}
+
+/// Items that fail validation or tenant isolation are rejected one by one
+/// with a code and a field, and the valid ones in the batch still land.
+async fn bad_items_are_rejected_individually(node: Node) {
+    let acme = setup_tenant(&node, "acme", "eu", &["nps-2026"]).await;
+    let globex = setup_tenant(&node, "globex", "eu", &["private"]).await;
+    let good = json!({"external_id": "ok-1", "collection": "nps-2026", "occurred_at": "2026-11-01T10:00:00Z",
+                      "channel": "survey", "metrics": [{"kind": "nps", "value": 10}]});
+    let mut nps_11 = good.clone();
+    nps_11["external_id"] = json!("bad-1");
+    nps_11["metrics"] = json!([{"kind": "nps", "value": 11}]);
+    let mut other_tenants = good.clone();
+    other_tenants["external_id"] = json!("bad-2");
+    other_tenants["collection"] = json!("private");
+    let mut unknown_field = good.clone();
+    unknown_field["external_id"] = json!("bad-3");
+    unknown_field["tenant_id"] = json!("globex");
+
+    let client = vox::push::client(Some(&node.ca_cert)).expect("client");
+    let options = node.options(&acme.client_id, &acme.secret);
+    let response = vox::push::send_batch(&client, &options, &[good, nps_11, other_tenants, unknown_field]).await.expect("batch");
+    let summary: Vec<(String, Option<String>, Option<String>)> =
+        response.results.iter().map(|r| (r.status.clone(), r.code.clone(), r.field.clone())).collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("accepted".into(), None, None),
+            ("rejected".into(), Some("out_of_range".into()), Some("metrics[0].value".into())),
+            ("rejected".into(), Some("unknown_collection".into()), Some("collection".into())),
+            ("rejected".into(), Some("unknown_field".into()), Some("tenant_id".into())),
+        ]
+    );
+    assert_eq!(node.raw_count().await, 1, "only the valid item was appended");
+    node.wait_projected(1).await;
+    assert_eq!(node.rows("acme").await.len(), 1);
+    assert!(node.rows("globex").await.is_empty(), "nothing reached the other tenant");
+    let _ = globex;
+    node.finish().await;
+}
+
+/// Whole-request errors (credentials, region, content type, body) answer
+/// with a status, a stable code and a message, and append nothing.
+async fn whole_request_errors_append_nothing(node: Node) {
+    let acme = setup_tenant(&node, "acme", "eu", &["nps-2026"]).await;
+    let us = setup_tenant(&node, "initech", "us", &["nps-2026"]).await;
+    let client = vox::push::client(Some(&node.ca_cert)).expect("client");
+    let url = format!("{}/v1/feedback/batch", node.url);
+    let item = json!({"external_id": "x", "collection": "nps-2026", "occurred_at": "2026-11-01T10:00:00Z",
+                      "channel": "survey", "text": "fine"})
+    .to_string();
+    let basic = |id: &str, secret: &str| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}")));
+    let good_auth = basic(&acme.client_id, &acme.secret);
+    let cases: Vec<(&str, Option<String>, &str, Vec<u8>, u16, &str)> = vec![
+        ("no credentials", None, "application/x-ndjson", item.clone().into_bytes(), 401, "missing_credentials"),
+        ("wrong secret", Some(basic(&acme.client_id, "vox_sk_guess")), "application/x-ndjson", item.clone().into_bytes(), 401, "bad_credentials"),
+        ("unknown client", Some(basic("vox_ci_nobody", &acme.secret)), "application/x-ndjson", item.clone().into_bytes(), 401, "bad_credentials"),
+        ("tenant of another region", Some(basic(&us.client_id, &us.secret)), "application/x-ndjson", item.clone().into_bytes(), 403, "wrong_region"),
+        ("wrong content type", Some(good_auth.clone()), "text/csv", item.clone().into_bytes(), 415, "unsupported_media_type"),
+        ("malformed JSON", Some(good_auth.clone()), "application/json", b"[{\"external_id\": ".to_vec(), 400, "malformed_body"),
+        ("malformed NDJSON line", Some(good_auth.clone()), "application/x-ndjson", format!("{item}\nnot json\n").into_bytes(), 400, "malformed_body"),
+        ("invalid UTF-8", Some(good_auth.clone()), "application/json", b"[{\"text\": \"\xff\"}]".to_vec(), 400, "malformed_body"),
+        ("body over the limit", Some(good_auth.clone()), "application/x-ndjson", vec![b' '; 5 * 1024 * 1024 + 1], 413, "body_too_large"),
+        ("too many items", Some(good_auth.clone()), "application/x-ndjson", format!("{item}\n").repeat(1001).into_bytes(), 413, "too_many_items"),
+    ];
+    for (name, auth, content_type, body, status, code) in cases {
+        let mut request = client.post(&url).header("content-type", content_type).body(body);
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        let response = request.send().await.expect("request");
+        assert_eq!(response.status().as_u16(), status, "{name}");
+        let body: Value = response.json().await.expect("json error body");
+        assert_eq!(body["error"]["code"], code, "{name}: {body}");
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.len() > 20, "{name}: the message says what to do: {message}");
+    }
+    assert_eq!(node.raw_count().await, 0, "no refused request appended anything");
+    node.finish().await;
+}
+
+/// The processor re-checks tenant isolation: an item that reaches the raw
+/// topic for a collection that does not exist is dead-lettered with a
+/// reason, not projected and not dropped.
+async fn processor_dead_letters_what_isolation_refuses(node: Node) {
+    let acme = setup_tenant(&node, "acme", "eu", &["nps-2026"]).await;
+    let item = FeedbackItem {
+        occurred_at: 1_793_697_262_000_000,
+        channel: Channel::Email,
+        text: Some("Hej! Fakturan var fel.".into()),
+        language: Some("sv".into()),
+        metrics: vec![],
+        respondent: None,
+        metadata: BTreeMap::new(),
+        tags: vec![],
+    };
+    let event = |collection: &str, external_id: &str| FeedbackReceived {
+        event_id: feedback_event_id("acme", collection, external_id),
+        tenant_id: "acme".into(),
+        collection: collection.into(),
+        external_id: external_id.into(),
+        client_id: acme.client_id.clone(),
+        region: "eu".into(),
+        batch_id: "direct".into(),
+        received_at: 1,
+        item: item.clone(),
+    };
+    let raw = node.topic(Topic::FeedbackRaw);
+    let records = [event("ghost", "g-1"), event("nps-2026", "n-1")]
+        .iter()
+        .map(|e| Output {
+            topic: raw.clone(),
+            key: feedback_key("acme", &e.collection, &e.external_id),
+            payload: schemas::encode(e).expect("encode"),
+        })
+        .collect();
+    node.log.append(records).await.expect("append");
+    node.wait_projected(2).await;
+    let rows = node.rows("acme").await;
+    assert_eq!(rows.iter().map(|r| r.external_id.as_str()).collect::<Vec<_>>(), ["n-1"]);
+    let rejected = node.store.rejections("acme").await.expect("rejections");
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(rejected[0].reason_code, "unknown_collection");
+    assert_eq!(rejected[0].external_id.as_deref(), Some("g-1"));
+    assert!(rejected[0].reason.contains("ghost"));
+    node.finish().await;
+}
+
+macro_rules! end_to_end {
+    ($($test:ident),+ $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test(super::Node::start(super::Backend::Embedded).await).await
+                }
+            )+
+        }
+        mod kafka_postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test(super::Node::start(super::Backend::KafkaPostgres).await).await
+                }
+            )+
+        }
+    };
+}
+
+end_to_end!(
+    examples_flow_through_every_role,
+    bad_items_are_rejected_individually,
+    whole_request_errors_append_nothing,
+    processor_dead_letters_what_isolation_refuses,
+);
+
+/// CLI errors are one line on stderr that says what to do, and exit 1.
+#[test]
+fn cli_errors_are_one_clear_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let vox = env!("CARGO_BIN_EXE_vox");
+    let run = |args: &[&str]| {
+        std::process::Command::new(vox)
+            .args(args)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .env_remove("VOX_KAFKA_BROKERS")
+            .env_remove("VOX_DATABASE_URL")
+            .output()
+            .expect("run vox")
+    };
+    let created = run(&["tenant", "create", "acme"]);
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    for (args, expected) in [
+        (&["tenant", "create", "acme"][..], "already exists"),
+        (&["tenant", "create", "Bad Id"][..], "is not valid"),
+        (&["collection", "create", "--tenant", "nobody", "nps"][..], "create it first"),
+        (&["ingest"][..], "--kafka-brokers"),
+    ] {
+        let output = run(args);
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{args:?}: {stderr}");
+        assert!(lines[0].starts_with("error: ") && lines[0].contains(expected), "{args:?}: {stderr}");
+    }
+}
+

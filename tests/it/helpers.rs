@@ -1,0 +1,133 @@
+//! Starting a whole node (ingest + processor + projector) on either backend,
+//! on port 0, with its own topics/database/data directory.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use eventlog::{KafkaLog, KafkaSettings, Log, Positions, SqliteLog};
+use schemas::Topic;
+use store::{FeedbackRow, Store};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use vox::push::PushOptions;
+use vox::settings::Secret;
+
+pub enum Backend {
+    Embedded,
+    KafkaPostgres,
+}
+
+pub struct Node {
+    pub url: String,
+    pub ca_cert: PathBuf,
+    pub log: Log,
+    pub store: Store,
+    pub namespace: String,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    _dir: tempfile::TempDir,
+    database: Option<testenv::TestDatabase>,
+}
+
+impl Node {
+    pub async fn start(backend: Backend) -> Node {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (log, store, namespace, database) = match backend {
+            Backend::Embedded => {
+                let log = Log::Sqlite(SqliteLog::open(&dir.path().join("log.sqlite")).await.expect("log"));
+                let store = Store::open_sqlite(&dir.path().join("store.sqlite")).await.expect("store");
+                (log, store, String::new(), None)
+            }
+            Backend::KafkaPostgres => {
+                let log = Log::Kafka(KafkaLog::connect(KafkaSettings::new(testenv::kafka_brokers())).expect("kafka"));
+                let db = testenv::TestDatabase::create().await;
+                let store = Store::connect_postgres(&db.url).await.expect("postgres");
+                (log, store, testenv::namespace(), Some(db))
+            }
+        };
+        let tls_files = ingest::tls::ensure_local_certificate(&dir.path().join("tls")).expect("certificate");
+        let tls = ingest::tls::server_config(&tls_files.server_cert, &tls_files.server_key).expect("tls");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("https://127.0.0.1:{}", listener.local_addr().expect("addr").port());
+        let roles = vox::serve::Roles { log: log.clone(), store: store.clone(), region: "eu".into(), namespace: namespace.clone() };
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(vox::serve::run_all(roles, listener, tls, async {
+            let _ = stopped.await;
+        }));
+        Node { url, ca_cert: tls_files.ca_cert, log, store, namespace, stop: Some(stop), task: Some(task), _dir: dir, database }
+    }
+
+    /// Stops every role and waits until they have finished.
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("roles did not panic").expect("roles stopped cleanly");
+        }
+    }
+
+    pub async fn finish(mut self) {
+        self.stop().await;
+        if let Some(db) = self.database.take() {
+            db.drop_now().await;
+        }
+    }
+
+    pub fn options(&self, client_id: &str, secret: &str) -> PushOptions {
+        PushOptions {
+            url: self.url.clone(),
+            ca_cert: Some(self.ca_cert.clone()),
+            client_id: client_id.into(),
+            client_secret: Secret::new(secret),
+            batch_size: 500,
+        }
+    }
+
+    pub fn topic(&self, topic: Topic) -> String {
+        topic.name(&self.namespace)
+    }
+
+    /// Records on `vox.feedback.raw` now (written without transactions).
+    pub async fn raw_count(&self) -> usize {
+        self.log.read_all(&self.topic(Topic::FeedbackRaw)).await.expect("read raw").len()
+    }
+
+    /// Waits until the processor has written `outputs` records (processed
+    /// plus rejected) and the projector has stored everything up to them.
+    pub async fn wait_projected(&self, outputs: usize) {
+        let topics = [self.topic(Topic::FeedbackProcessed), self.topic(Topic::FeedbackRejected)];
+        let mut reader = self.log.reader(&topics, &Positions::new()).await.expect("reader");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut ends = Positions::new();
+        let mut seen = 0;
+        while seen < outputs {
+            assert!(Instant::now() < deadline, "only {seen} of {outputs} processor outputs arrived");
+            for r in reader.poll(1000, Duration::from_millis(200)).await.expect("poll") {
+                seen += 1;
+                let end = ends.entry((r.topic.clone(), r.partition)).or_insert(0);
+                *end = (*end).max(r.offset + 1);
+            }
+        }
+        assert_eq!(seen, outputs, "the processor wrote more outputs than inputs");
+        loop {
+            let stored: Positions = self
+                .store
+                .positions(projector::PROJECTOR)
+                .await
+                .expect("positions")
+                .into_iter()
+                .map(|(t, p, o)| ((t, p), o))
+                .collect();
+            if ends.iter().all(|(k, end)| stored.get(k).is_some_and(|o| o >= end)) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the projector did not catch up: {stored:?} < {ends:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn rows(&self, tenant: &str) -> Vec<FeedbackRow> {
+        self.store.feedback(tenant).await.expect("rows")
+    }
+}
