@@ -3,8 +3,8 @@
 
 use eventlog::{Log, LogError, Output};
 use schemas::{
-    ClientCredentialIssued, ClientCredentialRevoked, ClientSecretRotated, CollectionCreated, ConfigEvent, TenantCreated,
-    Topic,
+    ClientCredentialIssued, ClientCredentialRevoked, ClientSecretRotated, CollectionCreated, ConfigEvent,
+    TenantCreated, Topic,
 };
 use tenants::{ConfigError, ConfigFollower};
 
@@ -34,13 +34,28 @@ pub async fn append_config(log: &Log, namespace: &str, event: ConfigEvent) -> Re
 }
 
 pub async fn create_tenant(log: &Log, namespace: &str, id: &str, name: &str, region: &str) -> Result<(), AdminError> {
-    let event = TenantCreated { tenant_id: id.into(), name: name.into(), region: region.into(), created_at: now_micros() };
+    let event = TenantCreated {
+        tenant_id: id.into(),
+        name: name.into(),
+        region: region.into(),
+        created_at: now_micros(),
+    };
     append_config(log, namespace, ConfigEvent::TenantCreated(event)).await
 }
 
-pub async fn create_collection(log: &Log, namespace: &str, tenant: &str, id: &str, name: &str) -> Result<(), AdminError> {
-    let event =
-        CollectionCreated { tenant_id: tenant.into(), collection: id.into(), name: name.into(), created_at: now_micros() };
+pub async fn create_collection(
+    log: &Log,
+    namespace: &str,
+    tenant: &str,
+    id: &str,
+    name: &str,
+) -> Result<(), AdminError> {
+    let event = CollectionCreated {
+        tenant_id: tenant.into(),
+        collection: id.into(),
+        name: name.into(),
+        created_at: now_micros(),
+    };
     append_config(log, namespace, ConfigEvent::CollectionCreated(event)).await
 }
 
@@ -71,11 +86,20 @@ pub async fn create_client(
         issued_at: now_micros(),
     };
     append_config(log, namespace, ConfigEvent::ClientCredentialIssued(event)).await?;
-    Ok(IssuedCredential { client_id, secret_version: 1, secret: secret.secret })
+    Ok(IssuedCredential {
+        client_id,
+        secret_version: 1,
+        secret: secret.secret,
+    })
 }
 
 /// Adds a new secret version; the old ones stay valid until revoked.
-pub async fn rotate_client(log: &Log, namespace: &str, tenant: &str, client_id: &str) -> Result<IssuedCredential, AdminError> {
+pub async fn rotate_client(
+    log: &Log,
+    namespace: &str,
+    tenant: &str,
+    client_id: &str,
+) -> Result<IssuedCredential, AdminError> {
     let config = ConfigFollower::new(log, &Topic::Config.name(namespace)).await?;
     let version = config
         .directory()
@@ -97,7 +121,11 @@ pub async fn rotate_client(log: &Log, namespace: &str, tenant: &str, client_id: 
         rotated_at: now_micros(),
     };
     append_config(log, namespace, ConfigEvent::ClientSecretRotated(event)).await?;
-    Ok(IssuedCredential { client_id: client_id.into(), secret_version: version, secret: secret.secret })
+    Ok(IssuedCredential {
+        client_id: client_id.into(),
+        secret_version: version,
+        secret: secret.secret,
+    })
 }
 
 /// Revokes one secret version, or the whole credential when `version` is None.

@@ -12,7 +12,11 @@ use crate::settings::{FileSettings, Secret, Settings};
 use crate::{admin, inspect, push, serve};
 
 #[derive(Debug, Parser)]
-#[command(name = "vox", version, about = "Vox: an event-sourced pipeline for customer feedback")]
+#[command(
+    name = "vox",
+    version,
+    about = "Vox: an event-sourced pipeline for customer feedback"
+)]
 pub struct Cli {
     /// TOML configuration file (keys as the long flags, with `_`).
     #[arg(long, env = "VOX_CONFIG", global = true)]
@@ -179,7 +183,10 @@ enum InspectCommand {
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let server = matches!(cli.command, Command::Serve(_) | Command::Ingest(_) | Command::Process | Command::Project { .. });
+    let server = matches!(
+        cli.command,
+        Command::Serve(_) | Command::Ingest(_) | Command::Process | Command::Project { .. }
+    );
     let default_filter = if server { "info" } else { "warn" };
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -243,7 +250,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 eprintln!("  trust:   {}  (the CA certificate clients should trust)", ca.display());
             }
             eprintln!("  stop:    Ctrl-C");
-            let roles = serve::Roles { log, store, region: settings.region.clone(), namespace: ns };
+            let roles = serve::Roles {
+                log,
+                store,
+                region: settings.region.clone(),
+                namespace: ns,
+            };
             serve::run_all(roles, listener, tls, serve::shutdown_signal()).await?;
         }
         Command::Ingest(_) => {
@@ -269,13 +281,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 store.reset().await?;
                 tracing::info!("read models dropped; rebuilding from offset zero");
             }
-            projector::run(log, store, projector::ProjectorSettings::new(ns), serve::shutdown_signal()).await?;
+            projector::run(
+                log,
+                store,
+                projector::ProjectorSettings::new(ns),
+                serve::shutdown_signal(),
+            )
+            .await?;
         }
         Command::Tenant(TenantCommand::Create { id, name }) => {
             let log = settings.open_log().await?;
             let name = name.unwrap_or_else(|| id.clone());
             admin::create_tenant(&log, &ns, &id, &name, &settings.region).await?;
-            writeln!(stdout, "created tenant {id} ({name}), pinned to region {}", settings.region)?;
+            writeln!(
+                stdout,
+                "created tenant {id} ({name}), pinned to region {}",
+                settings.region
+            )?;
         }
         Command::Collection(CollectionCommand::Create { tenant, id, name }) => {
             let log = settings.open_log().await?;
@@ -283,7 +305,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             admin::create_collection(&log, &ns, &tenant, &id, &name).await?;
             writeln!(stdout, "created collection {id} in tenant {tenant}")?;
         }
-        Command::Client(ClientCommand::Create { tenant, name, collections }) => {
+        Command::Client(ClientCommand::Create {
+            tenant,
+            name,
+            collections,
+        }) => {
             let log = settings.open_log().await?;
             let issued = admin::create_client(&log, &ns, &tenant, &name, &collections).await?;
             print_credential(&mut stdout, &tenant, &issued)?;
@@ -293,7 +319,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let issued = admin::rotate_client(&log, &ns, &tenant, &client_id).await?;
             print_credential(&mut stdout, &tenant, &issued)?;
         }
-        Command::Client(ClientCommand::Revoke { tenant, client_id, version }) => {
+        Command::Client(ClientCommand::Revoke {
+            tenant,
+            client_id,
+            version,
+        }) => {
             let log = settings.open_log().await?;
             admin::revoke_client(&log, &ns, &tenant, &client_id, version).await?;
             match version {
@@ -301,10 +331,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 None => writeln!(stdout, "revoked client {client_id}")?,
             }
         }
-        Command::Push { file, url, ca_cert, client_id, client_secret, batch_size } => {
+        Command::Push {
+            file,
+            url,
+            ca_cert,
+            client_id,
+            client_secret,
+            batch_size,
+        } => {
             let ca_cert = ca_cert.or_else(|| Some(settings.data_dir.join("tls/ca.pem")).filter(|p| p.exists()));
             let items = push::read_items(&file)?;
-            let options = push::PushOptions { url, ca_cert, client_id, client_secret, batch_size };
+            let options = push::PushOptions {
+                url,
+                ca_cert,
+                client_id,
+                client_secret,
+                batch_size,
+            };
             let summary = push::push(&options, &items, &mut stdout).await?;
             eprintln!(
                 "{} accepted, {} rejected, in {} batch(es)",
@@ -338,9 +381,12 @@ fn print_credential(out: &mut impl Write, tenant: &str, issued: &admin::IssuedCr
 }
 
 async fn bind(settings: &Settings) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(settings.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}; is another process using it? (--listen)", settings.listen))
+    TcpListener::bind(settings.listen).await.with_context(|| {
+        format!(
+            "cannot listen on {}; is another process using it? (--listen)",
+            settings.listen
+        )
+    })
 }
 
 /// The listener's TLS configuration; `generate` allows a local certificate
@@ -353,7 +399,10 @@ fn tls_config(
         (Some(cert), Some(key)) => Ok((ingest::tls::server_config(cert, key)?, None)),
         (None, None) if generate => {
             let files = ingest::tls::ensure_local_certificate(&settings.data_dir.join("tls"))?;
-            Ok((ingest::tls::server_config(&files.server_cert, &files.server_key)?, Some(files.ca_cert)))
+            Ok((
+                ingest::tls::server_config(&files.server_cert, &files.server_key)?,
+                Some(files.ca_cert),
+            ))
         }
         _ => anyhow::bail!(
             "HTTPS needs a certificate: pass both --tls-cert and --tls-key (PEM files); plain HTTP is not offered"

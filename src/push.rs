@@ -49,8 +49,14 @@ pub struct PushSummary {
 
 /// Reads a JSON array (first non-blank character `[`) or NDJSON.
 pub fn read_items(path: &Path) -> Result<Vec<Value>, PushError> {
-    let bytes = std::fs::read(path).map_err(|source| PushError::Read { path: path.to_owned(), source })?;
-    let parse_err = |detail: String| PushError::Parse { path: path.to_owned(), detail };
+    let bytes = std::fs::read(path).map_err(|source| PushError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let parse_err = |detail: String| PushError::Parse {
+        path: path.to_owned(),
+        detail,
+    };
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
         return serde_json::from_slice(&bytes).map_err(|e| parse_err(e.to_string()));
     }
@@ -65,27 +71,42 @@ pub fn read_items(path: &Path) -> Result<Vec<Value>, PushError> {
 }
 
 pub fn client(ca_cert: Option<&Path>) -> Result<reqwest::Client, PushError> {
-    let mut builder = reqwest::Client::builder().use_rustls_tls().timeout(Duration::from_secs(60));
+    let mut builder = reqwest::Client::builder()
+        .use_rustls_tls()
+        .timeout(Duration::from_secs(60));
     if let Some(path) = ca_cert {
-        let ca_err = |detail: String| PushError::Ca { path: path.to_owned(), detail };
+        let ca_err = |detail: String| PushError::Ca {
+            path: path.to_owned(),
+            detail,
+        };
         let pem = std::fs::read(path).map_err(|e| ca_err(e.to_string()))?;
         let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| ca_err(e.to_string()))?;
         builder = builder.add_root_certificate(cert);
     }
-    builder.build().map_err(|e| PushError::Ca { path: ca_cert.map(Path::to_owned).unwrap_or_default(), detail: e.to_string() })
+    builder.build().map_err(|e| PushError::Ca {
+        path: ca_cert.map(Path::to_owned).unwrap_or_default(),
+        detail: e.to_string(),
+    })
 }
 
 /// Sends one batch (as NDJSON). A 503 is retried a few times, honouring
 /// `Retry-After`; retrying is safe because item ids are deterministic.
-pub async fn send_batch(client: &reqwest::Client, options: &PushOptions, items: &[Value]) -> Result<BatchResponse, PushError> {
+pub async fn send_batch(
+    client: &reqwest::Client,
+    options: &PushOptions,
+    items: &[Value],
+) -> Result<BatchResponse, PushError> {
     let url = format!("{}/v1/feedback/batch", options.url.trim_end_matches('/'));
     let mut body = Vec::new();
     for item in items {
         serde_json::to_writer(&mut body, item).expect("a serde_json::Value always serializes");
         body.push(b'\n');
     }
-    let credentials = base64::engine::general_purpose::STANDARD
-        .encode(format!("{}:{}", options.client_id, options.client_secret.expose()));
+    let credentials = base64::engine::general_purpose::STANDARD.encode(format!(
+        "{}:{}",
+        options.client_id,
+        options.client_secret.expose()
+    ));
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -96,14 +117,20 @@ pub async fn send_batch(client: &reqwest::Client, options: &PushOptions, items: 
             .body(body.clone())
             .send()
             .await
-            .map_err(|source| PushError::Connect { url: url.clone(), source })?;
+            .map_err(|source| PushError::Connect {
+                url: url.clone(),
+                source,
+            })?;
         let status = response.status().as_u16();
         let retry_after = response
             .headers()
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        let text = response.text().await.map_err(|source| PushError::Connect { url: url.clone(), source })?;
+        let text = response.text().await.map_err(|source| PushError::Connect {
+            url: url.clone(),
+            source,
+        })?;
         if status == 200 {
             return serde_json::from_str(&text).map_err(|_| PushError::Unexpected { status, body: text });
         }
@@ -112,7 +139,12 @@ pub async fn send_batch(client: &reqwest::Client, options: &PushOptions, items: 
             continue;
         }
         let parsed: Option<Value> = serde_json::from_str(&text).ok();
-        let field = |name: &str| parsed.as_ref().and_then(|v| v["error"][name].as_str()).map(str::to_owned);
+        let field = |name: &str| {
+            parsed
+                .as_ref()
+                .and_then(|v| v["error"][name].as_str())
+                .map(str::to_owned)
+        };
         return match (field("code"), field("message")) {
             (Some(code), Some(message)) => Err(PushError::Refused { status, code, message }),
             _ => Err(PushError::Unexpected { status, body: text }),
@@ -137,7 +169,11 @@ pub async fn push(
             let line = chunk_index * options.batch_size + r.index + 1;
             let id = r.external_id.as_deref().unwrap_or("-");
             let _ = match r.status.as_str() {
-                "accepted" => writeln!(out, "accepted  item {line:<5} {id}  event {}", r.event_id.as_deref().unwrap_or("")),
+                "accepted" => writeln!(
+                    out,
+                    "accepted  item {line:<5} {id}  event {}",
+                    r.event_id.as_deref().unwrap_or("")
+                ),
                 _ => writeln!(
                     out,
                     "rejected  item {line:<5} {id}  {} {}: {}",

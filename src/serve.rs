@@ -38,14 +38,20 @@ pub async fn run_all(
     };
     let mut tasks = JoinSet::new();
     let ingest_settings = IngestSettings::new(roles.region.clone(), roles.namespace.clone());
-    tasks.spawn(
-        ingest::run(listener, tls, roles.log.clone(), ingest_settings, stop())
-            .map_result("ingest"),
-    );
+    tasks.spawn(labelled(
+        "ingest",
+        ingest::run(listener, tls, roles.log.clone(), ingest_settings, stop()),
+    ));
     let processor_settings = ProcessorSettings::new(roles.region.clone(), roles.namespace.clone());
-    tasks.spawn(processor::run(roles.log.clone(), processor_settings, stop()).map_result("processor"));
+    tasks.spawn(labelled(
+        "processor",
+        processor::run(roles.log.clone(), processor_settings, stop()),
+    ));
     let projector_settings = ProjectorSettings::new(roles.namespace.clone());
-    tasks.spawn(projector::run(roles.log, roles.store, projector_settings, stop()).map_result("projector"));
+    tasks.spawn(labelled(
+        "projector",
+        projector::run(roles.log, roles.store, projector_settings, stop()),
+    ));
 
     tokio::pin!(shutdown);
     let mut result = Ok(());
@@ -74,18 +80,11 @@ fn flatten(joined: Result<anyhow::Result<()>, tokio::task::JoinError>) -> anyhow
     joined.context("a role panicked")?
 }
 
-trait MapResult {
-    fn map_result(self, role: &'static str) -> impl Future<Output = anyhow::Result<()>> + Send + 'static;
-}
-
-impl<F, E> MapResult for F
+async fn labelled<E>(role: &'static str, role_future: impl Future<Output = Result<(), E>>) -> anyhow::Result<()>
 where
-    F: Future<Output = Result<(), E>> + Send + 'static,
     E: std::error::Error + Send + Sync + 'static,
 {
-    fn map_result(self, role: &'static str) -> impl Future<Output = anyhow::Result<()>> + Send + 'static {
-        async move { self.await.with_context(|| format!("{role} failed")) }
-    }
+    role_future.await.with_context(|| format!("{role} failed"))
 }
 
 /// Resolves when the process receives Ctrl-C or SIGTERM.

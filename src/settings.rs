@@ -101,19 +101,29 @@ impl Settings {
     pub fn resolve(cli: FileSettings, config: Option<&Path>) -> Result<Settings, SettingsError> {
         let file = match config {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|source| SettingsError::Read { path: path.to_owned(), source })?;
-                toml::from_str::<FileSettings>(&text)
-                    .map_err(|source| SettingsError::Parse { path: path.to_owned(), source })?
+                let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                toml::from_str::<FileSettings>(&text).map_err(|source| SettingsError::Parse {
+                    path: path.to_owned(),
+                    source,
+                })?
             }
             None => FileSettings::default(),
         };
         Ok(Settings {
-            data_dir: cli.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("vox-data")),
+            data_dir: cli
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from("vox-data")),
             region: cli.region.or(file.region).unwrap_or_else(|| "eu".to_owned()),
             kafka_brokers: cli.kafka_brokers.or(file.kafka_brokers),
             kafka_partitions: cli.kafka_partitions.or(file.kafka_partitions).unwrap_or(3),
-            kafka_replication_factor: cli.kafka_replication_factor.or(file.kafka_replication_factor).unwrap_or(1),
+            kafka_replication_factor: cli
+                .kafka_replication_factor
+                .or(file.kafka_replication_factor)
+                .unwrap_or(1),
             database_url: cli.database_url.or(file.database_url),
             listen: cli
                 .listen
@@ -172,7 +182,9 @@ impl Settings {
     }
 
     fn create_data_dir(&self) -> Result<(), SettingsError> {
-        std::fs::create_dir_all(&self.data_dir)
-            .map_err(|source| SettingsError::DataDir { path: self.data_dir.clone(), source })
+        std::fs::create_dir_all(&self.data_dir).map_err(|source| SettingsError::DataDir {
+            path: self.data_dir.clone(),
+            source,
+        })
     }
 }

@@ -67,14 +67,23 @@ impl KafkaLog {
             .set("linger.ms", "2")
             .set("message.timeout.ms", settings.timeout.as_millis().to_string())
             .create()?;
-        Ok(KafkaLog { settings: Arc::new(settings), producer })
+        Ok(KafkaLog {
+            settings: Arc::new(settings),
+            producer,
+        })
     }
 
     pub(crate) async fn ensure_topics(&self, topics: &[String]) -> Result<(), LogError> {
         let admin: AdminClient<DefaultClientContext> = self.settings.client_config().create()?;
         let new: Vec<NewTopic<'_>> = topics
             .iter()
-            .map(|t| NewTopic::new(t, self.settings.partitions, TopicReplication::Fixed(self.settings.replication_factor)))
+            .map(|t| {
+                NewTopic::new(
+                    t,
+                    self.settings.partitions,
+                    TopicReplication::Fixed(self.settings.replication_factor),
+                )
+            })
             .collect();
         let options = AdminOptions::new().operation_timeout(Some(self.settings.timeout));
         for result in admin.create_topics(&new, &options).await? {
@@ -92,7 +101,9 @@ impl KafkaLog {
     pub(crate) async fn append(&self, records: Vec<Output>) -> Result<Vec<Appended>, LogError> {
         let mut pending = Vec::with_capacity(records.len());
         for record in &records {
-            let mut future_record = FutureRecord::to(&record.topic).key(&record.key).payload(&record.payload);
+            let mut future_record = FutureRecord::to(&record.topic)
+                .key(&record.key)
+                .payload(&record.payload);
             loop {
                 match self.producer.send_result(future_record) {
                     Ok(delivery) => break pending.push(delivery),
@@ -108,7 +119,10 @@ impl KafkaLog {
             let mut appended = Vec::with_capacity(pending.len());
             for delivery in pending {
                 match delivery.await {
-                    Ok(Ok(d)) => appended.push(Appended { partition: d.partition, offset: d.offset }),
+                    Ok(Ok(d)) => appended.push(Appended {
+                        partition: d.partition,
+                        offset: d.offset,
+                    }),
                     Ok(Err((e, _))) => return Err(LogError::Kafka(e)),
                     Err(_) => return Err(LogError::Task("the producer dropped a delivery report".into())),
                 }
@@ -118,7 +132,9 @@ impl KafkaLog {
         // librdkafka fails a message after message.timeout.ms; this outer
         // limit only guards against a lost delivery report.
         let limit = self.settings.timeout + Duration::from_secs(5);
-        tokio::time::timeout(limit, wait).await.map_err(|_| LogError::Timeout(limit))?
+        tokio::time::timeout(limit, wait)
+            .await
+            .map_err(|_| LogError::Timeout(limit))?
     }
 
     pub(crate) async fn group_consumer(&self, group: &str, topics: &[String]) -> Result<KafkaGroupConsumer, LogError> {
@@ -144,7 +160,12 @@ impl KafkaLog {
                 .set("linger.ms", "2")
                 .create()?;
             producer.init_transactions(settings.timeout)?;
-            Ok(GroupInner { consumer, producer, group, timeout: settings.timeout })
+            Ok(GroupInner {
+                consumer,
+                producer,
+                group,
+                timeout: settings.timeout,
+            })
         })
         .await?;
         Ok(KafkaGroupConsumer { inner: Arc::new(inner) })
@@ -187,13 +208,19 @@ impl KafkaLog {
             Ok((consumer, assignment))
         })
         .await?;
-        Ok(KafkaReader { inner: Arc::new(consumer.0), assignment: consumer.1, timeout: self.settings.timeout })
+        Ok(KafkaReader {
+            inner: Arc::new(consumer.0),
+            assignment: consumer.1,
+            timeout: self.settings.timeout,
+        })
     }
 }
 
 /// Runs blocking librdkafka calls off the async workers.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, LogError> + Send + 'static) -> Result<T, LogError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| LogError::Task(e.to_string()))?
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| LogError::Task(e.to_string()))?
 }
 
 fn poll_blocking(consumer: &BaseConsumer, max: usize, wait: Duration) -> Result<Vec<Record>, LogError> {
@@ -201,7 +228,11 @@ fn poll_blocking(consumer: &BaseConsumer, max: usize, wait: Duration) -> Result<
     let mut out = Vec::new();
     while out.len() < max {
         // Wait for the first record; afterwards take only what is already here.
-        let timeout = if out.is_empty() { deadline.saturating_duration_since(Instant::now()) } else { Duration::ZERO };
+        let timeout = if out.is_empty() {
+            deadline.saturating_duration_since(Instant::now())
+        } else {
+            Duration::ZERO
+        };
         match consumer.poll(timeout) {
             None => break,
             Some(Ok(m)) => out.push(Record {
@@ -258,7 +289,8 @@ impl GroupInner {
             .consumer
             .group_metadata()
             .ok_or(KafkaError::ConsumerCommit(RDKafkaErrorCode::InvalidArgument))?;
-        self.producer.send_offsets_to_transaction(&offsets, &metadata, self.timeout)
+        self.producer
+            .send_offsets_to_transaction(&offsets, &metadata, self.timeout)
     }
 
     /// Aborts the open transaction and seeks back to the committed offsets,
@@ -312,7 +344,11 @@ impl KafkaGroupConsumer {
 }
 
 impl KafkaGroupConsumer {
-    pub(crate) async fn crash_before_commit(&mut self, outputs: Vec<Output>, consumed: &[Record]) -> Result<(), LogError> {
+    pub(crate) async fn crash_before_commit(
+        &mut self,
+        outputs: Vec<Output>,
+        consumed: &[Record],
+    ) -> Result<(), LogError> {
         let inner = self.inner.clone();
         let consumed = consumed.to_vec();
         blocking(move || {

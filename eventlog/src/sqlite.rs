@@ -34,9 +34,15 @@ impl SqliteLog {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(30));
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(SqliteLog { pool, appended: Arc::new(Notify::new()) })
+        Ok(SqliteLog {
+            pool,
+            appended: Arc::new(Notify::new()),
+        })
     }
 
     pub(crate) async fn ensure_topics(&self, topics: &[String]) -> Result<(), LogError> {
@@ -87,7 +93,10 @@ impl SqliteLog {
                 (key, offset)
             })
             .collect();
-        SqliteReader { log: self.clone(), position }
+        SqliteReader {
+            log: self.clone(),
+            position,
+        }
     }
 
     /// Reads up to `max` records at or after `position`, waiting up to `wait`.
@@ -127,7 +136,13 @@ impl SqliteLog {
             for row in rows {
                 let offset: i64 = row.get(0);
                 *next = offset + 1;
-                out.push(Record { topic: topic.clone(), partition: *partition, offset, key: row.get(1), payload: row.get(2) });
+                out.push(Record {
+                    topic: topic.clone(),
+                    partition: *partition,
+                    offset,
+                    key: row.get(1),
+                    payload: row.get(2),
+                });
             }
         }
         Ok(out)
@@ -176,7 +191,11 @@ async fn append_in(tx: &mut sqlx::SqliteConnection, records: Vec<Output>) -> Res
         next.insert(record.topic, offset + 1);
     }
     for (topic, offset) in next {
-        sqlx::query("UPDATE log_topics SET next_offset = ? WHERE topic = ?").bind(offset).bind(topic).execute(&mut *tx).await?;
+        sqlx::query("UPDATE log_topics SET next_offset = ? WHERE topic = ?")
+            .bind(offset)
+            .bind(topic)
+            .execute(&mut *tx)
+            .await?;
     }
     Ok(appended)
 }
@@ -207,7 +226,11 @@ impl SqliteGroupConsumer {
         result.map(|_| ())
     }
 
-    pub(crate) async fn crash_before_commit(&mut self, outputs: Vec<Output>, consumed: &[Record]) -> Result<(), LogError> {
+    pub(crate) async fn crash_before_commit(
+        &mut self,
+        outputs: Vec<Output>,
+        consumed: &[Record],
+    ) -> Result<(), LogError> {
         let tx = self.write_step(outputs, consumed).await?;
         // A crash: the transaction ends without COMMIT.
         drop(tx.0);
@@ -279,7 +302,10 @@ impl SqliteReader {
 
     pub(crate) async fn read_to_end(&mut self, out: &mut Vec<Record>) -> Result<(), LogError> {
         let ends = self.log.end_offsets(&self.position).await?;
-        while ends.iter().any(|(k, end)| self.position.get(k).copied().unwrap_or(0) < *end) {
+        while ends
+            .iter()
+            .any(|(k, end)| self.position.get(k).copied().unwrap_or(0) < *end)
+        {
             let batch = self.log.read_from(&mut self.position, 1000).await?;
             if batch.is_empty() {
                 break;

@@ -79,10 +79,13 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
 
 fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Authenticated, ApiError> {
     let (client_id, secret) = basic_credentials(headers).ok_or(ApiError::MissingCredentials)?;
-    state.directory.read(|d| d.authenticate(&client_id, &secret)).map_err(|e| {
-        tracing::info!(%client_id, reason = %e, "authentication failed");
-        ApiError::BadCredentials
-    })
+    state
+        .directory
+        .read(|d| d.authenticate(&client_id, &secret))
+        .map_err(|e| {
+            tracing::info!(%client_id, reason = %e, "authentication failed");
+            ApiError::BadCredentials
+        })
 }
 
 async fn batch(
@@ -113,11 +116,16 @@ async fn batch(
         }),
         _ => Ok(()),
     })?;
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let format = Format::from_content_type(content_type)?;
     let bytes = axum::body::to_bytes(body, limits.max_body_bytes)
         .await
-        .map_err(|_| ApiError::BodyTooLarge { limit: limits.max_body_bytes })?;
+        .map_err(|_| ApiError::BodyTooLarge {
+            limit: limits.max_body_bytes,
+        })?;
     let items = split_items(format, &bytes, limits)?;
 
     let batch_id = uuid::Uuid::new_v4().to_string();
@@ -192,12 +200,20 @@ async fn batch(
         tenant = %auth.tenant_id, client = %auth.client_id, secret_version = auth.secret_version,
         %peer, %batch_id, accepted, rejected = results.len() - accepted, "batch"
     );
-    Ok(Json(BatchResponse { batch_id, accepted, rejected: results.len() - accepted, results }))
+    Ok(Json(BatchResponse {
+        batch_id,
+        accepted,
+        rejected: results.len() - accepted,
+        results,
+    }))
 }
 
 fn unknown_client(state: &AppState, headers: &HeaderMap) -> bool {
-    basic_credentials(headers)
-        .is_some_and(|(client, _)| state.directory.read(|d| d.authenticate(&client, "") == Err(AuthError::UnknownClient)))
+    basic_credentials(headers).is_some_and(|(client, _)| {
+        state
+            .directory
+            .read(|d| d.authenticate(&client, "") == Err(AuthError::UnknownClient))
+    })
 }
 
 fn isolation_error(e: IsolationError) -> ItemError {
@@ -205,5 +221,9 @@ fn isolation_error(e: IsolationError) -> ItemError {
         IsolationError::UnknownCollection { .. } | IsolationError::CollectionNotAllowed { .. } => "collection",
         _ => "",
     };
-    ItemError { code: e.code(), field: field.into(), message: e.to_string() }
+    ItemError {
+        code: e.code(),
+        field: field.into(),
+        message: e.to_string(),
+    }
 }

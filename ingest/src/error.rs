@@ -12,7 +12,11 @@ pub enum ApiError {
     #[error("the client id and secret were not accepted; check them, or ask the tenant's admin for a new secret")]
     BadCredentials,
     #[error("tenant '{tenant}' is pinned to region '{tenant_region}'; this node serves region '{node_region}': send the batch to a node of region '{tenant_region}'")]
-    WrongRegion { tenant: String, tenant_region: String, node_region: String },
+    WrongRegion {
+        tenant: String,
+        tenant_region: String,
+        node_region: String,
+    },
     #[error("unsupported Content-Type {0:?}: send application/json (a JSON array of items) or application/x-ndjson (one item per line)")]
     UnsupportedMediaType(String),
     #[error("the body is larger than the limit of {limit} bytes; split the batch")]
@@ -71,14 +75,24 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         tracing::info!(code = self.code(), %status, "request refused");
-        let body = ErrorBody { error: ErrorDetail { code: self.code(), message: self.to_string() } };
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code(),
+                message: self.to_string(),
+            },
+        };
         let mut response = (status, axum::Json(body)).into_response();
         match &self {
             ApiError::LogUnavailable { retry_after_secs } => {
-                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
             ApiError::MissingCredentials | ApiError::BadCredentials => {
-                response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"vox\""));
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"vox\""),
+                );
             }
             _ => {}
         }

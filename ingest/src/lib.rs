@@ -95,7 +95,10 @@ pub async fn run(
     log.ensure_topics(&topics).await?;
     let follower = ConfigFollower::new(&log, &Topic::Config.name(&settings.namespace)).await?;
     let state = Arc::new(AppState {
-        directory: SharedDirectory { current: RwLock::new(follower.directory().clone()), follower: follower.into() },
+        directory: SharedDirectory {
+            current: RwLock::new(follower.directory().clone()),
+            follower: follower.into(),
+        },
         raw_topic: Topic::FeedbackRaw.name(&settings.namespace),
         log,
         settings,

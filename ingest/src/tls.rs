@@ -14,7 +14,11 @@ pub enum TlsError {
     #[error("cannot read {path}: {source}; pass a PEM file with --tls-cert/--tls-key")]
     Read { path: PathBuf, source: std::io::Error },
     #[error("{path} holds no usable PEM {what}: {detail}")]
-    Pem { path: PathBuf, what: &'static str, detail: String },
+    Pem {
+        path: PathBuf,
+        what: &'static str,
+        detail: String,
+    },
     #[error("the certificate and key do not form a valid TLS configuration: {0}")]
     Rustls(#[from] rustls::Error),
     #[error("generating the local certificate failed: {0}")]
@@ -44,7 +48,10 @@ pub fn ensure_local_certificate(dir: &Path) -> Result<LocalCertificate, TlsError
     if files.ca_cert.exists() && files.server_cert.exists() && files.server_key.exists() {
         return Ok(files);
     }
-    std::fs::create_dir_all(dir).map_err(|source| TlsError::Write { path: dir.to_owned(), source })?;
+    std::fs::create_dir_all(dir).map_err(|source| TlsError::Write {
+        path: dir.to_owned(),
+        source,
+    })?;
     let now = time::OffsetDateTime::now_utc();
 
     let ca_key = KeyPair::generate()?;
@@ -74,23 +81,48 @@ pub fn ensure_local_certificate(dir: &Path) -> Result<LocalCertificate, TlsError
 fn write(path: &Path, contents: &[u8], mode: u32) -> Result<(), TlsError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let err = |source| TlsError::Write { path: path.to_owned(), source };
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(path).map_err(err)?;
+    let err = |source| TlsError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(path)
+        .map_err(err)?;
     f.write_all(contents).map_err(err)?;
     f.sync_all().map_err(err)
 }
 
 /// A rustls server configuration (TLS 1.2+, HTTP/1.1) from PEM files.
 pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, TlsError> {
-    let read = |path: &Path| std::fs::read(path).map_err(|source| TlsError::Read { path: path.to_owned(), source });
+    let read = |path: &Path| {
+        std::fs::read(path).map_err(|source| TlsError::Read {
+            path: path.to_owned(),
+            source,
+        })
+    };
     let certs = CertificateDer::pem_slice_iter(&read(cert)?)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| TlsError::Pem { path: cert.to_owned(), what: "certificate", detail: e.to_string() })?;
+        .map_err(|e| TlsError::Pem {
+            path: cert.to_owned(),
+            what: "certificate",
+            detail: e.to_string(),
+        })?;
     if certs.is_empty() {
-        return Err(TlsError::Pem { path: cert.to_owned(), what: "certificate", detail: "no CERTIFICATE block".into() });
+        return Err(TlsError::Pem {
+            path: cert.to_owned(),
+            what: "certificate",
+            detail: "no CERTIFICATE block".into(),
+        });
     }
-    let key_der = PrivateKeyDer::from_pem_slice(&read(key)?)
-        .map_err(|e| TlsError::Pem { path: key.to_owned(), what: "private key", detail: e.to_string() })?;
+    let key_der = PrivateKeyDer::from_pem_slice(&read(key)?).map_err(|e| TlsError::Pem {
+        path: key.to_owned(),
+        what: "private key",
+        detail: e.to_string(),
+    })?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?

@@ -22,7 +22,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits { max_body_bytes: 5 * 1024 * 1024, max_items: 1000, max_item_bytes: 64 * 1024 }
+        Limits {
+            max_body_bytes: 5 * 1024 * 1024,
+            max_items: 1000,
+            max_item_bytes: 64 * 1024,
+        }
     }
 }
 
@@ -60,7 +64,11 @@ pub struct ItemError {
 
 impl ItemError {
     fn new(code: &'static str, field: impl Into<String>, message: impl Into<String>) -> ItemError {
-        ItemError { code, field: field.into(), message: message.into() }
+        ItemError {
+            code,
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -69,14 +77,17 @@ impl ItemError {
 pub fn split_items(format: Format, body: &[u8], limits: &Limits) -> Result<Vec<Value>, ApiError> {
     let items: Vec<Value> = match format {
         Format::JsonArray => {
-            let value: Value = serde_json::from_slice(body)
-                .map_err(|e| ApiError::MalformedBody { format: "JSON", detail: e.to_string() })?;
+            let value: Value = serde_json::from_slice(body).map_err(|e| ApiError::MalformedBody {
+                format: "JSON",
+                detail: e.to_string(),
+            })?;
             match value {
                 Value::Array(items) => items,
                 _ => {
                     return Err(ApiError::MalformedBody {
                         format: "JSON",
-                        detail: "expected an array of items; send one item per line as application/x-ndjson instead".into(),
+                        detail: "expected an array of items; send one item per line as application/x-ndjson instead"
+                            .into(),
                     })
                 }
             }
@@ -90,7 +101,10 @@ pub fn split_items(format: Format, body: &[u8], limits: &Limits) -> Result<Vec<V
                 }
                 if items.len() >= limits.max_items {
                     // Stop parsing early; the count is reported as "more than".
-                    return Err(ApiError::TooManyItems { count: limits.max_items + 1, limit: limits.max_items });
+                    return Err(ApiError::TooManyItems {
+                        count: limits.max_items + 1,
+                        limit: limits.max_items,
+                    });
                 }
                 let value = serde_json::from_slice(line).map_err(|e| ApiError::MalformedBody {
                     format: "NDJSON",
@@ -102,10 +116,16 @@ pub fn split_items(format: Format, body: &[u8], limits: &Limits) -> Result<Vec<V
         }
     };
     if items.len() > limits.max_items {
-        return Err(ApiError::TooManyItems { count: items.len(), limit: limits.max_items });
+        return Err(ApiError::TooManyItems {
+            count: items.len(),
+            limit: limits.max_items,
+        });
     }
     if items.is_empty() {
-        return Err(ApiError::MalformedBody { format: "batch", detail: "the batch has no items".into() });
+        return Err(ApiError::MalformedBody {
+            format: "batch",
+            detail: "the batch has no items".into(),
+        });
     }
     Ok(items)
 }
@@ -118,8 +138,18 @@ pub struct ValidItem {
     pub item: FeedbackItem,
 }
 
-const FIELDS: [&str; 10] =
-    ["external_id", "collection", "occurred_at", "channel", "text", "language", "metrics", "respondent", "metadata", "tags"];
+const FIELDS: [&str; 10] = [
+    "external_id",
+    "collection",
+    "occurred_at",
+    "channel",
+    "text",
+    "language",
+    "metrics",
+    "respondent",
+    "metadata",
+    "tags",
+];
 
 /// The `external_id` of an item, if it has a usable one (for the response).
 pub fn external_id_of(value: &Value) -> Option<&str> {
@@ -137,7 +167,10 @@ pub fn validate_item(value: &Value, limits: &Limits, now: time::OffsetDateTime) 
         return Err(ItemError::new(
             "item_too_large",
             "",
-            format!("the item has {size} bytes of JSON, more than the limit of {}", limits.max_item_bytes),
+            format!(
+                "the item has {size} bytes of JSON, more than the limit of {}",
+                limits.max_item_bytes
+            ),
         ));
     }
     if let Some(unknown) = obj.keys().find(|k| !FIELDS.contains(&k.as_str())) {
@@ -149,26 +182,46 @@ pub fn validate_item(value: &Value, limits: &Limits, now: time::OffsetDateTime) 
     }
     let external_id = required_string(obj, "external_id", 256)?;
     let collection = required_string(obj, "collection", 63)?;
-    tenants::validate_id("collection", &collection).map_err(|e| ItemError::new("invalid_value", "collection", e.to_string()))?;
+    tenants::validate_id("collection", &collection)
+        .map_err(|e| ItemError::new("invalid_value", "collection", e.to_string()))?;
     let occurred_at = occurred_at(obj, now)?;
     let channel_name = required_string(obj, "channel", 32)?;
-    let channel = Channel::ALL.into_iter().find(|c| c.as_str() == channel_name).ok_or_else(|| {
-        let names: Vec<&str> = Channel::ALL.iter().map(|c| c.as_str()).collect();
-        ItemError::new("invalid_value", "channel", format!("unknown channel '{channel_name}'; use one of {}", names.join(", ")))
-    })?;
+    let channel = Channel::ALL
+        .into_iter()
+        .find(|c| c.as_str() == channel_name)
+        .ok_or_else(|| {
+            let names: Vec<&str> = Channel::ALL.iter().map(|c| c.as_str()).collect();
+            ItemError::new(
+                "invalid_value",
+                "channel",
+                format!("unknown channel '{channel_name}'; use one of {}", names.join(", ")),
+            )
+        })?;
     let text = optional_string(obj, "text", 32 * 1024)?;
     if text.as_deref() == Some("") {
-        return Err(ItemError::new("invalid_value", "text", "text is empty; leave it out instead"));
+        return Err(ItemError::new(
+            "invalid_value",
+            "text",
+            "text is empty; leave it out instead",
+        ));
     }
     let language = optional_string(obj, "language", 35)?;
     if let Some(tag) = &language {
         if !is_language_tag(tag) {
-            return Err(ItemError::new("invalid_value", "language", format!("'{tag}' is not a BCP-47 language tag such as en, fi or sv-FI")));
+            return Err(ItemError::new(
+                "invalid_value",
+                "language",
+                format!("'{tag}' is not a BCP-47 language tag such as en, fi or sv-FI"),
+            ));
         }
     }
     let metrics = metrics(obj)?;
     if text.is_none() && metrics.is_empty() {
-        return Err(ItemError::new("missing_field", "text", "an item needs text, metrics, or both"));
+        return Err(ItemError::new(
+            "missing_field",
+            "text",
+            "an item needs text, metrics, or both",
+        ));
     }
     let respondent = optional_string(obj, "respondent", 256)?;
     let metadata = metadata(obj)?;
@@ -176,7 +229,16 @@ pub fn validate_item(value: &Value, limits: &Limits, now: time::OffsetDateTime) 
     Ok(ValidItem {
         external_id,
         collection,
-        item: FeedbackItem { occurred_at, channel, text, language, metrics, respondent, metadata, tags },
+        item: FeedbackItem {
+            occurred_at,
+            channel,
+            text,
+            language,
+            metrics,
+            respondent,
+            metadata,
+            tags,
+        },
     })
 }
 
@@ -203,10 +265,18 @@ fn optional_string(obj: &Map<String, Value>, field: &str, max_chars: usize) -> R
 fn check_string(field: &str, s: &str, max_chars: usize) -> Result<(), ItemError> {
     let chars = s.chars().count();
     if chars > max_chars {
-        return Err(ItemError::new("too_long", field, format!("{field} has {chars} characters, more than {max_chars}")));
+        return Err(ItemError::new(
+            "too_long",
+            field,
+            format!("{field} has {chars} characters, more than {max_chars}"),
+        ));
     }
     if field != "text" && s.chars().any(char::is_control) {
-        return Err(ItemError::new("invalid_value", field, format!("{field} contains control characters")));
+        return Err(ItemError::new(
+            "invalid_value",
+            field,
+            format!("{field} contains control characters"),
+        ));
     }
     Ok(())
 }
@@ -214,13 +284,25 @@ fn check_string(field: &str, s: &str, max_chars: usize) -> Result<(), ItemError>
 fn occurred_at(obj: &Map<String, Value>, now: time::OffsetDateTime) -> Result<i64, ItemError> {
     let raw = required_string(obj, "occurred_at", 64)?;
     let at = time::OffsetDateTime::parse(&raw, &time::format_description::well_known::Rfc3339).map_err(|e| {
-        ItemError::new("invalid_value", "occurred_at", format!("'{raw}' is not an RFC 3339 timestamp such as 2026-11-03T09:14:22Z ({e})"))
+        ItemError::new(
+            "invalid_value",
+            "occurred_at",
+            format!("'{raw}' is not an RFC 3339 timestamp such as 2026-11-03T09:14:22Z ({e})"),
+        )
     })?;
     if at > now + time::Duration::days(1) {
-        return Err(ItemError::new("out_of_range", "occurred_at", format!("'{raw}' is more than a day in the future")));
+        return Err(ItemError::new(
+            "out_of_range",
+            "occurred_at",
+            format!("'{raw}' is more than a day in the future"),
+        ));
     }
     if at.year() < 1990 {
-        return Err(ItemError::new("out_of_range", "occurred_at", format!("'{raw}' is before 1990")));
+        return Err(ItemError::new(
+            "out_of_range",
+            "occurred_at",
+            format!("'{raw}' is before 1990"),
+        ));
     }
     Ok((at.unix_timestamp_nanos() / 1000) as i64)
 }
@@ -257,12 +339,26 @@ fn metrics(obj: &Map<String, Value>) -> Result<Vec<Metric>, ItemError> {
             return Err(type_error(&format!("metrics[{i}]"), "an object {kind, value, scale}"));
         };
         if let Some(unknown) = m.keys().find(|k| !["kind", "value", "scale"].contains(&k.as_str())) {
-            return Err(ItemError::new("unknown_field", field(unknown), format!("unknown field '{unknown}'; a metric has kind, value and scale")));
+            return Err(ItemError::new(
+                "unknown_field",
+                field(unknown),
+                format!("unknown field '{unknown}'; a metric has kind, value and scale"),
+            ));
         }
-        let kind_name = m.get("kind").and_then(Value::as_str).ok_or_else(|| ItemError::new("missing_field", field("kind"), "kind is required"))?;
-        let kind = MetricKind::ALL.into_iter().find(|k| k.as_str() == kind_name).ok_or_else(|| {
-            ItemError::new("invalid_value", field("kind"), format!("unknown metric kind '{kind_name}'; use nps, csat, ces, rating or custom"))
-        })?;
+        let kind_name = m
+            .get("kind")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ItemError::new("missing_field", field("kind"), "kind is required"))?;
+        let kind = MetricKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == kind_name)
+            .ok_or_else(|| {
+                ItemError::new(
+                    "invalid_value",
+                    field("kind"),
+                    format!("unknown metric kind '{kind_name}'; use nps, csat, ces, rating or custom"),
+                )
+            })?;
         let value = match m.get("value") {
             Some(Value::Number(n)) => n.as_f64().filter(|v| v.is_finite()),
             None => return Err(ItemError::new("missing_field", field("value"), "value is required")),
@@ -270,11 +366,22 @@ fn metrics(obj: &Map<String, Value>) -> Result<Vec<Metric>, ItemError> {
         }
         .ok_or_else(|| ItemError::new("invalid_value", field("value"), "value must be a finite number"))?;
         let scale = match m.get("scale") {
-            None | Some(Value::Null) => default_scale(kind)
-                .ok_or_else(|| ItemError::new("missing_field", field("scale"), "a custom metric needs a scale [min, max]"))?,
+            None | Some(Value::Null) => default_scale(kind).ok_or_else(|| {
+                ItemError::new(
+                    "missing_field",
+                    field("scale"),
+                    "a custom metric needs a scale [min, max]",
+                )
+            })?,
             Some(Value::Array(s)) if s.len() == 2 => match (s[0].as_f64(), s[1].as_f64()) {
                 (Some(a), Some(b)) if a.is_finite() && b.is_finite() && a < b => (a, b),
-                _ => return Err(ItemError::new("invalid_value", field("scale"), "scale must be [min, max] with min < max")),
+                _ => {
+                    return Err(ItemError::new(
+                        "invalid_value",
+                        field("scale"),
+                        "scale must be [min, max] with min < max",
+                    ))
+                }
             },
             Some(_) => return Err(type_error(&field("scale"), "an array [min, max]")),
         };
@@ -291,13 +398,25 @@ fn metrics(obj: &Map<String, Value>) -> Result<Vec<Metric>, ItemError> {
             return Err(ItemError::new(
                 "out_of_range",
                 field("value"),
-                format!("{kind_name} value {value} is outside its scale [{}, {}]", scale.0, scale.1),
+                format!(
+                    "{kind_name} value {value} is outside its scale [{}, {}]",
+                    scale.0, scale.1
+                ),
             ));
         }
         if kind == MetricKind::Nps && value.fract() != 0.0 {
-            return Err(ItemError::new("invalid_value", field("value"), "an NPS value is a whole number from 0 to 10"));
+            return Err(ItemError::new(
+                "invalid_value",
+                field("value"),
+                "an NPS value is a whole number from 0 to 10",
+            ));
         }
-        out.push(Metric { kind, value, scale_min: scale.0, scale_max: scale.1 });
+        out.push(Metric {
+            kind,
+            value,
+            scale_min: scale.0,
+            scale_max: scale.1,
+        });
     }
     Ok(out)
 }
@@ -309,13 +428,21 @@ fn metadata(obj: &Map<String, Value>) -> Result<BTreeMap<String, String>, ItemEr
         Some(_) => return Err(type_error("metadata", "an object of string values")),
     };
     if map.len() > 64 {
-        return Err(ItemError::new("too_many", "metadata", "at most 64 metadata entries per item"));
+        return Err(ItemError::new(
+            "too_many",
+            "metadata",
+            "at most 64 metadata entries per item",
+        ));
     }
     let mut out = BTreeMap::new();
     for (k, v) in map {
         let field = format!("metadata.{k}");
         if k.is_empty() || k.chars().count() > 128 || k.chars().any(char::is_control) {
-            return Err(ItemError::new("invalid_value", field, "metadata keys have 1 to 128 characters, no control characters"));
+            return Err(ItemError::new(
+                "invalid_value",
+                field,
+                "metadata keys have 1 to 128 characters, no control characters",
+            ));
         }
         let Value::String(v) = v else {
             return Err(type_error(&field, "a string"));
@@ -342,10 +469,20 @@ fn tags(obj: &Map<String, Value>) -> Result<Vec<SourceTag>, ItemError> {
             return Err(type_error(&field, "an object {name, value}"));
         };
         if let Some(unknown) = t.keys().find(|k| !["name", "value"].contains(&k.as_str())) {
-            return Err(ItemError::new("unknown_field", format!("{field}.{unknown}"), format!("unknown field '{unknown}'; a tag has name and value")));
+            return Err(ItemError::new(
+                "unknown_field",
+                format!("{field}.{unknown}"),
+                format!("unknown field '{unknown}'; a tag has name and value"),
+            ));
         }
-        let name = required_string(t, "name", 128).map_err(|e| ItemError { field: format!("{field}.{}", e.field), ..e })?;
-        let value = required_string(t, "value", 256).map_err(|e| ItemError { field: format!("{field}.{}", e.field), ..e })?;
+        let name = required_string(t, "name", 128).map_err(|e| ItemError {
+            field: format!("{field}.{}", e.field),
+            ..e
+        })?;
+        let value = required_string(t, "value", 256).map_err(|e| ItemError {
+            field: format!("{field}.{}", e.field),
+            ..e
+        })?;
         out.push(SourceTag { name, value });
     }
     Ok(out)
@@ -398,17 +535,49 @@ mod tests {
             (without("collection"), "missing_field", "collection"),
             (with("external_id", json!(5)), "invalid_type", "external_id"),
             (with("occurred_at", json!("yesterday")), "invalid_value", "occurred_at"),
-            (with("occurred_at", json!("2030-01-01T00:00:00Z")), "out_of_range", "occurred_at"),
+            (
+                with("occurred_at", json!("2030-01-01T00:00:00Z")),
+                "out_of_range",
+                "occurred_at",
+            ),
             (with("channel", json!("fax")), "invalid_value", "channel"),
             (with("language", json!("english please")), "invalid_value", "language"),
-            (with("metrics", json!([{"kind": "nps", "value": 11}])), "out_of_range", "metrics[0].value"),
-            (with("metrics", json!([{"kind": "nps", "value": 7.5}])), "invalid_value", "metrics[0].value"),
-            (with("metrics", json!([{"kind": "nps", "value": 7, "scale": [1, 5]}])), "invalid_value", "metrics[0].scale"),
-            (with("metrics", json!([{"kind": "custom", "value": 7}])), "missing_field", "metrics[0].scale"),
-            (with("metrics", json!([{"kind": "mood", "value": 7}])), "invalid_value", "metrics[0].kind"),
-            (with("metrics", json!([{"kind": "csat", "value": "5"}])), "invalid_type", "metrics[0].value"),
+            (
+                with("metrics", json!([{"kind": "nps", "value": 11}])),
+                "out_of_range",
+                "metrics[0].value",
+            ),
+            (
+                with("metrics", json!([{"kind": "nps", "value": 7.5}])),
+                "invalid_value",
+                "metrics[0].value",
+            ),
+            (
+                with("metrics", json!([{"kind": "nps", "value": 7, "scale": [1, 5]}])),
+                "invalid_value",
+                "metrics[0].scale",
+            ),
+            (
+                with("metrics", json!([{"kind": "custom", "value": 7}])),
+                "missing_field",
+                "metrics[0].scale",
+            ),
+            (
+                with("metrics", json!([{"kind": "mood", "value": 7}])),
+                "invalid_value",
+                "metrics[0].kind",
+            ),
+            (
+                with("metrics", json!([{"kind": "csat", "value": "5"}])),
+                "invalid_type",
+                "metrics[0].value",
+            ),
             (with("metadata", json!({"plan": 3})), "invalid_type", "metadata.plan"),
-            (with("tags", json!([{"name": "topic"}])), "missing_field", "tags[0].value"),
+            (
+                with("tags", json!([{"name": "topic"}])),
+                "missing_field",
+                "tags[0].value",
+            ),
             (with("collection", json!("Not A Slug")), "invalid_value", "collection"),
             (with("text", json!("")), "invalid_value", "text"),
         ];
@@ -424,24 +593,43 @@ mod tests {
         let mut v = without("text");
         v.as_object_mut().expect("object").remove("metrics");
         v.as_object_mut().expect("object").remove("language");
-        assert_eq!(validate_item(&v, &Limits::default(), now()).map_err(|e| e.code), Err("missing_field"));
+        assert_eq!(
+            validate_item(&v, &Limits::default(), now()).map_err(|e| e.code),
+            Err("missing_field")
+        );
         let metrics_only = without("text");
         assert!(validate_item(&metrics_only, &Limits::default(), now()).is_ok());
     }
 
     #[test]
     fn oversized_items_are_refused() {
-        let limits = Limits { max_item_bytes: 100, ..Limits::default() };
-        assert_eq!(validate_item(&good(), &limits, now()).map_err(|e| e.code), Err("item_too_large"));
+        let limits = Limits {
+            max_item_bytes: 100,
+            ..Limits::default()
+        };
+        assert_eq!(
+            validate_item(&good(), &limits, now()).map_err(|e| e.code),
+            Err("item_too_large")
+        );
     }
 
     #[test]
     fn bodies_split_by_format() {
         let limits = Limits::default();
         let ndjson = format!("{}\n\n{}\n", good(), good());
-        assert_eq!(split_items(Format::Ndjson, ndjson.as_bytes(), &limits).expect("ndjson").len(), 2);
+        assert_eq!(
+            split_items(Format::Ndjson, ndjson.as_bytes(), &limits)
+                .expect("ndjson")
+                .len(),
+            2
+        );
         let array = json!([good(), good(), good()]).to_string();
-        assert_eq!(split_items(Format::JsonArray, array.as_bytes(), &limits).expect("array").len(), 3);
+        assert_eq!(
+            split_items(Format::JsonArray, array.as_bytes(), &limits)
+                .expect("array")
+                .len(),
+            3
+        );
         for (format, body) in [
             (Format::JsonArray, &b"{\"not\": \"an array\"}"[..]),
             (Format::JsonArray, &b"[{\"truncated\": "[..]),
@@ -452,15 +640,37 @@ mod tests {
             let err = split_items(format, body, &limits).expect_err("malformed");
             assert_eq!(err.code(), "malformed_body");
         }
-        let few = Limits { max_items: 2, ..Limits::default() };
-        assert_eq!(split_items(Format::JsonArray, array.as_bytes(), &few).map_err(|e| e.code()).err(), Some("too_many_items"));
-        assert_eq!(split_items(Format::Ndjson, ndjson.repeat(2).as_bytes(), &few).map_err(|e| e.code()).err(), Some("too_many_items"));
+        let few = Limits {
+            max_items: 2,
+            ..Limits::default()
+        };
+        assert_eq!(
+            split_items(Format::JsonArray, array.as_bytes(), &few)
+                .map_err(|e| e.code())
+                .err(),
+            Some("too_many_items")
+        );
+        assert_eq!(
+            split_items(Format::Ndjson, ndjson.repeat(2).as_bytes(), &few)
+                .map_err(|e| e.code())
+                .err(),
+            Some("too_many_items")
+        );
     }
 
     #[test]
     fn content_types() {
-        assert_eq!(Format::from_content_type("application/json; charset=utf-8").ok(), Some(Format::JsonArray));
-        assert_eq!(Format::from_content_type("application/x-ndjson").ok(), Some(Format::Ndjson));
-        assert_eq!(Format::from_content_type("text/csv").map_err(|e| e.code()).err(), Some("unsupported_media_type"));
+        assert_eq!(
+            Format::from_content_type("application/json; charset=utf-8").ok(),
+            Some(Format::JsonArray)
+        );
+        assert_eq!(
+            Format::from_content_type("application/x-ndjson").ok(),
+            Some(Format::Ndjson)
+        );
+        assert_eq!(
+            Format::from_content_type("text/csv").map_err(|e| e.code()).err(),
+            Some("unsupported_media_type")
+        );
     }
 }

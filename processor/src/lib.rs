@@ -49,7 +49,11 @@ pub enum ProcessorError {
 /// Runs until `shutdown` completes. A step that the log aborts is retried
 /// (its records are polled again); any other failure ends the run with an
 /// error, and a restart resumes at the last committed step.
-pub async fn run(log: Log, settings: ProcessorSettings, shutdown: impl Future<Output = ()>) -> Result<(), ProcessorError> {
+pub async fn run(
+    log: Log,
+    settings: ProcessorSettings,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ProcessorError> {
     let raw = Topic::FeedbackRaw.name(&settings.namespace);
     let config_topic = Topic::Config.name(&settings.namespace);
     let topics: Vec<String> = Topic::ALL.iter().map(|t| t.name(&settings.namespace)).collect();
@@ -117,7 +121,12 @@ pub fn process(
         Ok(r) => r,
         Err(e) => return reject(None, "undecodable", e.to_string()),
     };
-    if let Err(e) = directory.check_write(&received.tenant_id, &received.client_id, &received.collection, &settings.region) {
+    if let Err(e) = directory.check_write(
+        &received.tenant_id,
+        &received.client_id,
+        &received.collection,
+        &settings.region,
+    ) {
         return reject(Some(&received), e.code(), e.to_string());
     }
     let applied_tags = received

@@ -26,7 +26,11 @@ pub struct ProjectorSettings {
 
 impl ProjectorSettings {
     pub fn new(namespace: impl Into<String>) -> ProjectorSettings {
-        ProjectorSettings { namespace: namespace.into(), batch_size: 1000, poll_wait: Duration::from_millis(200) }
+        ProjectorSettings {
+            namespace: namespace.into(),
+            batch_size: 1000,
+            poll_wait: Duration::from_millis(200),
+        }
     }
 }
 
@@ -45,10 +49,17 @@ pub async fn run(
     settings: ProjectorSettings,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ProjectorError> {
-    let topics = [Topic::FeedbackProcessed.name(&settings.namespace), Topic::FeedbackRejected.name(&settings.namespace)];
+    let topics = [
+        Topic::FeedbackProcessed.name(&settings.namespace),
+        Topic::FeedbackRejected.name(&settings.namespace),
+    ];
     log.ensure_topics(&topics).await?;
-    let mut positions: Positions =
-        store.positions(PROJECTOR).await?.into_iter().map(|(t, p, o)| ((t, p), o)).collect();
+    let mut positions: Positions = store
+        .positions(PROJECTOR)
+        .await?
+        .into_iter()
+        .map(|(t, p, o)| ((t, p), o))
+        .collect();
     let mut reader = log.reader(&topics, &positions).await?;
     tracing::info!(?positions, "projector started");
     tokio::pin!(shutdown);
@@ -107,7 +118,12 @@ pub fn project(namespace: &str, positions: &Positions, records: &[Record]) -> Pr
         .into_iter()
         .map(|((topic, partition), to)| {
             let from = positions.get(&(topic.clone(), partition)).copied().unwrap_or(0);
-            OffsetMove { topic, partition, from, to }
+            OffsetMove {
+                topic,
+                partition,
+                from,
+                to,
+            }
         })
         .collect();
     projection

@@ -17,7 +17,10 @@ pub enum CodecError {
     #[error("not an Avro single-object encoded record (missing C3 01 header)")]
     NotSingleObject,
     #[error("the record's writer schema (fingerprint {fingerprint}) is not a known version of {expected}")]
-    UnknownSchema { fingerprint: String, expected: &'static str },
+    UnknownSchema {
+        fingerprint: String,
+        expected: &'static str,
+    },
     #[error("Avro {direction} of {event} failed: {source}")]
     Avro {
         direction: &'static str,
@@ -45,7 +48,11 @@ impl SchemaVersion {
                 let schema = Schema::parse_str(text).expect("committed .avsc files are valid (tested)");
                 let fp = schema.fingerprint::<Rabin>().bytes;
                 let fingerprint: [u8; 8] = fp.try_into().expect("a Rabin fingerprint has 8 bytes");
-                SchemaVersion { version: i as u32 + 1, schema, fingerprint }
+                SchemaVersion {
+                    version: i as u32 + 1,
+                    schema,
+                    fingerprint,
+                }
             })
             .collect()
     }
@@ -59,15 +66,24 @@ pub trait Event: Serialize + DeserializeOwned {
     /// Every committed version of the schema, oldest first.
     fn versions() -> &'static [SchemaVersion];
     fn current() -> &'static SchemaVersion {
-        Self::versions().last().expect("every event has at least one schema version")
+        Self::versions()
+            .last()
+            .expect("every event has at least one schema version")
     }
 }
 
 /// Encodes `event` with the current schema version.
 pub fn encode<E: Event>(event: &E) -> Result<Vec<u8>, CodecError> {
     let current = E::current();
-    let err = |e: apache_avro::Error| CodecError::Avro { direction: "encoding", event: E::NAME, source: Box::new(e) };
-    let value = apache_avro::to_value(event).map_err(err)?.resolve(&current.schema).map_err(err)?;
+    let err = |e: apache_avro::Error| CodecError::Avro {
+        direction: "encoding",
+        event: E::NAME,
+        source: Box::new(e),
+    };
+    let value = apache_avro::to_value(event)
+        .map_err(err)?
+        .resolve(&current.schema)
+        .map_err(err)?;
     let datum = apache_avro::to_avro_datum(&current.schema, value).map_err(err)?;
     let mut out = Vec::with_capacity(HEADER_LEN + datum.len());
     out.extend_from_slice(&MAGIC);
@@ -91,8 +107,15 @@ pub fn decode<E: Event>(bytes: &[u8]) -> Result<E, CodecError> {
     let writer = E::versions()
         .iter()
         .find(|v| v.fingerprint == fp)
-        .ok_or_else(|| CodecError::UnknownSchema { fingerprint: hex(&fp), expected: E::NAME })?;
-    let err = |e: apache_avro::Error| CodecError::Avro { direction: "decoding", event: E::NAME, source: Box::new(e) };
+        .ok_or_else(|| CodecError::UnknownSchema {
+            fingerprint: hex(&fp),
+            expected: E::NAME,
+        })?;
+    let err = |e: apache_avro::Error| CodecError::Avro {
+        direction: "decoding",
+        event: E::NAME,
+        source: Box::new(e),
+    };
     let mut reader = Cursor::new(&bytes[HEADER_LEN..]);
     let value = apache_avro::from_avro_datum(&writer.schema, &mut reader, Some(&E::current().schema)).map_err(err)?;
     apache_avro::from_value(&value).map_err(err)

@@ -70,7 +70,13 @@ pub enum MetricKind {
 }
 
 impl MetricKind {
-    pub const ALL: [MetricKind; 5] = [MetricKind::Nps, MetricKind::Csat, MetricKind::Ces, MetricKind::Rating, MetricKind::Custom];
+    pub const ALL: [MetricKind; 5] = [
+        MetricKind::Nps,
+        MetricKind::Csat,
+        MetricKind::Ces,
+        MetricKind::Rating,
+        MetricKind::Custom,
+    ];
     pub fn as_str(self) -> &'static str {
         match self {
             MetricKind::Nps => "nps",
@@ -122,7 +128,11 @@ pub struct FeedbackReceived {
     pub received_at: i64,
     pub item: FeedbackItem,
 }
-event!(FeedbackReceived, "vox.events.FeedbackReceived", ["feedback_received.v1.avsc"]);
+event!(
+    FeedbackReceived,
+    "vox.events.FeedbackReceived",
+    ["feedback_received.v1.avsc"]
+);
 
 /// The id of a feedback item: a UUIDv5 of tenant, collection and external id,
 /// so that a retried item always gets the same id.
@@ -179,7 +189,11 @@ pub struct FeedbackProcessed {
     pub applied_tags: Vec<AppliedTag>,
     pub redactions: Vec<Redaction>,
 }
-event!(FeedbackProcessed, "vox.events.FeedbackProcessed", ["feedback_processed.v1.avsc"]);
+event!(
+    FeedbackProcessed,
+    "vox.events.FeedbackProcessed",
+    ["feedback_processed.v1.avsc"]
+);
 
 /// Dead letter written by the processor to `vox.feedback.rejected`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -198,7 +212,11 @@ pub struct FeedbackRejected {
     #[serde(with = "apache_avro::serde_avro_bytes")]
     pub input: Vec<u8>,
 }
-event!(FeedbackRejected, "vox.events.FeedbackRejected", ["feedback_rejected.v1.avsc"]);
+event!(
+    FeedbackRejected,
+    "vox.events.FeedbackRejected",
+    ["feedback_rejected.v1.avsc"]
+);
 
 // ---------------------------------------------------------------- configuration
 
@@ -218,7 +236,11 @@ pub struct CollectionCreated {
     pub name: String,
     pub created_at: i64,
 }
-event!(CollectionCreated, "vox.config.CollectionCreated", ["collection_created.v1.avsc"]);
+event!(
+    CollectionCreated,
+    "vox.config.CollectionCreated",
+    ["collection_created.v1.avsc"]
+);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClientCredentialIssued {
@@ -231,7 +253,11 @@ pub struct ClientCredentialIssued {
     pub secret_sha256: Vec<u8>,
     pub issued_at: i64,
 }
-event!(ClientCredentialIssued, "vox.config.ClientCredentialIssued", ["client_credential_issued.v1.avsc"]);
+event!(
+    ClientCredentialIssued,
+    "vox.config.ClientCredentialIssued",
+    ["client_credential_issued.v1.avsc"]
+);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClientSecretRotated {
@@ -242,7 +268,11 @@ pub struct ClientSecretRotated {
     pub secret_sha256: Vec<u8>,
     pub rotated_at: i64,
 }
-event!(ClientSecretRotated, "vox.config.ClientSecretRotated", ["client_secret_rotated.v1.avsc"]);
+event!(
+    ClientSecretRotated,
+    "vox.config.ClientSecretRotated",
+    ["client_secret_rotated.v1.avsc"]
+);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClientCredentialRevoked {
@@ -251,7 +281,11 @@ pub struct ClientCredentialRevoked {
     pub secret_version: Option<i32>,
     pub revoked_at: i64,
 }
-event!(ClientCredentialRevoked, "vox.config.ClientCredentialRevoked", ["client_credential_revoked.v1.avsc"]);
+event!(
+    ClientCredentialRevoked,
+    "vox.config.ClientCredentialRevoked",
+    ["client_credential_revoked.v1.avsc"]
+);
 
 /// Every event that may appear on `vox.config`.
 #[derive(Debug, Clone, PartialEq)]
@@ -351,14 +385,42 @@ event!(AuditRecord, "vox.audit.AuditRecord", ["audit_record.v1.avsc"]);
 /// its versions, oldest first: the compatibility test walks this list.
 pub fn all_versions() -> Vec<(&'static str, &'static str, &'static [SchemaVersion])> {
     vec![
-        ("feedback_received", FeedbackReceived::NAME, FeedbackReceived::versions()),
-        ("feedback_processed", FeedbackProcessed::NAME, FeedbackProcessed::versions()),
-        ("feedback_rejected", FeedbackRejected::NAME, FeedbackRejected::versions()),
+        (
+            "feedback_received",
+            FeedbackReceived::NAME,
+            FeedbackReceived::versions(),
+        ),
+        (
+            "feedback_processed",
+            FeedbackProcessed::NAME,
+            FeedbackProcessed::versions(),
+        ),
+        (
+            "feedback_rejected",
+            FeedbackRejected::NAME,
+            FeedbackRejected::versions(),
+        ),
         ("tenant_created", TenantCreated::NAME, TenantCreated::versions()),
-        ("collection_created", CollectionCreated::NAME, CollectionCreated::versions()),
-        ("client_credential_issued", ClientCredentialIssued::NAME, ClientCredentialIssued::versions()),
-        ("client_secret_rotated", ClientSecretRotated::NAME, ClientSecretRotated::versions()),
-        ("client_credential_revoked", ClientCredentialRevoked::NAME, ClientCredentialRevoked::versions()),
+        (
+            "collection_created",
+            CollectionCreated::NAME,
+            CollectionCreated::versions(),
+        ),
+        (
+            "client_credential_issued",
+            ClientCredentialIssued::NAME,
+            ClientCredentialIssued::versions(),
+        ),
+        (
+            "client_secret_rotated",
+            ClientSecretRotated::NAME,
+            ClientSecretRotated::versions(),
+        ),
+        (
+            "client_credential_revoked",
+            ClientCredentialRevoked::NAME,
+            ClientCredentialRevoked::versions(),
+        ),
         ("audit_record", AuditRecord::NAME, AuditRecord::versions()),
     ]
 }

@@ -15,12 +15,25 @@ fn item() -> FeedbackItem {
         text: Some("Lieferung kam zu spät, aber der Support war großartig.".into()),
         language: Some("de".into()),
         metrics: vec![
-            Metric { kind: MetricKind::Csat, value: 4.0, scale_min: 1.0, scale_max: 5.0 },
-            Metric { kind: MetricKind::Custom, value: 0.25, scale_min: 0.0, scale_max: 1.0 },
+            Metric {
+                kind: MetricKind::Csat,
+                value: 4.0,
+                scale_min: 1.0,
+                scale_max: 5.0,
+            },
+            Metric {
+                kind: MetricKind::Custom,
+                value: 0.25,
+                scale_min: 0.0,
+                scale_max: 1.0,
+            },
         ],
         respondent: Some("r-7f3a91".into()),
         metadata: BTreeMap::from([("country".into(), "DE".into()), ("plan".into(), "business".into())]),
-        tags: vec![SourceTag { name: "topic".into(), value: "delivery".into() }],
+        tags: vec![SourceTag {
+            name: "topic".into(),
+            value: "delivery".into(),
+        }],
     }
 }
 
@@ -30,7 +43,12 @@ fn sparse_item() -> FeedbackItem {
         channel: Channel::Survey,
         text: None,
         language: None,
-        metrics: vec![Metric { kind: MetricKind::Nps, value: 10.0, scale_min: 0.0, scale_max: 10.0 }],
+        metrics: vec![Metric {
+            kind: MetricKind::Nps,
+            value: 10.0,
+            scale_min: 0.0,
+            scale_max: 10.0,
+        }],
         respondent: None,
         metadata: BTreeMap::new(),
         tags: vec![],
@@ -76,10 +94,26 @@ fn every_event_round_trips() {
         processed_at: 2,
         item: item(),
         applied_tags: vec![
-            AppliedTag { name: "topic".into(), value: "delivery".into(), source: TagSource::Client, rule_id: None, rule_version: None },
-            AppliedTag { name: "churn".into(), value: "risk".into(), source: TagSource::Rule, rule_id: Some("r1".into()), rule_version: Some(3) },
+            AppliedTag {
+                name: "topic".into(),
+                value: "delivery".into(),
+                source: TagSource::Client,
+                rule_id: None,
+                rule_version: None,
+            },
+            AppliedTag {
+                name: "churn".into(),
+                value: "risk".into(),
+                source: TagSource::Rule,
+                rule_id: Some("r1".into()),
+                rule_version: Some(3),
+            },
         ],
-        redactions: vec![Redaction { field: "text".into(), rule_id: "pii".into(), rule_version: 1 }],
+        redactions: vec![Redaction {
+            field: "text".into(),
+            rule_id: "pii".into(),
+            rule_version: 1,
+        }],
     });
     round_trip(&FeedbackRejected {
         event_id: None,
@@ -95,8 +129,18 @@ fn every_event_round_trips() {
         source_offset: 99,
         input: vec![0, 159, 255, 1],
     });
-    round_trip(&TenantCreated { tenant_id: "acme".into(), name: "Acme Oy".into(), region: "eu".into(), created_at: 7 });
-    round_trip(&CollectionCreated { tenant_id: "acme".into(), collection: "nps".into(), name: "NPS".into(), created_at: 7 });
+    round_trip(&TenantCreated {
+        tenant_id: "acme".into(),
+        name: "Acme Oy".into(),
+        region: "eu".into(),
+        created_at: 7,
+    });
+    round_trip(&CollectionCreated {
+        tenant_id: "acme".into(),
+        collection: "nps".into(),
+        name: "NPS".into(),
+        created_at: 7,
+    });
     round_trip(&ClientCredentialIssued {
         tenant_id: "acme".into(),
         client_id: "c".into(),
@@ -106,8 +150,19 @@ fn every_event_round_trips() {
         secret_sha256: vec![7; 32],
         issued_at: 7,
     });
-    round_trip(&ClientSecretRotated { tenant_id: "acme".into(), client_id: "c".into(), secret_version: 2, secret_sha256: vec![9; 32], rotated_at: 8 });
-    round_trip(&ClientCredentialRevoked { tenant_id: "acme".into(), client_id: "c".into(), secret_version: None, revoked_at: 9 });
+    round_trip(&ClientSecretRotated {
+        tenant_id: "acme".into(),
+        client_id: "c".into(),
+        secret_version: 2,
+        secret_sha256: vec![9; 32],
+        rotated_at: 8,
+    });
+    round_trip(&ClientCredentialRevoked {
+        tenant_id: "acme".into(),
+        client_id: "c".into(),
+        secret_version: None,
+        revoked_at: 9,
+    });
     round_trip(&AuditRecord {
         audit_id: "a".into(),
         tenant_id: Some("acme".into()),
@@ -127,39 +182,76 @@ fn every_event_round_trips() {
 /// generic reader that knows nothing of the Rust types.
 #[test]
 fn bytes_decode_with_the_avsc_file_alone() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/avro/feedback_received.v1.avsc")).expect("avsc");
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/avro/feedback_received.v1.avsc")).expect("avsc");
     let schema = Schema::parse_str(&text).expect("schema");
     let bytes = encode(&received(item())).expect("encode");
     let fp = schema.fingerprint::<apache_avro::rabin::Rabin>().bytes;
-    assert_eq!(&bytes[2..10], fp.as_slice(), "the header carries the CRC-64-AVRO fingerprint of the file's schema");
+    assert_eq!(
+        &bytes[2..10],
+        fp.as_slice(),
+        "the header carries the CRC-64-AVRO fingerprint of the file's schema"
+    );
     let value = apache_avro::from_avro_datum(&schema, &mut &bytes[10..], None).expect("generic decode");
-    let apache_avro::types::Value::Record(fields) = value else { panic!("a record") };
+    let apache_avro::types::Value::Record(fields) = value else {
+        panic!("a record")
+    };
     let get = |name: &str| fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
     assert_eq!(get("tenant_id"), Some(apache_avro::types::Value::String("acme".into())));
-    assert_eq!(get("external_id"), Some(apache_avro::types::Value::String("nps-1".into())));
+    assert_eq!(
+        get("external_id"),
+        Some(apache_avro::types::Value::String("nps-1".into()))
+    );
 }
 
 #[test]
 fn config_events_decode_by_fingerprint() {
     let events = [
-        ConfigEvent::TenantCreated(TenantCreated { tenant_id: "acme".into(), name: "A".into(), region: "eu".into(), created_at: 1 }),
-        ConfigEvent::CollectionCreated(CollectionCreated { tenant_id: "acme".into(), collection: "c".into(), name: "C".into(), created_at: 1 }),
-        ConfigEvent::ClientCredentialRevoked(ClientCredentialRevoked { tenant_id: "acme".into(), client_id: "x".into(), secret_version: Some(1), revoked_at: 1 }),
+        ConfigEvent::TenantCreated(TenantCreated {
+            tenant_id: "acme".into(),
+            name: "A".into(),
+            region: "eu".into(),
+            created_at: 1,
+        }),
+        ConfigEvent::CollectionCreated(CollectionCreated {
+            tenant_id: "acme".into(),
+            collection: "c".into(),
+            name: "C".into(),
+            created_at: 1,
+        }),
+        ConfigEvent::ClientCredentialRevoked(ClientCredentialRevoked {
+            tenant_id: "acme".into(),
+            client_id: "x".into(),
+            secret_version: Some(1),
+            revoked_at: 1,
+        }),
     ];
     for e in events {
         assert_eq!(ConfigEvent::decode(&e.encode().expect("encode")).expect("decode"), e);
     }
     let feedback = encode(&received(item())).expect("encode");
-    assert!(matches!(ConfigEvent::decode(&feedback), Err(CodecError::UnknownSchema { .. })));
+    assert!(matches!(
+        ConfigEvent::decode(&feedback),
+        Err(CodecError::UnknownSchema { .. })
+    ));
 }
 
 #[test]
 fn bad_bytes_are_errors_not_panics() {
-    assert!(matches!(decode::<FeedbackReceived>(b"{\"json\": true}"), Err(CodecError::NotSingleObject)));
-    assert!(matches!(decode::<FeedbackReceived>(&[0xC3, 0x01, 1, 2, 3, 4, 5, 6, 7, 8, 0]), Err(CodecError::UnknownSchema { .. })));
+    assert!(matches!(
+        decode::<FeedbackReceived>(b"{\"json\": true}"),
+        Err(CodecError::NotSingleObject)
+    ));
+    assert!(matches!(
+        decode::<FeedbackReceived>(&[0xC3, 0x01, 1, 2, 3, 4, 5, 6, 7, 8, 0]),
+        Err(CodecError::UnknownSchema { .. })
+    ));
     let bytes = encode(&received(item())).expect("encode");
     for cut in [11, bytes.len() / 2, bytes.len() - 1] {
-        assert!(matches!(decode::<FeedbackReceived>(&bytes[..cut]), Err(CodecError::Avro { .. })), "cut at {cut}");
+        assert!(
+            matches!(decode::<FeedbackReceived>(&bytes[..cut]), Err(CodecError::Avro { .. })),
+            "cut at {cut}"
+        );
     }
 }
 
@@ -172,18 +264,35 @@ fn every_schema_version_stays_compatible_with_the_previous() {
     let mut files: BTreeMap<String, Vec<u32>> = BTreeMap::new();
     for entry in std::fs::read_dir(dir).expect("avro dir") {
         let name = entry.expect("entry").file_name().to_string_lossy().into_owned();
-        let Some(stem) = name.strip_suffix(".avsc") else { continue };
+        let Some(stem) = name.strip_suffix(".avsc") else {
+            continue;
+        };
         let (event, version) = stem.rsplit_once(".v").expect("files are named <event>.v<N>.avsc");
-        files.entry(event.to_owned()).or_default().push(version.parse().expect("numeric version"));
+        files
+            .entry(event.to_owned())
+            .or_default()
+            .push(version.parse().expect("numeric version"));
     }
     let registered = all_versions();
-    assert_eq!(files.len(), registered.len(), "every schema file belongs to a registered event: {files:?}");
+    assert_eq!(
+        files.len(),
+        registered.len(),
+        "every schema file belongs to a registered event: {files:?}"
+    );
     for (stem, versions) in &files {
         let mut versions = versions.clone();
         versions.sort();
-        assert_eq!(versions, (1..=versions.len() as u32).collect::<Vec<_>>(), "{stem}: versions without gaps");
+        assert_eq!(
+            versions,
+            (1..=versions.len() as u32).collect::<Vec<_>>(),
+            "{stem}: versions without gaps"
+        );
         let registered_versions = registered.iter().find(|(s, _, _)| s == stem).map(|(_, _, v)| v.len());
-        assert_eq!(registered_versions, Some(versions.len()), "{stem}: every version file is registered in events.rs");
+        assert_eq!(
+            registered_versions,
+            Some(versions.len()),
+            "{stem}: every version file is registered in events.rs"
+        );
     }
     for (_, name, versions) in registered {
         for pair in versions.windows(2) {
@@ -201,13 +310,12 @@ fn every_schema_version_stays_compatible_with_the_previous() {
 fn the_compatibility_check_catches_breaking_changes() {
     let current = &TenantCreated::current().schema;
     let text = include_str!("../avro/tenant_created.v1.avsc");
-    let added_required = text.replacen(
-        r#""fields": ["#,
-        r#""fields": [{"name": "plan", "type": "string"},"#,
-        1,
-    );
+    let added_required = text.replacen(r#""fields": ["#, r#""fields": [{"name": "plan", "type": "string"},"#, 1);
     let added_required = Schema::parse_str(&added_required).expect("schema");
-    assert!(SchemaCompatibility::can_read(current, &added_required).is_err(), "a new field without default breaks old data");
+    assert!(
+        SchemaCompatibility::can_read(current, &added_required).is_err(),
+        "a new field without default breaks old data"
+    );
     let added_optional = text.replacen(
         r#""fields": ["#,
         r#""fields": [{"name": "plan", "type": ["null", "string"], "default": null},"#,

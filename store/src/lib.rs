@@ -23,7 +23,12 @@ pub enum StoreError {
         "projector '{projector}' expected to continue {topic}[{partition}] at offset {expected}, but the store is elsewhere; \
          another projector instance wrote first (restart this one)"
     )]
-    OffsetConflict { projector: String, topic: String, partition: i32, expected: i64 },
+    OffsetConflict {
+        projector: String,
+        topic: String,
+        partition: i32,
+        expected: i64,
+    },
     #[error("stored JSON column could not be read: {0}")]
     Json(#[from] serde_json::Error),
 }
@@ -242,7 +247,10 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(30));
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         Ok(Store::Sqlite(pool))
     }
@@ -295,7 +303,10 @@ impl Store {
                 rows.iter().map(|r| feedback_from_row!(r)).collect()
             }
             Store::Postgres(p) => {
-                let rows = sqlx::query(&select_feedback("::text")).bind(tenant).fetch_all(p).await?;
+                let rows = sqlx::query(&select_feedback("::text"))
+                    .bind(tenant)
+                    .fetch_all(p)
+                    .await?;
                 rows.iter().map(|r| feedback_from_row!(r)).collect()
             }
         }
@@ -303,7 +314,8 @@ impl Store {
 
     /// Every dead letter of `tenant`, in log order.
     pub async fn rejections(&self, tenant: &str) -> Result<Vec<RejectionRow>, StoreError> {
-        let sql = "SELECT source_topic, source_partition, source_offset, tenant_id, collection, external_id, event_id, \
+        let sql =
+            "SELECT source_topic, source_partition, source_offset, tenant_id, collection, external_id, event_id, \
                    reason_code, reason, processed_region, rejected_at FROM rejections WHERE tenant_id = $1 \
                    ORDER BY source_topic, source_partition, source_offset";
         match self {
@@ -321,7 +333,11 @@ impl Store {
     /// Drops every read-model row and every projector offset: the next
     /// projector run rebuilds them from the log.
     pub async fn reset(&self) -> Result<(), StoreError> {
-        let sql = ["DELETE FROM feedback", "DELETE FROM rejections", "DELETE FROM projector_offsets"];
+        let sql = [
+            "DELETE FROM feedback",
+            "DELETE FROM rejections",
+            "DELETE FROM projector_offsets",
+        ];
         match self {
             Store::Sqlite(p) => {
                 let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
@@ -350,4 +366,3 @@ fn select_feedback(json_cast: &str) -> String {
         c = json_cast
     )
 }
-

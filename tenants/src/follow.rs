@@ -14,7 +14,10 @@ pub struct ConfigFollower {
 impl ConfigFollower {
     pub async fn new(log: &Log, config_topic: &str) -> Result<ConfigFollower, LogError> {
         let reader = log.reader(&[config_topic.to_owned()], &Positions::new()).await?;
-        let mut follower = ConfigFollower { reader, directory: Directory::default() };
+        let mut follower = ConfigFollower {
+            reader,
+            directory: Directory::default(),
+        };
         follower.catch_up().await?;
         Ok(follower)
     }
@@ -42,4 +45,3 @@ impl ConfigFollower {
         &self.directory
     }
 }
-

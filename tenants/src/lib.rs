@@ -50,7 +50,11 @@ pub enum IsolationError {
     #[error("tenant '{0}' is not known")]
     UnknownTenant(String),
     #[error("tenant '{tenant}' is pinned to region '{tenant_region}', this node serves region '{node_region}'")]
-    WrongRegion { tenant: String, tenant_region: String, node_region: String },
+    WrongRegion {
+        tenant: String,
+        tenant_region: String,
+        node_region: String,
+    },
     #[error("collection '{collection}' does not exist in tenant '{tenant}'")]
     UnknownCollection { tenant: String, collection: String },
     #[error("client '{client}' may not write collection '{collection}'")]
@@ -148,7 +152,10 @@ impl Directory {
                 validate_id("collection id", &e.collection)?;
                 let tenant = self.existing_tenant(&e.tenant_id)?;
                 if tenant.collections.contains_key(&e.collection) {
-                    return Err(ConfigError::CollectionExists { tenant: e.tenant_id.clone(), collection: e.collection.clone() });
+                    return Err(ConfigError::CollectionExists {
+                        tenant: e.tenant_id.clone(),
+                        collection: e.collection.clone(),
+                    });
                 }
             }
             ConfigEvent::ClientCredentialIssued(e) => {
@@ -158,7 +165,10 @@ impl Directory {
                 }
                 for c in &e.collections {
                     if !tenant.collections.contains_key(c) {
-                        return Err(ConfigError::UnknownCollection { tenant: e.tenant_id.clone(), collection: c.clone() });
+                        return Err(ConfigError::UnknownCollection {
+                            tenant: e.tenant_id.clone(),
+                            collection: c.clone(),
+                        });
                     }
                 }
             }
@@ -173,7 +183,9 @@ impl Directory {
     }
 
     fn existing_tenant(&self, id: &str) -> Result<&Tenant, ConfigError> {
-        self.tenants.get(id).ok_or_else(|| ConfigError::UnknownTenant(id.to_owned()))
+        self.tenants
+            .get(id)
+            .ok_or_else(|| ConfigError::UnknownTenant(id.to_owned()))
     }
 
     fn existing_client(&self, tenant: &str, client: &str) -> Result<&Client, ConfigError> {
@@ -192,12 +204,23 @@ impl Directory {
             ConfigEvent::TenantCreated(e) => {
                 self.tenants.insert(
                     e.tenant_id.clone(),
-                    Tenant { id: e.tenant_id.clone(), name: e.name.clone(), region: e.region.clone(), collections: BTreeMap::new() },
+                    Tenant {
+                        id: e.tenant_id.clone(),
+                        name: e.name.clone(),
+                        region: e.region.clone(),
+                        collections: BTreeMap::new(),
+                    },
                 );
             }
             ConfigEvent::CollectionCreated(e) => {
                 if let Some(t) = self.tenants.get_mut(&e.tenant_id) {
-                    t.collections.insert(e.collection.clone(), Collection { id: e.collection.clone(), name: e.name.clone() });
+                    t.collections.insert(
+                        e.collection.clone(),
+                        Collection {
+                            id: e.collection.clone(),
+                            name: e.name.clone(),
+                        },
+                    );
                 }
             }
             ConfigEvent::ClientCredentialIssued(e) => {
@@ -217,7 +240,10 @@ impl Directory {
                 );
             }
             ConfigEvent::ClientSecretRotated(e) => {
-                if let (Some(c), Ok(hash)) = (self.clients.get_mut(&e.client_id), <[u8; 32]>::try_from(e.secret_sha256.as_slice())) {
+                if let (Some(c), Ok(hash)) = (
+                    self.clients.get_mut(&e.client_id),
+                    <[u8; 32]>::try_from(e.secret_sha256.as_slice()),
+                ) {
                     c.secrets.insert(e.secret_version, hash);
                 }
             }
@@ -250,13 +276,26 @@ impl Directory {
             }
         }
         let secret_version = matched.ok_or(AuthError::BadSecret)?;
-        Ok(Authenticated { tenant_id: client.tenant_id.clone(), client_id: client.client_id.clone(), secret_version })
+        Ok(Authenticated {
+            tenant_id: client.tenant_id.clone(),
+            client_id: client.client_id.clone(),
+            secret_version,
+        })
     }
 
     /// Tenant isolation: may this client of this tenant write `collection`
     /// on a node of `node_region`?
-    pub fn check_write(&self, tenant_id: &str, client_id: &str, collection: &str, node_region: &str) -> Result<(), IsolationError> {
-        let tenant = self.tenants.get(tenant_id).ok_or_else(|| IsolationError::UnknownTenant(tenant_id.to_owned()))?;
+    pub fn check_write(
+        &self,
+        tenant_id: &str,
+        client_id: &str,
+        collection: &str,
+        node_region: &str,
+    ) -> Result<(), IsolationError> {
+        let tenant = self
+            .tenants
+            .get(tenant_id)
+            .ok_or_else(|| IsolationError::UnknownTenant(tenant_id.to_owned()))?;
         if tenant.region != node_region {
             return Err(IsolationError::WrongRegion {
                 tenant: tenant_id.to_owned(),
@@ -265,7 +304,10 @@ impl Directory {
             });
         }
         if !tenant.collections.contains_key(collection) {
-            return Err(IsolationError::UnknownCollection { tenant: tenant_id.to_owned(), collection: collection.to_owned() });
+            return Err(IsolationError::UnknownCollection {
+                tenant: tenant_id.to_owned(),
+                collection: collection.to_owned(),
+            });
         }
         let client = self
             .clients
@@ -273,7 +315,10 @@ impl Directory {
             .filter(|c| c.tenant_id == tenant_id && !c.revoked)
             .ok_or_else(|| IsolationError::UnknownClient(client_id.to_owned()))?;
         if !client.may_write(collection) {
-            return Err(IsolationError::CollectionNotAllowed { client: client_id.to_owned(), collection: collection.to_owned() });
+            return Err(IsolationError::CollectionNotAllowed {
+                client: client_id.to_owned(),
+                collection: collection.to_owned(),
+            });
         }
         Ok(())
     }
@@ -283,12 +328,17 @@ impl Directory {
 pub fn validate_id(what: &'static str, value: &str) -> Result<(), ConfigError> {
     let ok = !value.is_empty()
         && value.len() <= 63
-        && value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
         && value.as_bytes()[0].is_ascii_alphanumeric();
     if ok {
         Ok(())
     } else {
-        Err(ConfigError::InvalidId { what, value: value.to_owned() })
+        Err(ConfigError::InvalidId {
+            what,
+            value: value.to_owned(),
+        })
     }
 }
 
@@ -319,14 +369,31 @@ pub fn new_secret() -> NewSecret {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use schemas::{ClientCredentialIssued, ClientCredentialRevoked, ClientSecretRotated, CollectionCreated, TenantCreated};
+    use schemas::{
+        ClientCredentialIssued, ClientCredentialRevoked, ClientSecretRotated, CollectionCreated, TenantCreated,
+    };
 
     fn directory_with_client(secret: &NewSecret) -> Directory {
         let mut d = Directory::default();
         let events = [
-            ConfigEvent::TenantCreated(TenantCreated { tenant_id: "acme".into(), name: "Acme".into(), region: "eu".into(), created_at: 0 }),
-            ConfigEvent::CollectionCreated(CollectionCreated { tenant_id: "acme".into(), collection: "nps".into(), name: "NPS".into(), created_at: 0 }),
-            ConfigEvent::CollectionCreated(CollectionCreated { tenant_id: "acme".into(), collection: "support".into(), name: "S".into(), created_at: 0 }),
+            ConfigEvent::TenantCreated(TenantCreated {
+                tenant_id: "acme".into(),
+                name: "Acme".into(),
+                region: "eu".into(),
+                created_at: 0,
+            }),
+            ConfigEvent::CollectionCreated(CollectionCreated {
+                tenant_id: "acme".into(),
+                collection: "nps".into(),
+                name: "NPS".into(),
+                created_at: 0,
+            }),
+            ConfigEvent::CollectionCreated(CollectionCreated {
+                tenant_id: "acme".into(),
+                collection: "support".into(),
+                name: "S".into(),
+                created_at: 0,
+            }),
             ConfigEvent::ClientCredentialIssued(ClientCredentialIssued {
                 tenant_id: "acme".into(),
                 client_id: "c1".into(),
@@ -348,7 +415,14 @@ mod tests {
         let s = new_secret();
         let d = directory_with_client(&s);
         let auth = d.authenticate("c1", &s.secret).expect("right secret");
-        assert_eq!(auth, Authenticated { tenant_id: "acme".into(), client_id: "c1".into(), secret_version: 1 });
+        assert_eq!(
+            auth,
+            Authenticated {
+                tenant_id: "acme".into(),
+                client_id: "c1".into(),
+                secret_version: 1
+            }
+        );
         assert_eq!(d.authenticate("c1", "vox_sk_wrong"), Err(AuthError::BadSecret));
         assert_eq!(d.authenticate("c2", &s.secret), Err(AuthError::UnknownClient));
     }
@@ -391,20 +465,42 @@ mod tests {
         let s = new_secret();
         let d = directory_with_client(&s);
         assert_eq!(d.check_write("acme", "c1", "nps", "eu"), Ok(()));
-        assert_eq!(d.check_write("acme", "c1", "nps", "us").map_err(|e| e.code()), Err("wrong_region"));
-        assert_eq!(d.check_write("acme", "c1", "support", "eu").map_err(|e| e.code()), Err("collection_not_allowed"));
-        assert_eq!(d.check_write("acme", "c1", "nope", "eu").map_err(|e| e.code()), Err("unknown_collection"));
-        assert_eq!(d.check_write("other", "c1", "nps", "eu").map_err(|e| e.code()), Err("unknown_tenant"));
+        assert_eq!(
+            d.check_write("acme", "c1", "nps", "us").map_err(|e| e.code()),
+            Err("wrong_region")
+        );
+        assert_eq!(
+            d.check_write("acme", "c1", "support", "eu").map_err(|e| e.code()),
+            Err("collection_not_allowed")
+        );
+        assert_eq!(
+            d.check_write("acme", "c1", "nope", "eu").map_err(|e| e.code()),
+            Err("unknown_collection")
+        );
+        assert_eq!(
+            d.check_write("other", "c1", "nps", "eu").map_err(|e| e.code()),
+            Err("unknown_tenant")
+        );
     }
 
     #[test]
     fn invalid_events_are_refused_and_first_one_wins() {
         let s = new_secret();
         let mut d = directory_with_client(&s);
-        let dup = ConfigEvent::TenantCreated(TenantCreated { tenant_id: "acme".into(), name: "Other".into(), region: "us".into(), created_at: 1 });
+        let dup = ConfigEvent::TenantCreated(TenantCreated {
+            tenant_id: "acme".into(),
+            name: "Other".into(),
+            region: "us".into(),
+            created_at: 1,
+        });
         assert_eq!(d.apply(&dup), Err(ConfigError::TenantExists("acme".into())));
         assert_eq!(d.tenant("acme").map(|t| t.region.as_str()), Some("eu"));
-        let bad = ConfigEvent::TenantCreated(TenantCreated { tenant_id: "Bad Id".into(), name: "x".into(), region: "eu".into(), created_at: 1 });
+        let bad = ConfigEvent::TenantCreated(TenantCreated {
+            tenant_id: "Bad Id".into(),
+            name: "x".into(),
+            region: "eu".into(),
+            created_at: 1,
+        });
         assert!(matches!(d.apply(&bad), Err(ConfigError::InvalidId { .. })));
     }
 

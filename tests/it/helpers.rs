@@ -35,7 +35,9 @@ impl Node {
         let (log, store, namespace, database) = match backend {
             Backend::Embedded => {
                 let log = Log::Sqlite(SqliteLog::open(&dir.path().join("log.sqlite")).await.expect("log"));
-                let store = Store::open_sqlite(&dir.path().join("store.sqlite")).await.expect("store");
+                let store = Store::open_sqlite(&dir.path().join("store.sqlite"))
+                    .await
+                    .expect("store");
                 (log, store, String::new(), None)
             }
             Backend::KafkaPostgres => {
@@ -49,12 +51,27 @@ impl Node {
         let tls = ingest::tls::server_config(&tls_files.server_cert, &tls_files.server_key).expect("tls");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("https://127.0.0.1:{}", listener.local_addr().expect("addr").port());
-        let roles = vox::serve::Roles { log: log.clone(), store: store.clone(), region: "eu".into(), namespace: namespace.clone() };
+        let roles = vox::serve::Roles {
+            log: log.clone(),
+            store: store.clone(),
+            region: "eu".into(),
+            namespace: namespace.clone(),
+        };
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(vox::serve::run_all(roles, listener, tls, async {
             let _ = stopped.await;
         }));
-        Node { url, ca_cert: tls_files.ca_cert, log, store, namespace, stop: Some(stop), task: Some(task), _dir: dir, database }
+        Node {
+            url,
+            ca_cert: tls_files.ca_cert,
+            log,
+            store,
+            namespace,
+            stop: Some(stop),
+            task: Some(task),
+            _dir: dir,
+            database,
+        }
     }
 
     /// Stops every role and waits until they have finished.
@@ -90,19 +107,29 @@ impl Node {
 
     /// Records on `vox.feedback.raw` now (written without transactions).
     pub async fn raw_count(&self) -> usize {
-        self.log.read_all(&self.topic(Topic::FeedbackRaw)).await.expect("read raw").len()
+        self.log
+            .read_all(&self.topic(Topic::FeedbackRaw))
+            .await
+            .expect("read raw")
+            .len()
     }
 
     /// Waits until the processor has written `outputs` records (processed
     /// plus rejected) and the projector has stored everything up to them.
     pub async fn wait_projected(&self, outputs: usize) {
-        let topics = [self.topic(Topic::FeedbackProcessed), self.topic(Topic::FeedbackRejected)];
+        let topics = [
+            self.topic(Topic::FeedbackProcessed),
+            self.topic(Topic::FeedbackRejected),
+        ];
         let mut reader = self.log.reader(&topics, &Positions::new()).await.expect("reader");
         let deadline = Instant::now() + Duration::from_secs(60);
         let mut ends = Positions::new();
         let mut seen = 0;
         while seen < outputs {
-            assert!(Instant::now() < deadline, "only {seen} of {outputs} processor outputs arrived");
+            assert!(
+                Instant::now() < deadline,
+                "only {seen} of {outputs} processor outputs arrived"
+            );
             for r in reader.poll(1000, Duration::from_millis(200)).await.expect("poll") {
                 seen += 1;
                 let end = ends.entry((r.topic.clone(), r.partition)).or_insert(0);
@@ -122,7 +149,10 @@ impl Node {
             if ends.iter().all(|(k, end)| stored.get(k).is_some_and(|o| o >= end)) {
                 return;
             }
-            assert!(Instant::now() < deadline, "the projector did not catch up: {stored:?} < {ends:?}");
+            assert!(
+                Instant::now() < deadline,
+                "the projector did not catch up: {stored:?} < {ends:?}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }

@@ -20,12 +20,21 @@ struct Tenant {
 }
 
 async fn setup_tenant(node: &Node, tenant: &str, region: &str, collections: &[&str]) -> Tenant {
-    admin::create_tenant(&node.log, &node.namespace, tenant, "Acme Oy", region).await.expect("tenant");
+    admin::create_tenant(&node.log, &node.namespace, tenant, "Acme Oy", region)
+        .await
+        .expect("tenant");
     for c in collections {
-        admin::create_collection(&node.log, &node.namespace, tenant, c, c).await.expect("collection");
+        admin::create_collection(&node.log, &node.namespace, tenant, c, c)
+            .await
+            .expect("collection");
     }
-    let issued = admin::create_client(&node.log, &node.namespace, tenant, "crm", &[]).await.expect("client");
-    Tenant { client_id: issued.client_id, secret: issued.secret }
+    let issued = admin::create_client(&node.log, &node.namespace, tenant, "crm", &[])
+        .await
+        .expect("client");
+    Tenant {
+        client_id: issued.client_id,
+        secret: issued.secret,
+    }
 }
 
 /// The README's path: push the example file, read it back from the read
@@ -36,8 +45,15 @@ async fn examples_flow_through_every_role(node: Node) {
     assert_eq!(items.len(), 40);
 
     let mut out = Vec::new();
-    let summary = vox::push::push(&node.options(&acme.client_id, &acme.secret), &items, &mut out).await.expect("push");
-    assert_eq!((summary.accepted, summary.rejected), (40, 0), "{}", String::from_utf8_lossy(&out));
+    let summary = vox::push::push(&node.options(&acme.client_id, &acme.secret), &items, &mut out)
+        .await
+        .expect("push");
+    assert_eq!(
+        (summary.accepted, summary.rejected),
+        (40, 0),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
     node.wait_projected(40).await;
     let rows = node.rows("acme").await;
     assert_eq!(rows.len(), 40);
@@ -45,19 +61,31 @@ async fn examples_flow_through_every_role(node: Node) {
     for item in &items {
         let id = item["external_id"].as_str().expect("id");
         let row = by_id.get(id).unwrap_or_else(|| panic!("{id} is in the read model"));
-        assert_eq!(row.text.as_deref(), item["text"].as_str(), "{id}: text kept byte for byte");
+        assert_eq!(
+            row.text.as_deref(),
+            item["text"].as_str(),
+            "{id}: text kept byte for byte"
+        );
         assert_eq!(row.channel, item["channel"].as_str().expect("channel"));
         assert_eq!(row.collection, item["collection"].as_str().expect("collection"));
         assert_eq!(row.event_id, feedback_event_id("acme", &row.collection, id));
         assert_eq!(row.tenant_id, "acme", "the tenant comes from the credential");
         assert_eq!(row.client_id, acme.client_id);
-        assert_eq!((row.received_region.as_str(), row.processed_region.as_str()), ("eu", "eu"));
-        assert_eq!(row.metrics.as_array().map(Vec::len), item["metrics"].as_array().map(Vec::len).or(Some(0)));
+        assert_eq!(
+            (row.received_region.as_str(), row.processed_region.as_str()),
+            ("eu", "eu")
+        );
+        assert_eq!(
+            row.metrics.as_array().map(Vec::len),
+            item["metrics"].as_array().map(Vec::len).or(Some(0))
+        );
     }
 
     // A client retry of the same batch: accepted again (same ids), stored once.
     let first_batch = rows[0].batch_id.clone();
-    let summary = vox::push::push(&node.options(&acme.client_id, &acme.secret), &items, &mut Vec::new()).await.expect("push");
+    let summary = vox::push::push(&node.options(&acme.client_id, &acme.secret), &items, &mut Vec::new())
+        .await
+        .expect("push");
     assert_eq!(summary.accepted, 40);
     node.wait_projected(80).await;
     let after_retry = node.rows("acme").await;
@@ -81,7 +109,11 @@ async fn examples_flow_through_every_role(node: Node) {
     node.wait_projected(80).await;
     let _ = stop.send(());
     rebuild.await.expect("no panic").expect("projector ran");
-    assert_eq!(node.rows("acme").await, rows, "a rebuild from offset zero yields the same rows");
+    assert_eq!(
+        node.rows("acme").await,
+        rows,
+        "a rebuild from offset zero yields the same rows"
+    );
     node.finish().await;
 }
 
@@ -104,16 +136,33 @@ async fn bad_items_are_rejected_individually(node: Node) {
 
     let client = vox::push::client(Some(&node.ca_cert)).expect("client");
     let options = node.options(&acme.client_id, &acme.secret);
-    let response = vox::push::send_batch(&client, &options, &[good, nps_11, other_tenants, unknown_field]).await.expect("batch");
-    let summary: Vec<(String, Option<String>, Option<String>)> =
-        response.results.iter().map(|r| (r.status.clone(), r.code.clone(), r.field.clone())).collect();
+    let response = vox::push::send_batch(&client, &options, &[good, nps_11, other_tenants, unknown_field])
+        .await
+        .expect("batch");
+    let summary: Vec<(String, Option<String>, Option<String>)> = response
+        .results
+        .iter()
+        .map(|r| (r.status.clone(), r.code.clone(), r.field.clone()))
+        .collect();
     assert_eq!(
         summary,
         vec![
             ("accepted".into(), None, None),
-            ("rejected".into(), Some("out_of_range".into()), Some("metrics[0].value".into())),
-            ("rejected".into(), Some("unknown_collection".into()), Some("collection".into())),
-            ("rejected".into(), Some("unknown_field".into()), Some("tenant_id".into())),
+            (
+                "rejected".into(),
+                Some("out_of_range".into()),
+                Some("metrics[0].value".into())
+            ),
+            (
+                "rejected".into(),
+                Some("unknown_collection".into()),
+                Some("collection".into())
+            ),
+            (
+                "rejected".into(),
+                Some("unknown_field".into()),
+                Some("tenant_id".into())
+            ),
         ]
     );
     assert_eq!(node.raw_count().await, 1, "only the valid item was appended");
@@ -134,19 +183,96 @@ async fn whole_request_errors_append_nothing(node: Node) {
     let item = json!({"external_id": "x", "collection": "nps-2026", "occurred_at": "2026-11-01T10:00:00Z",
                       "channel": "survey", "text": "fine"})
     .to_string();
-    let basic = |id: &str, secret: &str| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}")));
+    let basic = |id: &str, secret: &str| {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
+        )
+    };
     let good_auth = basic(&acme.client_id, &acme.secret);
-    let cases: Vec<(&str, Option<String>, &str, Vec<u8>, u16, &str)> = vec![
-        ("no credentials", None, "application/x-ndjson", item.clone().into_bytes(), 401, "missing_credentials"),
-        ("wrong secret", Some(basic(&acme.client_id, "vox_sk_guess")), "application/x-ndjson", item.clone().into_bytes(), 401, "bad_credentials"),
-        ("unknown client", Some(basic("vox_ci_nobody", &acme.secret)), "application/x-ndjson", item.clone().into_bytes(), 401, "bad_credentials"),
-        ("tenant of another region", Some(basic(&us.client_id, &us.secret)), "application/x-ndjson", item.clone().into_bytes(), 403, "wrong_region"),
-        ("wrong content type", Some(good_auth.clone()), "text/csv", item.clone().into_bytes(), 415, "unsupported_media_type"),
-        ("malformed JSON", Some(good_auth.clone()), "application/json", b"[{\"external_id\": ".to_vec(), 400, "malformed_body"),
-        ("malformed NDJSON line", Some(good_auth.clone()), "application/x-ndjson", format!("{item}\nnot json\n").into_bytes(), 400, "malformed_body"),
-        ("invalid UTF-8", Some(good_auth.clone()), "application/json", b"[{\"text\": \"\xff\"}]".to_vec(), 400, "malformed_body"),
-        ("body over the limit", Some(good_auth.clone()), "application/x-ndjson", vec![b' '; 5 * 1024 * 1024 + 1], 413, "body_too_large"),
-        ("too many items", Some(good_auth.clone()), "application/x-ndjson", format!("{item}\n").repeat(1001).into_bytes(), 413, "too_many_items"),
+    // (what, Authorization, Content-Type, body, status, code)
+    type Case<'a> = (&'a str, Option<String>, &'a str, Vec<u8>, u16, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            "no credentials",
+            None,
+            "application/x-ndjson",
+            item.clone().into_bytes(),
+            401,
+            "missing_credentials",
+        ),
+        (
+            "wrong secret",
+            Some(basic(&acme.client_id, "vox_sk_guess")),
+            "application/x-ndjson",
+            item.clone().into_bytes(),
+            401,
+            "bad_credentials",
+        ),
+        (
+            "unknown client",
+            Some(basic("vox_ci_nobody", &acme.secret)),
+            "application/x-ndjson",
+            item.clone().into_bytes(),
+            401,
+            "bad_credentials",
+        ),
+        (
+            "tenant of another region",
+            Some(basic(&us.client_id, &us.secret)),
+            "application/x-ndjson",
+            item.clone().into_bytes(),
+            403,
+            "wrong_region",
+        ),
+        (
+            "wrong content type",
+            Some(good_auth.clone()),
+            "text/csv",
+            item.clone().into_bytes(),
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            "malformed JSON",
+            Some(good_auth.clone()),
+            "application/json",
+            b"[{\"external_id\": ".to_vec(),
+            400,
+            "malformed_body",
+        ),
+        (
+            "malformed NDJSON line",
+            Some(good_auth.clone()),
+            "application/x-ndjson",
+            format!("{item}\nnot json\n").into_bytes(),
+            400,
+            "malformed_body",
+        ),
+        (
+            "invalid UTF-8",
+            Some(good_auth.clone()),
+            "application/json",
+            b"[{\"text\": \"\xff\"}]".to_vec(),
+            400,
+            "malformed_body",
+        ),
+        (
+            "body over the limit",
+            Some(good_auth.clone()),
+            "application/x-ndjson",
+            vec![b' '; 5 * 1024 * 1024 + 1],
+            413,
+            "body_too_large",
+        ),
+        (
+            "too many items",
+            Some(good_auth.clone()),
+            "application/x-ndjson",
+            format!("{item}\n").repeat(1001).into_bytes(),
+            413,
+            "too_many_items",
+        ),
     ];
     for (name, auth, content_type, body, status, code) in cases {
         let mut request = client.post(&url).header("content-type", content_type).body(body);
@@ -259,7 +385,10 @@ fn cli_errors_are_one_clear_line() {
     for (args, expected) in [
         (&["tenant", "create", "acme"][..], "already exists"),
         (&["tenant", "create", "Bad Id"][..], "is not valid"),
-        (&["collection", "create", "--tenant", "nobody", "nps"][..], "create it first"),
+        (
+            &["collection", "create", "--tenant", "nobody", "nps"][..],
+            "create it first",
+        ),
         (&["ingest"][..], "--kafka-brokers"),
     ] {
         let output = run(args);
@@ -267,7 +396,9 @@ fn cli_errors_are_one_clear_line() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let lines: Vec<&str> = stderr.lines().collect();
         assert_eq!(lines.len(), 1, "{args:?}: {stderr}");
-        assert!(lines[0].starts_with("error: ") && lines[0].contains(expected), "{args:?}: {stderr}");
+        assert!(
+            lines[0].starts_with("error: ") && lines[0].contains(expected),
+            "{args:?}: {stderr}"
+        );
     }
 }
-

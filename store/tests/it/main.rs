@@ -16,17 +16,23 @@ struct Fixture {
 
 impl Fixture {
     async fn sqlite() -> Fixture {
-        Fixture { backend: Backend::Sqlite(tempfile::tempdir().expect("temp dir")) }
+        Fixture {
+            backend: Backend::Sqlite(tempfile::tempdir().expect("temp dir")),
+        }
     }
 
     async fn postgres() -> Fixture {
-        Fixture { backend: Backend::Postgres(testenv::TestDatabase::create().await) }
+        Fixture {
+            backend: Backend::Postgres(testenv::TestDatabase::create().await),
+        }
     }
 
     /// A new connection to the same store, as a restarted process would open it.
     async fn open(&self) -> Store {
         match &self.backend {
-            Backend::Sqlite(dir) => Store::open_sqlite(&dir.path().join("store.sqlite")).await.expect("open sqlite"),
+            Backend::Sqlite(dir) => Store::open_sqlite(&dir.path().join("store.sqlite"))
+                .await
+                .expect("open sqlite"),
             Backend::Postgres(db) => Store::connect_postgres(&db.url).await.expect("connect postgres"),
         }
     }
@@ -81,21 +87,47 @@ fn step(from: i64, to: i64, feedback: Vec<FeedbackRow>, rejections: Vec<Rejectio
     Projection {
         feedback,
         rejections,
-        offsets: vec![OffsetMove { topic: "vox.feedback.processed".into(), partition: 0, from, to }],
+        offsets: vec![OffsetMove {
+            topic: "vox.feedback.processed".into(),
+            partition: 0,
+            from,
+            to,
+        }],
     }
 }
 
 /// Rows and offsets land together, and a restarted projector finds both.
 async fn a_step_writes_rows_and_offsets_together(f: Fixture) {
     let store = f.open().await;
-    store.apply(P, &step(0, 2, vec![row("acme", "1", "Hyvä"), row("acme", "2", "Bra")], vec![rejection(7)])).await.expect("apply");
+    store
+        .apply(
+            P,
+            &step(
+                0,
+                2,
+                vec![row("acme", "1", "Hyvä"), row("acme", "2", "Bra")],
+                vec![rejection(7)],
+            ),
+        )
+        .await
+        .expect("apply");
     drop(store);
     let store = f.open().await;
-    assert_eq!(store.positions(P).await.expect("positions"), vec![("vox.feedback.processed".to_owned(), 0, 2)]);
+    assert_eq!(
+        store.positions(P).await.expect("positions"),
+        vec![("vox.feedback.processed".to_owned(), 0, 2)]
+    );
     let rows = store.feedback("acme").await.expect("rows");
-    assert_eq!(rows, vec![row("acme", "1", "Hyvä"), row("acme", "2", "Bra")], "rows round-trip unchanged");
+    assert_eq!(
+        rows,
+        vec![row("acme", "1", "Hyvä"), row("acme", "2", "Bra")],
+        "rows round-trip unchanged"
+    );
     assert_eq!(store.rejections("acme").await.expect("rejections"), vec![rejection(7)]);
-    assert!(store.feedback("other").await.expect("rows").is_empty(), "rows are per tenant");
+    assert!(
+        store.feedback("other").await.expect("rows").is_empty(),
+        "rows are per tenant"
+    );
     f.finish().await;
 }
 
@@ -106,12 +138,21 @@ async fn replaying_a_step_changes_nothing(f: Fixture) {
     let first = step(0, 1, vec![row("acme", "1", "first")], vec![]);
     store.apply(P, &first).await.expect("apply");
     let replay = store.apply(P, &first).await;
-    assert!(matches!(replay, Err(StoreError::OffsetConflict { expected: 0, .. })), "{replay:?}");
+    assert!(
+        matches!(replay, Err(StoreError::OffsetConflict { expected: 0, .. })),
+        "{replay:?}"
+    );
 
     // The same item arriving again at a later offset (a client retry) keeps
     // the first version and still moves the offset.
-    store.apply(P, &step(1, 2, vec![row("acme", "1", "retried")], vec![])).await.expect("apply duplicate");
-    assert_eq!(store.feedback("acme").await.expect("rows"), vec![row("acme", "1", "first")]);
+    store
+        .apply(P, &step(1, 2, vec![row("acme", "1", "retried")], vec![]))
+        .await
+        .expect("apply duplicate");
+    assert_eq!(
+        store.feedback("acme").await.expect("rows"),
+        vec![row("acme", "1", "first")]
+    );
     assert_eq!(store.positions(P).await.expect("positions")[0].2, 2);
     f.finish().await;
 }
@@ -119,9 +160,15 @@ async fn replaying_a_step_changes_nothing(f: Fixture) {
 /// A step whose start offset does not match writes none of its rows.
 async fn a_conflicting_step_writes_nothing(f: Fixture) {
     let store = f.open().await;
-    store.apply(P, &step(0, 5, vec![row("acme", "1", "a")], vec![])).await.expect("apply");
+    store
+        .apply(P, &step(0, 5, vec![row("acme", "1", "a")], vec![]))
+        .await
+        .expect("apply");
     let stale = step(3, 9, vec![row("acme", "2", "b")], vec![rejection(4)]);
-    assert!(matches!(store.apply(P, &stale).await, Err(StoreError::OffsetConflict { .. })));
+    assert!(matches!(
+        store.apply(P, &stale).await,
+        Err(StoreError::OffsetConflict { .. })
+    ));
     assert_eq!(store.feedback("acme").await.expect("rows").len(), 1);
     assert!(store.rejections("acme").await.expect("rejections").is_empty());
     assert_eq!(store.positions(P).await.expect("positions")[0].2, 5);
@@ -133,21 +180,32 @@ async fn a_conflicting_step_writes_nothing(f: Fixture) {
 async fn rebuild_from_zero_gives_the_same_rows(f: Fixture) {
     let store = f.open().await;
     let steps = [
-        step(0, 2, vec![row("acme", "1", "a"), row("acme", "2", "b")], vec![rejection(0)]),
+        step(
+            0,
+            2,
+            vec![row("acme", "1", "a"), row("acme", "2", "b")],
+            vec![rejection(0)],
+        ),
         step(2, 3, vec![row("acme", "1", "dup")], vec![]),
         step(3, 5, vec![row("acme", "3", "c"), row("globex", "1", "g")], vec![]),
     ];
     for s in &steps {
         store.apply(P, s).await.expect("apply");
     }
-    let before = (store.feedback("acme").await.expect("rows"), store.rejections("acme").await.expect("rej"));
+    let before = (
+        store.feedback("acme").await.expect("rows"),
+        store.rejections("acme").await.expect("rej"),
+    );
     store.reset().await.expect("reset");
     assert!(store.feedback("acme").await.expect("rows").is_empty());
     assert!(store.positions(P).await.expect("positions").is_empty());
     for s in &steps {
         store.apply(P, s).await.expect("apply again");
     }
-    let after = (store.feedback("acme").await.expect("rows"), store.rejections("acme").await.expect("rej"));
+    let after = (
+        store.feedback("acme").await.expect("rows"),
+        store.rejections("acme").await.expect("rej"),
+    );
     assert_eq!(before, after);
     assert_eq!(after.0.len(), 3);
     f.finish().await;
