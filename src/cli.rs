@@ -50,6 +50,9 @@ struct Common {
     /// Prefix of every topic name (lets several installations share a cluster).
     #[arg(long, env = "VOX_TOPIC_NAMESPACE", global = true)]
     topic_namespace: Option<String>,
+    /// Stable id of this replica among its role's replicas (Kafka transactional id) [default: host name].
+    #[arg(long, env = "VOX_INSTANCE_ID", global = true)]
+    instance_id: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -193,6 +196,7 @@ pub fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_env("VOX_LOG").unwrap_or_else(|_| default_filter.into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -203,6 +207,13 @@ pub fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
+        // `vox inspect … | head`: the reader went away, which is not an error.
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
@@ -228,6 +239,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tls_cert: listen.and_then(|l| l.tls_cert.clone()),
             tls_key: listen.and_then(|l| l.tls_key.clone()),
             topic_namespace: c.topic_namespace,
+            instance_id: c.instance_id,
         },
         cli.config.as_deref(),
     )?;

@@ -61,6 +61,9 @@ pub struct FileSettings {
     pub tls_key: Option<PathBuf>,
     /// Prefix of every topic name (to share a cluster between test runs).
     pub topic_namespace: Option<String>,
+    /// Stable id of this replica among its role's replicas (part of Kafka
+    /// transactional ids) [default: the host name].
+    pub instance_id: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +95,7 @@ pub struct Settings {
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub namespace: String,
+    pub instance_id: String,
 }
 
 impl Settings {
@@ -132,6 +136,7 @@ impl Settings {
             tls_cert: cli.tls_cert.or(file.tls_cert),
             tls_key: cli.tls_key.or(file.tls_key),
             namespace: cli.topic_namespace.or(file.topic_namespace).unwrap_or_default(),
+            instance_id: cli.instance_id.or(file.instance_id).unwrap_or_else(host_name),
         })
     }
 
@@ -143,6 +148,7 @@ impl Settings {
                 let mut k = KafkaSettings::new(brokers.clone());
                 k.partitions = self.kafka_partitions;
                 k.replication_factor = self.kafka_replication_factor;
+                k.instance_id = self.instance_id.clone();
                 Ok(Log::Kafka(KafkaLog::connect(k)?))
             }
             None => {
@@ -187,4 +193,13 @@ impl Settings {
             source,
         })
     }
+}
+
+fn host_name() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "0".to_owned())
 }

@@ -10,4 +10,15 @@ deploy/local/services.sh up
 eval "$(deploy/local/services.sh env)"
 # Tests pick their own topic namespaces and databases; never inherit one.
 unset VOX_TOPIC_NAMESPACE
+
+# The wire format with another Avro library: fastavro decodes, from the .avsc
+# files alone, what the Rust code encodes.
+samples="$(mktemp -d)"
+trap 'rm -rf "$samples"' EXIT
+cargo run -q -p schemas --example sample_events -- "$samples"
+venv="${VOX_LOCAL_DIR:-/var/tmp/vox-local}/python"
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/python" -c 'import fastavro' 2>/dev/null || "$venv/bin/pip" install -q 'fastavro==1.13.1'
+"$venv/bin/python" schemas/interop/check_fastavro.py "$samples" schemas/avro
+
 cargo test --workspace --all-targets "$@"
