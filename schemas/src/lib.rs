@@ -6,7 +6,9 @@ mod codec;
 mod events;
 mod topics;
 
-pub use codec::{decode, encode, fingerprint_of, CodecError, Event, SchemaVersion, HEADER_LEN};
+pub use codec::{
+    decode, encode, fingerprint, fingerprint_of, parsing_canonical_form, CodecError, Event, SchemaVersion, HEADER_LEN,
+};
 pub use events::*;
 pub use topics::Topic;
 
