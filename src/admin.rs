@@ -1,11 +1,13 @@
 //! Admin commands: each appends one configuration event to `vox.config`
 //! after checking it against the configuration folded from the log.
 
+use auth::Kek;
 use eventlog::{Log, LogError, Output};
 use schemas::{
     ClientCredentialIssued, ClientCredentialRevoked, ClientSecretRotated, CollectionCreated, ConfigEvent,
     TenantCreated, Topic,
 };
+use sha2::{Digest, Sha256};
 use tenants::{ConfigError, ConfigFollower};
 
 #[derive(Debug, thiserror::Error)]
@@ -67,38 +69,45 @@ pub struct IssuedCredential {
     pub secret: String,
 }
 
+/// Issues a client id and a first secret, sealed under `kek` in the log.
 pub async fn create_client(
     log: &Log,
     namespace: &str,
+    kek: &Kek,
     tenant: &str,
     name: &str,
     collections: &[String],
 ) -> Result<IssuedCredential, AdminError> {
-    let client_id = tenants::new_client_id();
-    let secret = tenants::new_secret();
+    let client_id = auth::new_client_id();
+    let secret = auth::new_secret();
     let event = ClientCredentialIssued {
         tenant_id: tenant.into(),
         client_id: client_id.clone(),
         name: name.into(),
         collections: collections.to_vec(),
         secret_version: 1,
-        secret_sha256: secret.sha256.to_vec(),
+        secret_sha256: Sha256::digest(secret.as_bytes()).to_vec(),
         issued_at: now_micros(),
+        sealed_secret: Some(kek.seal(tenant, &client_id, 1, &secret)),
+        kek_id: Some(kek.id()),
     };
     append_config(log, namespace, ConfigEvent::ClientCredentialIssued(event)).await?;
     Ok(IssuedCredential {
         client_id,
         secret_version: 1,
-        secret: secret.secret,
+        secret,
     })
 }
 
-/// Adds a new secret version; the old ones stay valid until revoked.
+/// Adds a new secret version. The old ones stay valid until revoked, or,
+/// with a `grace` period, until it ends.
 pub async fn rotate_client(
     log: &Log,
     namespace: &str,
+    kek: &Kek,
     tenant: &str,
     client_id: &str,
+    grace: Option<std::time::Duration>,
 ) -> Result<IssuedCredential, AdminError> {
     let config = ConfigFollower::new(log, &Topic::Config.name(namespace)).await?;
     let version = config
@@ -112,19 +121,23 @@ pub async fn rotate_client(
         .copied()
         .unwrap_or(0)
         + 1;
-    let secret = tenants::new_secret();
+    let secret = auth::new_secret();
+    let now = now_micros();
     let event = ClientSecretRotated {
         tenant_id: tenant.into(),
         client_id: client_id.into(),
         secret_version: version,
-        secret_sha256: secret.sha256.to_vec(),
-        rotated_at: now_micros(),
+        secret_sha256: Sha256::digest(secret.as_bytes()).to_vec(),
+        rotated_at: now,
+        sealed_secret: Some(kek.seal(tenant, client_id, version, &secret)),
+        kek_id: Some(kek.id()),
+        previous_valid_until: grace.map(|g| now + g.as_micros() as i64),
     };
     append_config(log, namespace, ConfigEvent::ClientSecretRotated(event)).await?;
     Ok(IssuedCredential {
         client_id: client_id.into(),
         secret_version: version,
-        secret: secret.secret,
+        secret,
     })
 }
 

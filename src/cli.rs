@@ -53,6 +53,13 @@ struct Common {
     /// Stable id of this replica among its role's replicas (Kafka transactional id) [default: host name].
     #[arg(long, env = "VOX_INSTANCE_ID", global = true)]
     instance_id: Option<String>,
+    /// File with the key-encryption key that seals client secrets (64 hex digits, mode 0600)
+    /// [default for the embedded mode: <data-dir>/secrets/kek, created on first use].
+    #[arg(long, env = "VOX_KEK_FILE", global = true)]
+    kek_file: Option<PathBuf>,
+    /// The key-encryption key as 64 hex digits (prefer --kek-file).
+    #[arg(long, env = "VOX_KEK", global = true, hide_env_values = true)]
+    kek: Option<Secret>,
 }
 
 #[derive(Debug, Args)]
@@ -66,6 +73,15 @@ struct Listen {
     /// PEM private key of the listener.
     #[arg(long, env = "VOX_TLS_KEY")]
     tls_key: Option<PathBuf>,
+    /// Address of the HTTPS operations listener: /metrics, /healthz, /readyz [default: 127.0.0.1:8444].
+    #[arg(long, env = "VOX_OPS_LISTEN")]
+    ops_listen: Option<std::net::SocketAddr>,
+    /// Sustained requests per second per client [default: 100].
+    #[arg(long, env = "VOX_RATE_LIMIT")]
+    rate_limit: Option<u32>,
+    /// Requests a client may send at once above the sustained rate [default: 200].
+    #[arg(long, env = "VOX_RATE_BURST")]
+    rate_burst: Option<u32>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -108,6 +124,12 @@ enum Command {
         /// Items per request.
         #[arg(long, default_value_t = 500)]
         batch_size: usize,
+        /// Compress request bodies with gzip.
+        #[arg(long)]
+        gzip: bool,
+        /// All or nothing: a batch with any invalid item appends none.
+        #[arg(long)]
+        atomic: bool,
     },
     /// Print read models as NDJSON (an operator tool).
     #[command(subcommand)]
@@ -152,11 +174,14 @@ enum ClientCommand {
         #[arg(long = "collection")]
         collections: Vec<String>,
     },
-    /// Add a new secret; the old one stays valid until revoked.
+    /// Add a new secret; the old ones stay valid until revoked or until --grace ends.
     Rotate {
         #[arg(long)]
         tenant: String,
         client_id: String,
+        /// How long the older secrets keep working, e.g. 30m, 24h, 7d [default: until revoked].
+        #[arg(long, value_parser = parse_duration)]
+        grace: Option<std::time::Duration>,
     },
     /// Revoke one secret version, or the whole credential.
     Revoke {
@@ -240,6 +265,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tls_key: listen.and_then(|l| l.tls_key.clone()),
             topic_namespace: c.topic_namespace,
             instance_id: c.instance_id,
+            ops_listen: listen.and_then(|l| l.ops_listen),
+            kek_file: c.kek_file,
+            kek: c.kek,
+            rate_limit: listen.and_then(|l| l.rate_limit),
+            rate_burst: listen.and_then(|l| l.rate_burst),
         },
         cli.config.as_deref(),
     )?;
@@ -250,14 +280,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let log = settings.open_log().await?;
             let store = settings.open_store().await?;
             let (tls, ca) = tls_config(&settings, true)?;
-            let listener = bind(&settings).await?;
-            let addr = listener.local_addr()?;
+            let listeners = bind(&settings).await?;
+            let addr = listeners.public.local_addr()?;
             let backend = match (&settings.kafka_brokers, &settings.database_url) {
                 (None, None) => format!("embedded (data in {})", settings.data_dir.display()),
                 _ => "Kafka/PostgreSQL as configured".to_owned(),
             };
             eprintln!("vox serve: {backend}, region {}", settings.region);
             eprintln!("  ingest:  https://{addr}/v1/feedback/batch");
+            eprintln!("  ops:     https://{}/metrics  /healthz  /readyz", settings.ops_listen);
             if let Some(ca) = ca {
                 eprintln!("  trust:   {}  (the CA certificate clients should trust)", ca.display());
             }
@@ -265,18 +296,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let roles = serve::Roles {
                 log,
                 store,
-                region: settings.region.clone(),
-                namespace: ns,
+                ingest: settings.ingest()?,
             };
-            serve::run_all(roles, listener, tls, serve::shutdown_signal()).await?;
+            serve::run_all(roles, listeners, tls, serve::shutdown_signal()).await?;
         }
         Command::Ingest(_) => {
             settings.require_kafka("ingest")?;
             let log = settings.open_log().await?;
             let (tls, _) = tls_config(&settings, false)?;
-            let listener = bind(&settings).await?;
-            let ingest_settings = ingest::IngestSettings::new(settings.region.clone(), ns);
-            ingest::run(listener, tls, log, ingest_settings, serve::shutdown_signal()).await?;
+            let ingest_settings = settings.ingest()?;
+            let listeners = bind(&settings).await?;
+            ingest::run(listeners, tls, log, ingest_settings, serve::shutdown_signal()).await?;
         }
         Command::Process => {
             settings.require_kafka("process")?;
@@ -323,12 +353,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             collections,
         }) => {
             let log = settings.open_log().await?;
-            let issued = admin::create_client(&log, &ns, &tenant, &name, &collections).await?;
+            let issued = admin::create_client(&log, &ns, &settings.kek()?, &tenant, &name, &collections).await?;
             print_credential(&mut stdout, &tenant, &issued)?;
         }
-        Command::Client(ClientCommand::Rotate { tenant, client_id }) => {
+        Command::Client(ClientCommand::Rotate {
+            tenant,
+            client_id,
+            grace,
+        }) => {
             let log = settings.open_log().await?;
-            let issued = admin::rotate_client(&log, &ns, &tenant, &client_id).await?;
+            let issued = admin::rotate_client(&log, &ns, &settings.kek()?, &tenant, &client_id, grace).await?;
             print_credential(&mut stdout, &tenant, &issued)?;
         }
         Command::Client(ClientCommand::Revoke {
@@ -350,6 +384,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             client_id,
             client_secret,
             batch_size,
+            gzip,
+            atomic,
         } => {
             let ca_cert = ca_cert.or_else(|| Some(settings.data_dir.join("tls/ca.pem")).filter(|p| p.exists()));
             let items = push::read_items(&file)?;
@@ -359,6 +395,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 client_id,
                 client_secret,
                 batch_size,
+                gzip,
+                atomic,
             };
             let summary = push::push(&options, &items, &mut stdout).await?;
             eprintln!(
@@ -392,13 +430,40 @@ fn print_credential(out: &mut impl Write, tenant: &str, issued: &admin::IssuedCr
     Ok(())
 }
 
-async fn bind(settings: &Settings) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(settings.listen).await.with_context(|| {
+async fn bind(settings: &Settings) -> anyhow::Result<ingest::Listeners> {
+    let public = TcpListener::bind(settings.listen).await.with_context(|| {
         format!(
             "cannot listen on {}; is another process using it? (--listen)",
             settings.listen
         )
-    })
+    })?;
+    let ops = TcpListener::bind(settings.ops_listen).await.with_context(|| {
+        format!(
+            "cannot listen on {}; is another process using it? (--ops-listen)",
+            settings.ops_listen
+        )
+    })?;
+    Ok(ingest::Listeners { public, ops: Some(ops) })
+}
+
+/// `30s`, `15m`, `24h`, `7d`.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration such as 30m, 24h or 7d"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => {
+            return Err(format!(
+                "'{text}' is not a duration such as 30m, 24h or 7d (units: s, m, h, d)"
+            ))
+        }
+    };
+    Ok(std::time::Duration::from_secs(secs))
 }
 
 /// The listener's TLS configuration; `generate` allows a local certificate

@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use base64::Engine;
+use std::io::Write;
+
 use ingest::BatchResponse;
 use serde_json::Value;
 
@@ -37,6 +38,10 @@ pub struct PushOptions {
     pub client_secret: Secret,
     /// Items per request.
     pub batch_size: usize,
+    /// Send bodies gzip-compressed.
+    pub gzip: bool,
+    /// All-or-nothing batches (`atomic=true`).
+    pub atomic: bool,
 }
 
 /// Totals over every batch.
@@ -89,38 +94,65 @@ pub fn client(ca_cert: Option<&Path>) -> Result<reqwest::Client, PushError> {
     })
 }
 
-/// Sends one batch (as NDJSON). A 503 is retried a few times, honouring
-/// `Retry-After`; retrying is safe because item ids are deterministic.
-pub async fn send_batch(
-    client: &reqwest::Client,
-    options: &PushOptions,
-    items: &[Value],
-) -> Result<BatchResponse, PushError> {
-    let url = format!("{}/v1/feedback/batch", options.url.trim_end_matches('/'));
+/// The request body of a batch: NDJSON, gzip-compressed if asked.
+pub fn batch_body(items: &[Value], gzip: bool) -> Vec<u8> {
     let mut body = Vec::new();
     for item in items {
         serde_json::to_writer(&mut body, item).expect("a serde_json::Value always serializes");
         body.push(b'\n');
     }
-    let credentials = base64::engine::general_purpose::STANDARD.encode(format!(
-        "{}:{}",
-        options.client_id,
-        options.client_secret.expose()
-    ));
+    if !gzip {
+        return body;
+    }
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(&body).expect("writing to memory cannot fail");
+    encoder.finish().expect("writing to memory cannot fail")
+}
+
+/// Sends one batch (as NDJSON), signed (`VOX1-HMAC-SHA256`, see the README).
+/// A 503 or 429 is retried a few times, honouring `Retry-After`, with a
+/// fresh timestamp and nonce; retrying is safe because item ids are
+/// deterministic. A 422 (an atomic batch that failed) is a result, not an
+/// error.
+pub async fn send_batch(
+    client: &reqwest::Client,
+    options: &PushOptions,
+    items: &[Value],
+) -> Result<BatchResponse, PushError> {
+    let path = "/v1/feedback/batch";
+    let query = if options.atomic { "atomic=true" } else { "" };
+    let url = format!(
+        "{}{path}{}{query}",
+        options.url.trim_end_matches('/'),
+        if query.is_empty() { "" } else { "?" }
+    );
+    let body = batch_body(items, options.gzip);
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let response = client
+        let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
+        let nonce = auth::signing::new_nonce();
+        let request = auth::signing::RequestToSign {
+            timestamp,
+            nonce: &nonce,
+            method: "POST",
+            path,
+            query,
+            body: &body,
+        };
+        let authorization = auth::signing::authorization(&options.client_id, options.client_secret.expose(), &request);
+        let mut request = client
             .post(&url)
-            .header("authorization", format!("Basic {credentials}"))
+            .header("authorization", authorization)
             .header("content-type", "application/x-ndjson")
-            .body(body.clone())
-            .send()
-            .await
-            .map_err(|source| PushError::Connect {
-                url: url.clone(),
-                source,
-            })?;
+            .body(body.clone());
+        if options.gzip {
+            request = request.header("content-encoding", "gzip");
+        }
+        let response = request.send().await.map_err(|source| PushError::Connect {
+            url: url.clone(),
+            source,
+        })?;
         let status = response.status().as_u16();
         let retry_after = response
             .headers()
@@ -131,10 +163,12 @@ pub async fn send_batch(
             url: url.clone(),
             source,
         })?;
-        if status == 200 {
-            return serde_json::from_str(&text).map_err(|_| PushError::Unexpected { status, body: text });
+        if status == 200 || status == 422 {
+            if let Ok(parsed) = serde_json::from_str(&text) {
+                return Ok(parsed);
+            }
         }
-        if status == 503 && attempt < 5 {
+        if (status == 503 || status == 429) && attempt < 5 {
             tokio::time::sleep(Duration::from_secs(retry_after.unwrap_or(1).min(30))).await;
             continue;
         }

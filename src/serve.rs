@@ -5,27 +5,26 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use eventlog::Log;
-use ingest::IngestSettings;
+use ingest::{IngestSettings, Listeners};
 use processor::ProcessorSettings;
 use projector::ProjectorSettings;
 use store::Store;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-/// What the roles of one process need.
+/// What the roles of one process need. Region and topic namespace come
+/// from the ingest settings.
 pub struct Roles {
     pub log: Log,
     pub store: Store,
-    pub region: String,
-    pub namespace: String,
+    pub ingest: IngestSettings,
 }
 
 /// Runs ingest, processor and projector together until `shutdown` completes
 /// or one of them fails (then the others are stopped and the error returned).
 pub async fn run_all(
     roles: Roles,
-    listener: TcpListener,
+    listeners: Listeners,
     tls: Arc<rustls::ServerConfig>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
@@ -37,17 +36,17 @@ pub async fn run_all(
         }
     };
     let mut tasks = JoinSet::new();
-    let ingest_settings = IngestSettings::new(roles.region.clone(), roles.namespace.clone());
+    let (region, namespace) = (roles.ingest.region.clone(), roles.ingest.namespace.clone());
     tasks.spawn(labelled(
         "ingest",
-        ingest::run(listener, tls, roles.log.clone(), ingest_settings, stop()),
+        ingest::run(listeners, tls, roles.log.clone(), roles.ingest, stop()),
     ));
-    let processor_settings = ProcessorSettings::new(roles.region.clone(), roles.namespace.clone());
+    let processor_settings = ProcessorSettings::new(region, namespace.clone());
     tasks.spawn(labelled(
         "processor",
         processor::run(roles.log.clone(), processor_settings, stop()),
     ));
-    let projector_settings = ProjectorSettings::new(roles.namespace.clone());
+    let projector_settings = ProjectorSettings::new(namespace);
     tasks.spawn(labelled(
         "projector",
         projector::run(roles.log, roles.store, projector_settings, stop()),

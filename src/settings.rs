@@ -6,6 +6,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use auth::Kek;
 use eventlog::{KafkaLog, KafkaSettings, Log, SqliteLog};
 use serde::Deserialize;
 use store::Store;
@@ -64,6 +65,16 @@ pub struct FileSettings {
     /// Stable id of this replica among its role's replicas (part of Kafka
     /// transactional ids) [default: the host name].
     pub instance_id: Option<String>,
+    /// Address of the HTTPS operations listener (`/metrics`, `/healthz`, `/readyz`).
+    pub ops_listen: Option<SocketAddr>,
+    /// File holding the key-encryption key (64 hex digits, mode 0600).
+    pub kek_file: Option<PathBuf>,
+    /// The key-encryption key itself (64 hex digits); prefer `kek_file`.
+    pub kek: Option<Secret>,
+    /// Sustained requests per second per client at an ingest node.
+    pub rate_limit: Option<u32>,
+    /// Requests a client may send at once above the sustained rate.
+    pub rate_burst: Option<u32>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +89,8 @@ pub enum SettingsError {
     Log(#[from] eventlog::LogError),
     #[error("cannot open the store: {0}")]
     Store(#[from] store::StoreError),
+    #[error(transparent)]
+    Kek(#[from] auth::SealError),
     #[error("cannot create the data directory {path}: {source}")]
     DataDir { path: PathBuf, source: std::io::Error },
 }
@@ -96,10 +109,16 @@ pub struct Settings {
     pub tls_key: Option<PathBuf>,
     pub namespace: String,
     pub instance_id: String,
+    pub ops_listen: SocketAddr,
+    pub kek_file: Option<PathBuf>,
+    pub kek: Option<Secret>,
+    pub rate_limit: u32,
+    pub rate_burst: u32,
 }
 
 impl Settings {
     pub const DEFAULT_LISTEN: &'static str = "127.0.0.1:8443";
+    pub const DEFAULT_OPS_LISTEN: &'static str = "127.0.0.1:8444";
 
     /// Layers `cli` (flags and environment) over `file` over the defaults.
     pub fn resolve(cli: FileSettings, config: Option<&Path>) -> Result<Settings, SettingsError> {
@@ -137,6 +156,14 @@ impl Settings {
             tls_key: cli.tls_key.or(file.tls_key),
             namespace: cli.topic_namespace.or(file.topic_namespace).unwrap_or_default(),
             instance_id: cli.instance_id.or(file.instance_id).unwrap_or_else(host_name),
+            ops_listen: cli
+                .ops_listen
+                .or(file.ops_listen)
+                .unwrap_or_else(|| Self::DEFAULT_OPS_LISTEN.parse().expect("the default address parses")),
+            kek_file: cli.kek_file.or(file.kek_file),
+            kek: cli.kek.or(file.kek),
+            rate_limit: cli.rate_limit.or(file.rate_limit).unwrap_or(100),
+            rate_burst: cli.rate_burst.or(file.rate_burst).unwrap_or(200),
         })
     }
 
@@ -167,6 +194,34 @@ impl Settings {
                 Ok(Store::open_sqlite(&self.data_dir.join("store.sqlite")).await?)
             }
         }
+    }
+
+    /// The key-encryption key: `kek` (hex), else `kek_file`, else (embedded
+    /// only) `<data-dir>/secrets/kek`, created on first use.
+    pub fn kek(&self) -> Result<Kek, SettingsError> {
+        if let Some(hex) = &self.kek {
+            return Ok(Kek::from_hex(hex.expose(), "VOX_KEK")?);
+        }
+        if let Some(path) = &self.kek_file {
+            return Ok(Kek::from_file(path)?);
+        }
+        if self.kafka_brokers.is_some() {
+            return Err(SettingsError::Missing(
+                "the distributed mode needs the key-encryption key that seals client secrets: set --kek-file \
+                 (a file of 64 hex digits, mode 0600; e.g. `openssl rand -hex 32 > kek && chmod 600 kek`) or VOX_KEK"
+                    .to_owned(),
+            ));
+        }
+        self.create_data_dir()?;
+        Ok(Kek::load_or_create(&self.data_dir.join("secrets/kek"))?)
+    }
+
+    /// Ingest settings from these settings.
+    pub fn ingest(&self) -> Result<ingest::IngestSettings, SettingsError> {
+        let mut settings = ingest::IngestSettings::new(self.region.clone(), self.namespace.clone(), self.kek()?);
+        settings.rate_per_second = self.rate_limit;
+        settings.rate_burst = self.rate_burst;
+        Ok(settings)
     }
 
     pub fn require_kafka(&self, role: &str) -> Result<(), SettingsError> {

@@ -137,6 +137,15 @@ impl KafkaLog {
             .map_err(|_| LogError::Timeout(limit))?
     }
 
+    pub(crate) fn queue_depth(&self) -> usize {
+        self.producer.in_flight_count().max(0) as usize
+    }
+
+    pub(crate) async fn flush(&self, timeout: Duration) -> Result<(), LogError> {
+        let producer = self.producer.clone();
+        blocking(move || producer.flush(timeout).map_err(LogError::Kafka)).await
+    }
+
     pub(crate) async fn group_consumer(&self, group: &str, topics: &[String]) -> Result<KafkaGroupConsumer, LogError> {
         let settings = self.settings.clone();
         let group = group.to_owned();

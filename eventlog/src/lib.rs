@@ -95,6 +95,24 @@ impl Log {
         }
     }
 
+    /// Records handed to the log client but not yet acknowledged (Kafka's
+    /// producer queue; always 0 for SQLite, whose appends are synchronous).
+    pub fn queue_depth(&self) -> usize {
+        match self {
+            Log::Sqlite(_) => 0,
+            Log::Kafka(l) => l.queue_depth(),
+        }
+    }
+
+    /// Waits until every record handed to the log client is acknowledged
+    /// (graceful shutdown).
+    pub async fn flush(&self, timeout: Duration) -> Result<(), LogError> {
+        match self {
+            Log::Sqlite(_) => Ok(()),
+            Log::Kafka(l) => l.flush(timeout).await,
+        }
+    }
+
     /// A member of consumer group `group` reading `topics` from the group's
     /// committed offsets (or the beginning). Its progress moves only through
     /// [`GroupConsumer::commit_step`].

@@ -7,10 +7,32 @@ use serde::Serialize;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("missing or malformed credentials: send `Authorization: Basic base64(client_id:client_secret)`")]
-    MissingCredentials,
-    #[error("the client id and secret were not accepted; check them, or ask the tenant's admin for a new secret")]
-    BadCredentials,
+    #[error("the request is not signed: send `Authorization: VOX1-HMAC-SHA256 Credential=…, Timestamp=…, Nonce=…, Signature=…` (see the README, \"Signing requests\")")]
+    MissingSignature,
+    #[error("{0}")]
+    MalformedAuthorization(String),
+    #[error("the request's timestamp {timestamp} is more than {skew_secs} s from this node's clock ({now}); sign with the current Unix time (check the client's clock)")]
+    TimestampOutOfWindow { timestamp: i64, now: i64, skew_secs: i64 },
+    #[error("unknown client id '{0}'; check VOX_CLIENT_ID, or ask the tenant's admin for a credential")]
+    UnknownClient(String),
+    #[error("the signature does not match: sign the exact bytes sent with an active secret of this client (secrets rotated out or revoked no longer verify)")]
+    BadSignature,
+    #[error("the client credential is revoked; ask the tenant's admin for a new one")]
+    CredentialRevoked,
+    #[error("this nonce was already used by this client within the time window: a replayed request. Use a fresh random nonce for every request")]
+    Replayed,
+    #[error("the node cannot remember more nonces right now; retry after {retry_after_secs} s")]
+    ReplayCacheFull { retry_after_secs: u64 },
+    #[error("client '{client}' sends requests faster than its limit; retry after {retry_after_secs} s")]
+    RateLimited { client: String, retry_after_secs: u64 },
+    #[error("the node is overloaded ({in_flight} items waiting for the log); retry after {retry_after_secs} s, or send to another node")]
+    Overloaded { in_flight: usize, retry_after_secs: u64 },
+    #[error("unsupported Content-Encoding {0:?}: send the body uncompressed, or as gzip or zstd")]
+    UnsupportedContentEncoding(String),
+    #[error("the body is not valid {encoding}: {detail}")]
+    InvalidContentEncoding { encoding: &'static str, detail: String },
+    #[error("the body decompresses to more than the limit of {limit} bytes; split the batch")]
+    DecompressedTooLarge { limit: usize },
     #[error("tenant '{tenant}' is pinned to region '{tenant_region}'; this node serves region '{node_region}': send the batch to a node of region '{tenant_region}'")]
     WrongRegion {
         tenant: String,
@@ -34,21 +56,57 @@ pub enum ApiError {
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::MissingCredentials | ApiError::BadCredentials => StatusCode::UNAUTHORIZED,
+            ApiError::MissingSignature
+            | ApiError::MalformedAuthorization(_)
+            | ApiError::TimestampOutOfWindow { .. }
+            | ApiError::UnknownClient(_)
+            | ApiError::BadSignature
+            | ApiError::CredentialRevoked
+            | ApiError::Replayed => StatusCode::UNAUTHORIZED,
             ApiError::WrongRegion { .. } => StatusCode::FORBIDDEN,
-            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::BodyTooLarge { .. } | ApiError::TooManyItems { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::MalformedBody { .. } => StatusCode::BAD_REQUEST,
-            ApiError::LogUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::UnsupportedMediaType(_) | ApiError::UnsupportedContentEncoding(_) => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
+            ApiError::BodyTooLarge { .. } | ApiError::TooManyItems { .. } | ApiError::DecompressedTooLarge { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            ApiError::MalformedBody { .. } | ApiError::InvalidContentEncoding { .. } => StatusCode::BAD_REQUEST,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::LogUnavailable { .. } | ApiError::ReplayCacheFull { .. } | ApiError::Overloaded { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Seconds a client should wait before retrying, for the answers that
+    /// carry `Retry-After`.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            ApiError::LogUnavailable { retry_after_secs }
+            | ApiError::ReplayCacheFull { retry_after_secs }
+            | ApiError::RateLimited { retry_after_secs, .. }
+            | ApiError::Overloaded { retry_after_secs, .. } => Some(*retry_after_secs),
+            _ => None,
         }
     }
 
     /// Stable machine-readable code.
     pub fn code(&self) -> &'static str {
         match self {
-            ApiError::MissingCredentials => "missing_credentials",
-            ApiError::BadCredentials => "bad_credentials",
+            ApiError::MissingSignature => "missing_signature",
+            ApiError::MalformedAuthorization(_) => "malformed_authorization",
+            ApiError::TimestampOutOfWindow { .. } => "timestamp_out_of_window",
+            ApiError::UnknownClient(_) => "unknown_client",
+            ApiError::BadSignature => "bad_signature",
+            ApiError::CredentialRevoked => "credential_revoked",
+            ApiError::Replayed => "replayed_request",
+            ApiError::ReplayCacheFull { .. } => "replay_cache_full",
+            ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::Overloaded { .. } => "overloaded",
+            ApiError::UnsupportedContentEncoding(_) => "unsupported_content_encoding",
+            ApiError::InvalidContentEncoding { .. } => "invalid_content_encoding",
+            ApiError::DecompressedTooLarge { .. } => "decompressed_too_large",
             ApiError::WrongRegion { .. } => "wrong_region",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::BodyTooLarge { .. } => "body_too_large",
@@ -75,6 +133,8 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         tracing::info!(code = self.code(), %status, "request refused");
+        metrics::counter!(crate::telemetry::REQUESTS, "status" => status.as_u16().to_string(), "code" => self.code())
+            .increment(1);
         let body = ErrorBody {
             error: ErrorDetail {
                 code: self.code(),
@@ -82,19 +142,15 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (status, axum::Json(body)).into_response();
-        match &self {
-            ApiError::LogUnavailable { retry_after_secs } => {
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
-            }
-            ApiError::MissingCredentials | ApiError::BadCredentials => {
-                response.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Basic realm=\"vox\""),
-                );
-            }
-            _ => {}
+        if let Some(secs) = self.retry_after() {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(auth::SCHEME));
         }
         response
     }

@@ -12,8 +12,10 @@ use crate::error::ApiError;
 /// Limits of one request.
 #[derive(Debug, Clone)]
 pub struct Limits {
-    /// Largest body accepted, in bytes.
+    /// Largest body accepted, in bytes as sent (compressed or not).
     pub max_body_bytes: usize,
+    /// Largest body after decompression, in bytes.
+    pub max_decompressed_bytes: usize,
     /// Most items in one batch.
     pub max_items: usize,
     /// Largest single item, in bytes of JSON.
@@ -24,6 +26,7 @@ impl Default for Limits {
     fn default() -> Limits {
         Limits {
             max_body_bytes: 5 * 1024 * 1024,
+            max_decompressed_bytes: 20 * 1024 * 1024,
             max_items: 1000,
             max_item_bytes: 64 * 1024,
         }

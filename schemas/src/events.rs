@@ -252,11 +252,17 @@ pub struct ClientCredentialIssued {
     #[serde(with = "apache_avro::serde_avro_bytes")]
     pub secret_sha256: Vec<u8>,
     pub issued_at: i64,
+    /// Since v2: the secret sealed under the key-encryption key.
+    #[serde(default, with = "apache_avro::serde_avro_bytes_opt")]
+    pub sealed_secret: Option<Vec<u8>>,
+    /// Since v2: which key-encryption key sealed it.
+    #[serde(default)]
+    pub kek_id: Option<String>,
 }
 event!(
     ClientCredentialIssued,
     "vox.config.ClientCredentialIssued",
-    ["client_credential_issued.v1.avsc"]
+    ["client_credential_issued.v1.avsc", "client_credential_issued.v2.avsc"]
 );
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -267,11 +273,20 @@ pub struct ClientSecretRotated {
     #[serde(with = "apache_avro::serde_avro_bytes")]
     pub secret_sha256: Vec<u8>,
     pub rotated_at: i64,
+    /// Since v2: the secret sealed under the key-encryption key.
+    #[serde(default, with = "apache_avro::serde_avro_bytes_opt")]
+    pub sealed_secret: Option<Vec<u8>>,
+    /// Since v2: which key-encryption key sealed it.
+    #[serde(default)]
+    pub kek_id: Option<String>,
+    /// Since v2: older versions stop verifying at this time (microseconds).
+    #[serde(default)]
+    pub previous_valid_until: Option<i64>,
 }
 event!(
     ClientSecretRotated,
     "vox.config.ClientSecretRotated",
-    ["client_secret_rotated.v1.avsc"]
+    ["client_secret_rotated.v1.avsc", "client_secret_rotated.v2.avsc"]
 );
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -8,10 +8,8 @@ use std::collections::{BTreeMap, HashMap};
 
 pub use follow::ConfigFollower;
 
-use rand::RngCore;
+use auth::Kek;
 use schemas::ConfigEvent;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 /// Why a configuration command is refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -40,8 +38,10 @@ pub enum AuthError {
     UnknownClient,
     #[error("the client credential is revoked")]
     Revoked,
-    #[error("the secret does not match any active secret of this client")]
-    BadSecret,
+    #[error("the signature does not match any active secret of this client")]
+    BadSignature,
+    #[error("a sealed secret of client '{0}' does not open with this node's key-encryption key")]
+    Unsealable(String),
 }
 
 /// Why an item may not be written to a collection.
@@ -97,9 +97,25 @@ pub struct Client {
     pub name: String,
     /// Collections the client may write; empty means all of the tenant's.
     pub collections: Vec<String>,
-    /// Active secret versions and the SHA-256 of each secret.
-    pub secrets: BTreeMap<i32, [u8; 32]>,
+    /// Secret versions that have not been revoked.
+    pub secrets: BTreeMap<i32, SecretVersion>,
     pub revoked: bool,
+}
+
+/// One secret version of a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretVersion {
+    /// The secret sealed under the key-encryption key (None for credentials
+    /// issued before sealing existed: they cannot sign requests).
+    pub sealed: Option<Vec<u8>>,
+    /// End of a rotation's grace period (microseconds), if any.
+    pub valid_until: Option<i64>,
+}
+
+impl SecretVersion {
+    pub fn active_at(&self, now_micros: i64) -> bool {
+        self.valid_until.is_none_or(|until| now_micros < until)
+    }
 }
 
 impl Client {
@@ -224,8 +240,9 @@ impl Directory {
                 }
             }
             ConfigEvent::ClientCredentialIssued(e) => {
-                let Ok(hash) = <[u8; 32]>::try_from(e.secret_sha256.as_slice()) else {
-                    return Ok(());
+                let version = SecretVersion {
+                    sealed: e.sealed_secret.clone(),
+                    valid_until: None,
                 };
                 self.clients.insert(
                     e.client_id.clone(),
@@ -234,17 +251,23 @@ impl Directory {
                         client_id: e.client_id.clone(),
                         name: e.name.clone(),
                         collections: e.collections.clone(),
-                        secrets: BTreeMap::from([(e.secret_version, hash)]),
+                        secrets: BTreeMap::from([(e.secret_version, version)]),
                         revoked: false,
                     },
                 );
             }
             ConfigEvent::ClientSecretRotated(e) => {
-                if let (Some(c), Ok(hash)) = (
-                    self.clients.get_mut(&e.client_id),
-                    <[u8; 32]>::try_from(e.secret_sha256.as_slice()),
-                ) {
-                    c.secrets.insert(e.secret_version, hash);
+                if let Some(c) = self.clients.get_mut(&e.client_id) {
+                    if let Some(until) = e.previous_valid_until {
+                        for old in c.secrets.values_mut() {
+                            old.valid_until = Some(old.valid_until.map_or(until, |u| u.min(until)));
+                        }
+                    }
+                    let version = SecretVersion {
+                        sealed: e.sealed_secret.clone(),
+                        valid_until: None,
+                    };
+                    c.secrets.insert(e.secret_version, version);
                 }
             }
             ConfigEvent::ClientCredentialRevoked(e) => {
@@ -261,26 +284,35 @@ impl Directory {
         Ok(())
     }
 
-    /// Checks a client id and secret. Every active secret is compared in
-    /// constant time.
-    pub fn authenticate(&self, client_id: &str, secret: &str) -> Result<Authenticated, AuthError> {
+    /// Verifies a signed request: `signature` must be the HMAC of
+    /// `string_to_sign` under one of the client's active secrets (opened
+    /// with `kek`). Returns the tenant and the secret version that matched.
+    pub fn verify_signature(
+        &self,
+        kek: &Kek,
+        client_id: &str,
+        string_to_sign: &str,
+        signature: &[u8],
+        now_micros: i64,
+    ) -> Result<Authenticated, AuthError> {
         let client = self.clients.get(client_id).ok_or(AuthError::UnknownClient)?;
         if client.revoked {
             return Err(AuthError::Revoked);
         }
-        let presented: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
-        let mut matched = None;
-        for (version, hash) in &client.secrets {
-            if bool::from(hash.ct_eq(&presented)) {
-                matched = Some(*version);
+        for (version, entry) in client.secrets.iter().rev().filter(|(_, s)| s.active_at(now_micros)) {
+            let Some(sealed) = &entry.sealed else { continue };
+            let secret = kek
+                .open(&client.tenant_id, client_id, *version, sealed)
+                .map_err(|_| AuthError::Unsealable(client_id.to_owned()))?;
+            if auth::signing::verify(&secret, string_to_sign, signature) {
+                return Ok(Authenticated {
+                    tenant_id: client.tenant_id.clone(),
+                    client_id: client.client_id.clone(),
+                    secret_version: *version,
+                });
             }
         }
-        let secret_version = matched.ok_or(AuthError::BadSecret)?;
-        Ok(Authenticated {
-            tenant_id: client.tenant_id.clone(),
-            client_id: client.client_id.clone(),
-            secret_version,
-        })
+        Err(AuthError::BadSignature)
     }
 
     /// Tenant isolation: may this client of this tenant write `collection`
@@ -342,30 +374,6 @@ pub fn validate_id(what: &'static str, value: &str) -> Result<(), ConfigError> {
     }
 }
 
-/// A freshly generated client credential. The secret is shown to the user
-/// once; only its SHA-256 enters the log.
-pub struct NewSecret {
-    pub secret: String,
-    pub sha256: [u8; 32],
-}
-
-/// A new public client id, e.g. `vox_ci_5f0b7d3e2c1a4d8e`.
-pub fn new_client_id() -> String {
-    let mut bytes = [0u8; 8];
-    rand::rng().fill_bytes(&mut bytes);
-    format!("vox_ci_{}", hex::encode(bytes))
-}
-
-/// A new 256-bit client secret with a recognisable prefix (`vox_sk_`), so that
-/// secret scanners can find leaked ones.
-pub fn new_secret() -> NewSecret {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    let secret = format!("vox_sk_{}", hex::encode(bytes));
-    let sha256 = Sha256::digest(secret.as_bytes()).into();
-    NewSecret { secret, sha256 }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -373,7 +381,45 @@ mod tests {
         ClientCredentialIssued, ClientCredentialRevoked, ClientSecretRotated, CollectionCreated, TenantCreated,
     };
 
-    fn directory_with_client(secret: &NewSecret) -> Directory {
+    const NOW: i64 = 1_800_000_000_000_000;
+
+    fn issued(kek: &Kek, secret: &str) -> ConfigEvent {
+        ConfigEvent::ClientCredentialIssued(ClientCredentialIssued {
+            tenant_id: "acme".into(),
+            client_id: "c1".into(),
+            name: "crm".into(),
+            collections: vec!["nps".into()],
+            secret_version: 1,
+            secret_sha256: vec![],
+            issued_at: 0,
+            sealed_secret: Some(kek.seal("acme", "c1", 1, secret)),
+            kek_id: Some(kek.id()),
+        })
+    }
+
+    fn rotated(kek: &Kek, version: i32, secret: &str, previous_valid_until: Option<i64>) -> ConfigEvent {
+        ConfigEvent::ClientSecretRotated(ClientSecretRotated {
+            tenant_id: "acme".into(),
+            client_id: "c1".into(),
+            secret_version: version,
+            secret_sha256: vec![],
+            rotated_at: 0,
+            sealed_secret: Some(kek.seal("acme", "c1", version, secret)),
+            kek_id: Some(kek.id()),
+            previous_valid_until,
+        })
+    }
+
+    fn revoked(version: Option<i32>) -> ConfigEvent {
+        ConfigEvent::ClientCredentialRevoked(ClientCredentialRevoked {
+            tenant_id: "acme".into(),
+            client_id: "c1".into(),
+            secret_version: version,
+            revoked_at: 0,
+        })
+    }
+
+    fn directory_with_client(kek: &Kek, secret: &str) -> Directory {
         let mut d = Directory::default();
         let events = [
             ConfigEvent::TenantCreated(TenantCreated {
@@ -394,15 +440,7 @@ mod tests {
                 name: "S".into(),
                 created_at: 0,
             }),
-            ConfigEvent::ClientCredentialIssued(ClientCredentialIssued {
-                tenant_id: "acme".into(),
-                client_id: "c1".into(),
-                name: "crm".into(),
-                collections: vec!["nps".into()],
-                secret_version: 1,
-                secret_sha256: secret.sha256.to_vec(),
-                issued_at: 0,
-            }),
+            issued(kek, secret),
         ];
         for e in &events {
             d.apply(e).expect("valid setup");
@@ -410,60 +448,68 @@ mod tests {
         d
     }
 
+    /// Signs a fixed request with `secret` and asks the directory who sent it.
+    fn who(d: &Directory, kek: &Kek, client: &str, secret: &str, now: i64) -> Result<i32, AuthError> {
+        let s = auth::signing::string_to_sign(1, "0123456789abcdef", "POST", "/v1/feedback/batch", "", b"[]");
+        let signature = auth::signing::sign(secret, &s);
+        d.verify_signature(kek, client, &s, &signature, now).map(|a| {
+            assert_eq!(a.tenant_id, "acme");
+            a.secret_version
+        })
+    }
+
     #[test]
-    fn authenticates_only_the_right_secret() {
-        let s = new_secret();
-        let d = directory_with_client(&s);
-        let auth = d.authenticate("c1", &s.secret).expect("right secret");
+    fn verifies_only_signatures_of_the_right_secret() {
+        let kek = Kek::generate();
+        let secret = auth::new_secret();
+        let d = directory_with_client(&kek, &secret);
+        assert_eq!(who(&d, &kek, "c1", &secret, NOW), Ok(1));
         assert_eq!(
-            auth,
-            Authenticated {
-                tenant_id: "acme".into(),
-                client_id: "c1".into(),
-                secret_version: 1
-            }
+            who(&d, &kek, "c1", &auth::new_secret(), NOW),
+            Err(AuthError::BadSignature)
         );
-        assert_eq!(d.authenticate("c1", "vox_sk_wrong"), Err(AuthError::BadSecret));
-        assert_eq!(d.authenticate("c2", &s.secret), Err(AuthError::UnknownClient));
+        assert_eq!(who(&d, &kek, "c2", &secret, NOW), Err(AuthError::UnknownClient));
+        assert_eq!(
+            who(&d, &Kek::generate(), "c1", &secret, NOW),
+            Err(AuthError::Unsealable("c1".into()))
+        );
     }
 
     #[test]
     fn rotation_keeps_both_secrets_until_revoked() {
-        let s1 = new_secret();
-        let s2 = new_secret();
-        let mut d = directory_with_client(&s1);
-        d.apply(&ConfigEvent::ClientSecretRotated(ClientSecretRotated {
-            tenant_id: "acme".into(),
-            client_id: "c1".into(),
-            secret_version: 2,
-            secret_sha256: s2.sha256.to_vec(),
-            rotated_at: 0,
-        }))
-        .expect("valid rotation");
-        assert_eq!(d.authenticate("c1", &s1.secret).map(|a| a.secret_version), Ok(1));
-        assert_eq!(d.authenticate("c1", &s2.secret).map(|a| a.secret_version), Ok(2));
-        d.apply(&ConfigEvent::ClientCredentialRevoked(ClientCredentialRevoked {
-            tenant_id: "acme".into(),
-            client_id: "c1".into(),
-            secret_version: Some(1),
-            revoked_at: 0,
-        }))
-        .expect("valid revoke");
-        assert_eq!(d.authenticate("c1", &s1.secret), Err(AuthError::BadSecret));
-        d.apply(&ConfigEvent::ClientCredentialRevoked(ClientCredentialRevoked {
-            tenant_id: "acme".into(),
-            client_id: "c1".into(),
-            secret_version: None,
-            revoked_at: 0,
-        }))
-        .expect("valid revoke");
-        assert_eq!(d.authenticate("c1", &s2.secret), Err(AuthError::Revoked));
+        let kek = Kek::generate();
+        let (s1, s2) = (auth::new_secret(), auth::new_secret());
+        let mut d = directory_with_client(&kek, &s1);
+        d.apply(&rotated(&kek, 2, &s2, None)).expect("valid rotation");
+        assert_eq!(who(&d, &kek, "c1", &s1, NOW), Ok(1));
+        assert_eq!(who(&d, &kek, "c1", &s2, NOW), Ok(2));
+        d.apply(&revoked(Some(1))).expect("valid revoke");
+        assert_eq!(who(&d, &kek, "c1", &s1, NOW), Err(AuthError::BadSignature));
+        assert_eq!(who(&d, &kek, "c1", &s2, NOW), Ok(2));
+        d.apply(&revoked(None)).expect("valid revoke");
+        assert_eq!(who(&d, &kek, "c1", &s2, NOW), Err(AuthError::Revoked));
+    }
+
+    #[test]
+    fn a_grace_period_ends_the_old_secret() {
+        let kek = Kek::generate();
+        let (s1, s2) = (auth::new_secret(), auth::new_secret());
+        let mut d = directory_with_client(&kek, &s1);
+        d.apply(&rotated(&kek, 2, &s2, Some(NOW + 1_000_000)))
+            .expect("valid rotation");
+        assert_eq!(who(&d, &kek, "c1", &s1, NOW), Ok(1), "inside the grace period");
+        assert_eq!(
+            who(&d, &kek, "c1", &s1, NOW + 1_000_000),
+            Err(AuthError::BadSignature),
+            "after it"
+        );
+        assert_eq!(who(&d, &kek, "c1", &s2, NOW + 1_000_000), Ok(2));
     }
 
     #[test]
     fn isolation_checks_region_collection_and_client_scope() {
-        let s = new_secret();
-        let d = directory_with_client(&s);
+        let kek = Kek::generate();
+        let d = directory_with_client(&kek, &auth::new_secret());
         assert_eq!(d.check_write("acme", "c1", "nps", "eu"), Ok(()));
         assert_eq!(
             d.check_write("acme", "c1", "nps", "us").map_err(|e| e.code()),
@@ -485,8 +531,8 @@ mod tests {
 
     #[test]
     fn invalid_events_are_refused_and_first_one_wins() {
-        let s = new_secret();
-        let mut d = directory_with_client(&s);
+        let kek = Kek::generate();
+        let mut d = directory_with_client(&kek, &auth::new_secret());
         let dup = ConfigEvent::TenantCreated(TenantCreated {
             tenant_id: "acme".into(),
             name: "Other".into(),
@@ -502,13 +548,5 @@ mod tests {
             created_at: 1,
         });
         assert!(matches!(d.apply(&bad), Err(ConfigError::InvalidId { .. })));
-    }
-
-    #[test]
-    fn secrets_are_prefixed_and_unique() {
-        let a = new_secret();
-        let b = new_secret();
-        assert!(a.secret.starts_with("vox_sk_") && a.secret.len() == 7 + 64);
-        assert_ne!(a.secret, b.secret);
     }
 }

@@ -19,6 +19,8 @@ pub enum Backend {
 
 pub struct Node {
     pub url: String,
+    pub ops_url: String,
+    pub kek: auth::Kek,
     pub ca_cert: PathBuf,
     pub log: Log,
     pub store: Store,
@@ -31,6 +33,11 @@ pub struct Node {
 
 impl Node {
     pub async fn start(backend: Backend) -> Node {
+        Node::start_with(backend, |_| {}).await
+    }
+
+    /// Starts a node whose ingest settings `tune` adjusts.
+    pub async fn start_with(backend: Backend, tune: impl FnOnce(&mut ingest::IngestSettings)) -> Node {
         let dir = tempfile::tempdir().expect("temp dir");
         let (log, store, namespace, database) = match backend {
             Backend::Embedded => {
@@ -49,20 +56,27 @@ impl Node {
         };
         let tls_files = ingest::tls::ensure_local_certificate(&dir.path().join("tls")).expect("certificate");
         let tls = ingest::tls::server_config(&tls_files.server_cert, &tls_files.server_key).expect("tls");
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let url = format!("https://127.0.0.1:{}", listener.local_addr().expect("addr").port());
+        let public = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let ops = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("https://127.0.0.1:{}", public.local_addr().expect("addr").port());
+        let ops_url = format!("https://127.0.0.1:{}", ops.local_addr().expect("addr").port());
+        let kek = auth::Kek::generate();
+        let mut settings = ingest::IngestSettings::new("eu", namespace.clone(), kek.clone());
+        tune(&mut settings);
         let roles = vox::serve::Roles {
             log: log.clone(),
             store: store.clone(),
-            region: "eu".into(),
-            namespace: namespace.clone(),
+            ingest: settings,
         };
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(vox::serve::run_all(roles, listener, tls, async {
+        let listeners = ingest::Listeners { public, ops: Some(ops) };
+        let task = tokio::spawn(vox::serve::run_all(roles, listeners, tls, async {
             let _ = stopped.await;
         }));
         Node {
             url,
+            ops_url,
+            kek,
             ca_cert: tls_files.ca_cert,
             log,
             store,
@@ -98,6 +112,8 @@ impl Node {
             client_id: client_id.into(),
             client_secret: Secret::new(secret),
             batch_size: 500,
+            gzip: false,
+            atomic: false,
         }
     }
 

@@ -2,24 +2,26 @@
 //! (`embedded_…`) and on Kafka + PostgreSQL (`kafka_postgres_…`).
 
 mod helpers;
+mod ingest_api;
+
+use ingest_api::*;
 
 use std::collections::BTreeMap;
 
-use base64::Engine;
 use eventlog::Output;
 use helpers::{Backend, Node};
 use schemas::{feedback_event_id, feedback_key, Channel, FeedbackItem, FeedbackReceived, Topic};
-use serde_json::{json, Value};
+use serde_json::json;
 use vox::admin;
 
 const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/feedback.ndjson");
 
-struct Tenant {
-    client_id: String,
-    secret: String,
+pub struct Tenant {
+    pub client_id: String,
+    pub secret: String,
 }
 
-async fn setup_tenant(node: &Node, tenant: &str, region: &str, collections: &[&str]) -> Tenant {
+pub async fn setup_tenant(node: &Node, tenant: &str, region: &str, collections: &[&str]) -> Tenant {
     admin::create_tenant(&node.log, &node.namespace, tenant, "Acme Oy", region)
         .await
         .expect("tenant");
@@ -28,7 +30,7 @@ async fn setup_tenant(node: &Node, tenant: &str, region: &str, collections: &[&s
             .await
             .expect("collection");
     }
-    let issued = admin::create_client(&node.log, &node.namespace, tenant, "crm", &[])
+    let issued = admin::create_client(&node.log, &node.namespace, &node.kek, tenant, "crm", &[])
         .await
         .expect("client");
     Tenant {
@@ -173,123 +175,6 @@ async fn bad_items_are_rejected_individually(node: Node) {
     node.finish().await;
 }
 
-/// Whole-request errors (credentials, region, content type, body) answer
-/// with a status, a stable code and a message, and append nothing.
-async fn whole_request_errors_append_nothing(node: Node) {
-    let acme = setup_tenant(&node, "acme", "eu", &["nps-2026"]).await;
-    let us = setup_tenant(&node, "initech", "us", &["nps-2026"]).await;
-    let client = vox::push::client(Some(&node.ca_cert)).expect("client");
-    let url = format!("{}/v1/feedback/batch", node.url);
-    let item = json!({"external_id": "x", "collection": "nps-2026", "occurred_at": "2026-11-01T10:00:00Z",
-                      "channel": "survey", "text": "fine"})
-    .to_string();
-    let basic = |id: &str, secret: &str| {
-        format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
-        )
-    };
-    let good_auth = basic(&acme.client_id, &acme.secret);
-    // (what, Authorization, Content-Type, body, status, code)
-    type Case<'a> = (&'a str, Option<String>, &'a str, Vec<u8>, u16, &'a str);
-    let cases: Vec<Case> = vec![
-        (
-            "no credentials",
-            None,
-            "application/x-ndjson",
-            item.clone().into_bytes(),
-            401,
-            "missing_credentials",
-        ),
-        (
-            "wrong secret",
-            Some(basic(&acme.client_id, "vox_sk_guess")),
-            "application/x-ndjson",
-            item.clone().into_bytes(),
-            401,
-            "bad_credentials",
-        ),
-        (
-            "unknown client",
-            Some(basic("vox_ci_nobody", &acme.secret)),
-            "application/x-ndjson",
-            item.clone().into_bytes(),
-            401,
-            "bad_credentials",
-        ),
-        (
-            "tenant of another region",
-            Some(basic(&us.client_id, &us.secret)),
-            "application/x-ndjson",
-            item.clone().into_bytes(),
-            403,
-            "wrong_region",
-        ),
-        (
-            "wrong content type",
-            Some(good_auth.clone()),
-            "text/csv",
-            item.clone().into_bytes(),
-            415,
-            "unsupported_media_type",
-        ),
-        (
-            "malformed JSON",
-            Some(good_auth.clone()),
-            "application/json",
-            b"[{\"external_id\": ".to_vec(),
-            400,
-            "malformed_body",
-        ),
-        (
-            "malformed NDJSON line",
-            Some(good_auth.clone()),
-            "application/x-ndjson",
-            format!("{item}\nnot json\n").into_bytes(),
-            400,
-            "malformed_body",
-        ),
-        (
-            "invalid UTF-8",
-            Some(good_auth.clone()),
-            "application/json",
-            b"[{\"text\": \"\xff\"}]".to_vec(),
-            400,
-            "malformed_body",
-        ),
-        (
-            "body over the limit",
-            Some(good_auth.clone()),
-            "application/x-ndjson",
-            vec![b' '; 5 * 1024 * 1024 + 1],
-            413,
-            "body_too_large",
-        ),
-        (
-            "too many items",
-            Some(good_auth.clone()),
-            "application/x-ndjson",
-            format!("{item}\n").repeat(1001).into_bytes(),
-            413,
-            "too_many_items",
-        ),
-    ];
-    for (name, auth, content_type, body, status, code) in cases {
-        let mut request = client.post(&url).header("content-type", content_type).body(body);
-        if let Some(auth) = auth {
-            request = request.header("authorization", auth);
-        }
-        let response = request.send().await.expect("request");
-        assert_eq!(response.status().as_u16(), status, "{name}");
-        let body: Value = response.json().await.expect("json error body");
-        assert_eq!(body["error"]["code"], code, "{name}: {body}");
-        let message = body["error"]["message"].as_str().unwrap_or_default();
-        assert!(message.len() > 20, "{name}: the message says what to do: {message}");
-    }
-    assert_eq!(node.raw_count().await, 0, "no refused request appended anything");
-    node.finish().await;
-}
-
 /// The processor re-checks tenant isolation: an item that reaches the raw
 /// topic for a collection that does not exist is dead-lettered with a
 /// reason, not projected and not dropped.
@@ -361,8 +246,15 @@ macro_rules! end_to_end {
 end_to_end!(
     examples_flow_through_every_role,
     bad_items_are_rejected_individually,
-    whole_request_errors_append_nothing,
     processor_dead_letters_what_isolation_refuses,
+    whole_request_errors_append_nothing,
+    replayed_requests_are_refused,
+    rotation_and_revocation_take_effect,
+    compressed_bodies_are_accepted,
+    atomic_batches_are_all_or_nothing,
+    credentials_are_scoped_to_collections,
+    audit_records_name_client_and_secret_version,
+    metrics_and_readiness_are_served,
 );
 
 /// CLI errors are one line on stderr that says what to do, and exit 1.

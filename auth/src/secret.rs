@@ -1,0 +1,54 @@
+//! Secret and client id format.
+
+use rand::RngCore;
+
+/// Prefix of every client secret.
+pub const SECRET_PREFIX: &str = "vox_sk_";
+/// Prefix of every client id.
+pub const CLIENT_ID_PREFIX: &str = "vox_ci_";
+
+/// A new 256-bit secret: `vox_sk_` + 64 hex digits of randomness + 8 hex
+/// digits of CRC-32 over them. The checksum lets a scanner tell a real
+/// leaked secret from a random string without asking Vox.
+pub fn new_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let body = hex::encode(bytes);
+    format!("{SECRET_PREFIX}{body}{:08x}", crc32fast::hash(body.as_bytes()))
+}
+
+/// Whether `secret` has the format and a matching checksum.
+pub fn secret_checksum_ok(secret: &str) -> bool {
+    let Some(rest) = secret.strip_prefix(SECRET_PREFIX) else {
+        return false;
+    };
+    if rest.len() != 72 || !rest.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return false;
+    }
+    let (body, checksum) = rest.split_at(64);
+    u32::from_str_radix(checksum, 16).is_ok_and(|c| c == crc32fast::hash(body.as_bytes()))
+}
+
+/// A new public client id, e.g. `vox_ci_5f0b7d3e2c1a4d8e`.
+pub fn new_client_id() -> String {
+    let mut bytes = [0u8; 8];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("{CLIENT_ID_PREFIX}{}", hex::encode(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_carry_a_checksum() {
+        let s = new_secret();
+        assert!(s.starts_with("vox_sk_") && s.len() == 7 + 72);
+        assert!(secret_checksum_ok(&s));
+        let mut altered = s.clone().into_bytes();
+        altered[10] = if altered[10] == b'a' { b'b' } else { b'a' };
+        assert!(!secret_checksum_ok(&String::from_utf8(altered).expect("ascii")));
+        assert!(!secret_checksum_ok("vox_sk_short"));
+        assert_ne!(new_secret(), s);
+    }
+}

@@ -1,0 +1,51 @@
+//! Prometheus metrics of the ingest node. The recorder is installed once per
+//! process; `/metrics` on the operations listener renders it.
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Requests by HTTP status and code (`ok` for answered batches).
+pub const REQUESTS: &str = "vox_ingest_requests_total";
+/// Items by outcome (`accepted`, `rejected`) and reason code.
+pub const ITEMS: &str = "vox_ingest_items_total";
+/// Seconds from request start to answer.
+pub const LATENCY: &str = "vox_ingest_request_duration_seconds";
+/// Seconds the log took to acknowledge a batch.
+pub const APPEND_LATENCY: &str = "vox_ingest_log_append_duration_seconds";
+/// Body bytes received, as sent on the wire.
+pub const BYTES_IN: &str = "vox_ingest_bytes_received_total";
+/// Items waiting for the log's acknowledgement.
+pub const IN_FLIGHT: &str = "vox_ingest_in_flight_items";
+/// Records in the log client's producer queue (Kafka; 0 for SQLite).
+pub const PRODUCER_QUEUE: &str = "vox_log_producer_queue_depth";
+/// Requests refused by the rate limit, by client.
+pub const RATE_LIMITED: &str = "vox_ingest_rate_limited_total";
+/// Authentication failures, by client id (`unknown` when it is not a known client) and reason.
+pub const AUTH_FAILURES: &str = "vox_ingest_auth_failures_total";
+/// Audit records that could not be written (queue full or log failure).
+pub const AUDIT_DROPPED: &str = "vox_audit_records_dropped_total";
+
+/// The process-wide recorder (installed on first use).
+pub fn handle() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let builder = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                Matcher::Suffix("duration_seconds".into()),
+                &[
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                ],
+            )
+            .expect("the bucket list is not empty");
+        match builder.install_recorder() {
+            Ok(handle) => handle,
+            // Another recorder is installed already (a host application's):
+            // our metrics go there; this handle renders an empty registry.
+            Err(e) => {
+                tracing::warn!(error = %e, "a metrics recorder is already installed; /metrics will be empty");
+                PrometheusBuilder::new().build_recorder().handle()
+            }
+        }
+    })
+}
