@@ -676,4 +676,82 @@ mod tests {
             Some("unsupported_media_type")
         );
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn valid_item() -> impl Strategy<Value = Value> {
+            (
+                "[a-zA-Z0-9_.:-]{1,40}",
+                "[a-z0-9][a-z0-9_-]{0,20}",
+                0usize..7,
+                proptest::option::of("\\PC{1,200}"),
+                proptest::option::of(0u8..=10),
+                proptest::collection::btree_map("[a-z_]{1,10}", "\\PC{0,30}", 0..5),
+            )
+                .prop_filter("text or metrics", |(_, _, _, text, nps, _)| {
+                    text.is_some() || nps.is_some()
+                })
+                .prop_map(|(external_id, collection, channel, text, nps, metadata)| {
+                    let mut v = json!({
+                        "external_id": external_id,
+                        "collection": collection,
+                        "occurred_at": "2026-11-03T09:14:22+02:00",
+                        "channel": Channel::ALL[channel].as_str(),
+                        "metadata": metadata,
+                    });
+                    if let Some(text) = text {
+                        v["text"] = json!(text);
+                    }
+                    if let Some(nps) = nps {
+                        v["metrics"] = json!([{"kind": "nps", "value": nps}]);
+                    }
+                    v
+                })
+        }
+
+        proptest! {
+            #[test]
+            fn valid_items_validate_and_keep_their_fields(item in valid_item()) {
+                let v = validate_item(&item, &Limits::default(), now()).expect("a valid item");
+                prop_assert_eq!(v.external_id.as_str(), item["external_id"].as_str().expect("id"));
+                prop_assert_eq!(v.item.text.as_deref(), item["text"].as_str());
+                prop_assert_eq!(v.item.channel.as_str(), item["channel"].as_str().expect("channel"));
+                prop_assert_eq!(v.item.metadata.len(), item["metadata"].as_object().map_or(0, |m| m.len()));
+                prop_assert_eq!(v.item.occurred_at, 1_793_690_062_000_000);
+            }
+
+            #[test]
+            fn array_and_ndjson_bodies_hold_the_same_items(items in proptest::collection::vec(valid_item(), 1..20)) {
+                let limits = Limits::default();
+                let array = serde_json::to_vec(&items).expect("json");
+                let ndjson: Vec<u8> = items.iter().flat_map(|i| format!("{i}\n").into_bytes()).collect();
+                let a = split_items(Format::JsonArray, &array, &limits).expect("array");
+                let n = split_items(Format::Ndjson, &ndjson, &limits).expect("ndjson");
+                prop_assert_eq!(&a, &n);
+                prop_assert_eq!(a, items);
+            }
+
+            #[test]
+            fn any_bytes_give_items_or_a_clean_error(body in proptest::collection::vec(any::<u8>(), 0..2048), kind in 0u8..6) {
+                let (encoding, content_type) = match kind {
+                    0 => (None, "application/json"),
+                    1 => (None, "application/x-ndjson"),
+                    2 => (Some("gzip"), "application/json"),
+                    3 => (Some("zstd"), "application/x-ndjson"),
+                    4 => (Some("br"), "application/json"),
+                    _ => (None, "text/plain"),
+                };
+                match crate::body::decode_batch(encoding, content_type, &body, &Limits::default()) {
+                    Ok(items) => {
+                        for item in &items {
+                            let _ = validate_item(item, &Limits::default(), now());
+                        }
+                    }
+                    Err(e) => prop_assert!(e.status().is_client_error(), "{e}"),
+                }
+            }
+        }
+    }
 }

@@ -558,3 +558,89 @@ async fn embedded_rate_limits_answer_429() {
     assert_eq!(node.raw_count().await, 2);
     node.finish().await;
 }
+
+/// When the log fails, the node answers 503 with Retry-After and reports no
+/// item accepted: here the raw topic is deleted under a running node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_log_failure_answers_503_and_accepts_nothing() {
+    use rdkafka::admin::{AdminClient, AdminOptions};
+    use rdkafka::client::DefaultClientContext;
+
+    let brokers = testenv::kafka_brokers();
+    let mut kafka = eventlog::KafkaSettings::new(brokers.clone());
+    kafka.timeout = Duration::from_secs(3);
+    let log = eventlog::Log::Kafka(eventlog::KafkaLog::connect(kafka).expect("kafka"));
+    let namespace = testenv::namespace();
+    let kek = auth::Kek::generate();
+    vox::admin::create_tenant(&log, &namespace, "acme", "Acme", "eu")
+        .await
+        .expect("tenant");
+    vox::admin::create_collection(&log, &namespace, "acme", "nps-2026", "NPS")
+        .await
+        .expect("collection");
+    let issued = vox::admin::create_client(&log, &namespace, &kek, "acme", "crm", &[])
+        .await
+        .expect("client");
+    let acme = Tenant {
+        client_id: issued.client_id,
+        secret: issued.secret,
+    };
+
+    let dir = tempfile::tempdir().expect("dir");
+    let files = ingest::tls::ensure_local_certificate(dir.path()).expect("cert");
+    let tls = ingest::tls::server_config(&files.server_cert, &files.server_key).expect("tls");
+    let public = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("https://127.0.0.1:{}", public.local_addr().expect("addr").port());
+    let settings = ingest::IngestSettings::new("eu", namespace.clone(), kek);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let node = tokio::spawn(ingest::run(
+        ingest::Listeners { public, ops: None },
+        tls,
+        log,
+        settings,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let client = vox::push::client(Some(&files.ca_cert)).expect("client");
+    let send = |external_id: &str| {
+        let body = ndjson(&[item(external_id, "nps-2026")]);
+        let nonce = auth::signing::new_nonce();
+        let request = auth::signing::RequestToSign {
+            timestamp: now(),
+            nonce: &nonce,
+            method: "POST",
+            path: PATH,
+            query: "",
+            body: &body,
+        };
+        client
+            .post(format!("{url}{PATH}"))
+            .header("content-type", "application/x-ndjson")
+            .header(
+                "authorization",
+                auth::signing::authorization(&acme.client_id, &acme.secret, &request),
+            )
+            .body(body)
+            .send()
+    };
+    assert_eq!(send("before").await.expect("request").status().as_u16(), 200);
+
+    let admin: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .create()
+        .expect("admin");
+    admin
+        .delete_topics(&[&Topic::FeedbackRaw.name(&namespace)], &AdminOptions::new())
+        .await
+        .expect("delete the raw topic");
+    let response = send("after").await.expect("request");
+    let status = response.status().as_u16();
+    let retry_after = response.headers().get("retry-after").is_some();
+    let body: Value = response.json().await.expect("json");
+    assert_eq!((status, retry_after), (503, true), "{body}");
+    assert_eq!(body["error"]["code"], "log_unavailable");
+    assert!(body.get("results").is_none(), "no item is reported accepted");
+    let _ = stop.send(());
+    let _ = node.await;
+}

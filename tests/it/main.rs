@@ -135,12 +135,19 @@ async fn bad_items_are_rejected_individually(node: Node) {
     let mut unknown_field = good.clone();
     unknown_field["external_id"] = json!("bad-3");
     unknown_field["tenant_id"] = json!("globex");
+    let mut too_large = good.clone();
+    too_large["external_id"] = json!("bad-4");
+    too_large["metadata"] = (0..64).map(|i| (format!("k{i}"), json!("x".repeat(1024)))).collect();
 
     let client = vox::push::client(Some(&node.ca_cert)).expect("client");
     let options = node.options(&acme.client_id, &acme.secret);
-    let response = vox::push::send_batch(&client, &options, &[good, nps_11, other_tenants, unknown_field])
-        .await
-        .expect("batch");
+    let response = vox::push::send_batch(
+        &client,
+        &options,
+        &[good, nps_11, other_tenants, unknown_field, too_large],
+    )
+    .await
+    .expect("batch");
     let summary: Vec<(String, Option<String>, Option<String>)> = response
         .results
         .iter()
@@ -165,6 +172,7 @@ async fn bad_items_are_rejected_individually(node: Node) {
                 Some("unknown_field".into()),
                 Some("tenant_id".into())
             ),
+            ("rejected".into(), Some("item_too_large".into()), Some(String::new())),
         ]
     );
     assert_eq!(node.raw_count().await, 1, "only the valid item was appended");
