@@ -19,7 +19,7 @@ use tenants::{Authenticated, IsolationError};
 use crate::audit;
 use crate::error::ApiError;
 use crate::telemetry;
-use crate::validate::{external_id_of, validate_item, ItemError, ValidItem};
+use crate::validate::{external_id_of, validate_sized, ItemError, ValidItem};
 use crate::AppState;
 
 pub(crate) fn router(state: Arc<AppState>) -> Router {
@@ -207,8 +207,8 @@ async fn handle(
     let mut results = Vec::with_capacity(items.len());
     let mut outputs = Vec::with_capacity(items.len() + 1);
     let mut seen = HashSet::new();
-    for (index, value) in items.iter().enumerate() {
-        match check_item(state, &auth, value, now, &mut seen) {
+    for (index, (value, size)) in items.iter().enumerate() {
+        match check_item(state, &auth, value, *size, now, &mut seen) {
             Ok(v) => {
                 let event_id = feedback_event_id(&auth.tenant_id, &v.collection, &v.external_id);
                 results.push(ItemResult::accepted(index, &v.external_id, event_id.clone()));
@@ -329,10 +329,11 @@ fn check_item(
     state: &AppState,
     auth: &Authenticated,
     value: &serde_json::Value,
+    size: usize,
     now: time::OffsetDateTime,
     seen: &mut HashSet<(String, String)>,
 ) -> Result<ValidItem, ItemError> {
-    let v = validate_item(value, &state.settings.limits, now)?;
+    let v = validate_sized(value, size, &state.settings.limits, now)?;
     state
         .directory
         .read(|d| d.check_write(&auth.tenant_id, &auth.client_id, &v.collection, &state.settings.region))

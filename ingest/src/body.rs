@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use std::io::Read;
 
 use crate::error::ApiError;
-use crate::validate::{split_items, Format, Limits};
+use crate::validate::{split_sized, Format, Limits};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Encoding {
@@ -55,18 +55,19 @@ pub fn decode(encoding: Encoding, raw: &[u8], max: usize) -> Result<Cow<'_, [u8]
     Ok(Cow::Owned(out))
 }
 
-/// Content-Encoding and Content-Type as sent, raw body in, items out: the
+/// Content-Encoding and Content-Type as sent, raw body in, items (with their
+/// sizes) out: the
 /// whole decoding path of a request body (also the fuzz target's entry).
 pub fn decode_batch(
     content_encoding: Option<&str>,
     content_type: &str,
     raw: &[u8],
     limits: &Limits,
-) -> Result<Vec<serde_json::Value>, ApiError> {
+) -> Result<Vec<(serde_json::Value, usize)>, ApiError> {
     let format = Format::from_content_type(content_type)?;
     let encoding = Encoding::from_header(content_encoding)?;
     let body = decode(encoding, raw, limits.max_decompressed_bytes)?;
-    split_items(format, &body, limits)
+    split_sized(format, &body, limits)
 }
 
 #[cfg(test)]

@@ -78,25 +78,47 @@ impl ItemError {
 /// Splits a body into its items. A body that is not valid JSON (or NDJSON),
 /// or has too many items, is refused whole.
 pub fn split_items(format: Format, body: &[u8], limits: &Limits) -> Result<Vec<Value>, ApiError> {
-    let items: Vec<Value> = match format {
+    Ok(split_sized(format, body, limits)?
+        .into_iter()
+        .map(|(value, _)| value)
+        .collect())
+}
+
+/// [`split_items`], with each item's size in bytes of JSON as sent (for the
+/// per-item limit, without serializing the item again).
+pub fn split_sized(format: Format, body: &[u8], limits: &Limits) -> Result<Vec<(Value, usize)>, ApiError> {
+    let malformed = |format: &'static str, detail: String| ApiError::MalformedBody { format, detail };
+    let parse = |raw: &[u8], format: &'static str, line: Option<usize>| {
+        serde_json::from_slice::<Value>(raw).map_err(|e| match line {
+            Some(n) => malformed(format, format!("line {n}: {e}")),
+            None => malformed(format, e.to_string()),
+        })
+    };
+    let too_many = |count| ApiError::TooManyItems {
+        count,
+        limit: limits.max_items,
+    };
+    let mut items = Vec::new();
+    match format {
         Format::JsonArray => {
-            let value: Value = serde_json::from_slice(body).map_err(|e| ApiError::MalformedBody {
-                format: "JSON",
-                detail: e.to_string(),
-            })?;
-            match value {
-                Value::Array(items) => items,
-                _ => {
-                    return Err(ApiError::MalformedBody {
-                        format: "JSON",
-                        detail: "expected an array of items; send one item per line as application/x-ndjson instead"
-                            .into(),
-                    })
-                }
+            if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'[') {
+                // Parse anyway for the precise error of a broken body.
+                parse(body, "JSON", None)?;
+                return Err(malformed(
+                    "JSON",
+                    "expected an array of items; send one item per line as application/x-ndjson instead".into(),
+                ));
+            }
+            let raw: Vec<&serde_json::value::RawValue> =
+                serde_json::from_slice(body).map_err(|e| malformed("JSON", e.to_string()))?;
+            if raw.len() > limits.max_items {
+                return Err(too_many(raw.len()));
+            }
+            for r in raw {
+                items.push((parse(r.get().as_bytes(), "JSON", None)?, r.get().len()));
             }
         }
         Format::Ndjson => {
-            let mut items = Vec::new();
             for (n, line) in body.split(|b| *b == b'\n').enumerate() {
                 let line = line.strip_suffix(b"\r").unwrap_or(line);
                 if line.iter().all(u8::is_ascii_whitespace) {
@@ -104,31 +126,14 @@ pub fn split_items(format: Format, body: &[u8], limits: &Limits) -> Result<Vec<V
                 }
                 if items.len() >= limits.max_items {
                     // Stop parsing early; the count is reported as "more than".
-                    return Err(ApiError::TooManyItems {
-                        count: limits.max_items + 1,
-                        limit: limits.max_items,
-                    });
+                    return Err(too_many(limits.max_items + 1));
                 }
-                let value = serde_json::from_slice(line).map_err(|e| ApiError::MalformedBody {
-                    format: "NDJSON",
-                    detail: format!("line {}: {e}", n + 1),
-                })?;
-                items.push(value);
+                items.push((parse(line, "NDJSON", Some(n + 1))?, line.len()));
             }
-            items
         }
-    };
-    if items.len() > limits.max_items {
-        return Err(ApiError::TooManyItems {
-            count: items.len(),
-            limit: limits.max_items,
-        });
     }
     if items.is_empty() {
-        return Err(ApiError::MalformedBody {
-            format: "batch",
-            detail: "the batch has no items".into(),
-        });
+        return Err(malformed("batch", "the batch has no items".into()));
     }
     Ok(items)
 }
@@ -160,12 +165,22 @@ pub fn external_id_of(value: &Value) -> Option<&str> {
 }
 
 /// Validates one item against the batch contract (see README, "The batch
-/// contract"). `now` bounds `occurred_at` (at most one day ahead).
+/// API"). `now` bounds `occurred_at` (at most one day ahead).
 pub fn validate_item(value: &Value, limits: &Limits, now: time::OffsetDateTime) -> Result<ValidItem, ItemError> {
+    let size = serde_json::to_vec(value).map(|v| v.len()).unwrap_or(usize::MAX);
+    validate_sized(value, size, limits, now)
+}
+
+/// [`validate_item`] for an item whose size as sent (`size` bytes) is known.
+pub fn validate_sized(
+    value: &Value,
+    size: usize,
+    limits: &Limits,
+    now: time::OffsetDateTime,
+) -> Result<ValidItem, ItemError> {
     let Value::Object(obj) = value else {
         return Err(ItemError::new("invalid_type", "", "an item must be a JSON object"));
     };
-    let size = serde_json::to_vec(value).map(|v| v.len()).unwrap_or(usize::MAX);
     if size > limits.max_item_bytes {
         return Err(ItemError::new(
             "item_too_large",
@@ -745,8 +760,8 @@ mod tests {
                 };
                 match crate::body::decode_batch(encoding, content_type, &body, &Limits::default()) {
                     Ok(items) => {
-                        for item in &items {
-                            let _ = validate_item(item, &Limits::default(), now());
+                        for (item, size) in &items {
+                            let _ = validate_sized(item, *size, &Limits::default(), now());
                         }
                     }
                     Err(e) => prop_assert!(e.status().is_client_error(), "{e}"),

@@ -14,8 +14,8 @@ fuzz_target!(|data: &[u8]| {
     match ingest::body::decode_batch(encoding, content_type, body, &limits) {
         Ok(items) => {
             let now = time::OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000);
-            for item in &items {
-                let _ = ingest::validate::validate_item(item, &limits, now);
+            for (item, size) in &items {
+                let _ = ingest::validate::validate_sized(item, *size, &limits, now);
             }
         }
         Err(e) => assert!(e.status().is_client_error(), "{e}"),
