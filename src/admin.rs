@@ -115,11 +115,7 @@ pub async fn rotate_client(
         .client(client_id)
         .filter(|c| c.tenant_id == tenant)
         .ok_or_else(|| ConfigError::UnknownClient(client_id.to_owned()))?
-        .secrets
-        .keys()
-        .max()
-        .copied()
-        .unwrap_or(0)
+        .highest_version
         + 1;
     let secret = auth::new_secret();
     let now = now_micros();

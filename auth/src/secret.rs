@@ -36,6 +36,12 @@ pub fn new_client_id() -> String {
     format!("{CLIENT_ID_PREFIX}{}", hex::encode(bytes))
 }
 
+/// Whether `id` has the form of a client id (`vox_ci_` + 16 hex digits).
+pub fn client_id_well_formed(id: &str) -> bool {
+    id.strip_prefix(CLIENT_ID_PREFIX)
+        .is_some_and(|rest| rest.len() == 16 && rest.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -50,5 +56,7 @@ mod tests {
         assert!(!secret_checksum_ok(&String::from_utf8(altered).expect("ascii")));
         assert!(!secret_checksum_ok("vox_sk_short"));
         assert_ne!(new_secret(), s);
+        assert!(client_id_well_formed(&new_client_id()));
+        assert!(!client_id_well_formed("vox_ci_nope") && !client_id_well_formed("x"));
     }
 }

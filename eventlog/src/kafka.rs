@@ -83,6 +83,9 @@ impl KafkaLog {
                     self.settings.partitions,
                     TopicReplication::Fixed(self.settings.replication_factor),
                 )
+                // The log is the source of truth: nothing expires.
+                .set("retention.ms", "-1")
+                .set("retention.bytes", "-1")
             })
             .collect();
         let options = AdminOptions::new().operation_timeout(Some(self.settings.timeout));
@@ -189,6 +192,9 @@ impl KafkaLog {
                 .client_config()
                 // Never used to commit: readers keep their positions elsewhere.
                 .set("group.id", "vox-reader")
+                // A stored position that no longer exists is an error to see,
+                // not a reason to skip silently to the end.
+                .set("auto.offset.reset", "error")
                 .set("enable.auto.commit", "false")
                 .set("enable.auto.offset.store", "false")
                 .set("isolation.level", "read_committed")
@@ -382,6 +388,7 @@ impl KafkaReader {
         blocking(move || poll_blocking(&inner, max, wait)).await
     }
 
+    /// All or nothing: on an error the reader seeks back to where it was.
     pub(crate) async fn read_to_end(&mut self, out: &mut Vec<Record>) -> Result<(), LogError> {
         let inner = self.inner.clone();
         let assignment = self.assignment.clone();
@@ -390,35 +397,46 @@ impl KafkaReader {
             // The end of each partition now, and where this reader stands.
             let mut remaining = Positions::new();
             let position = inner.position()?;
+            let mut rewind = TopicPartitionList::new();
             for e in assignment.elements() {
-                let (_, high) = inner.fetch_watermarks(e.topic(), e.partition(), timeout)?;
+                let (low, high) = inner.fetch_watermarks(e.topic(), e.partition(), timeout)?;
                 let at = position
                     .find_partition(e.topic(), e.partition())
                     .and_then(|p| p.offset().to_raw())
-                    .filter(|o| *o >= 0)
-                    .unwrap_or(0);
-                if at < high {
+                    .filter(|o| *o >= 0);
+                rewind.add_partition_offset(e.topic(), e.partition(), at.map_or(e.offset(), Offset::Offset))?;
+                if at.unwrap_or(low).max(low) < high {
                     remaining.insert((e.topic().to_owned(), e.partition()), high);
                 }
             }
-            let deadline = Instant::now() + timeout;
-            let mut records = Vec::new();
-            while !remaining.is_empty() {
-                if Instant::now() >= deadline {
-                    return Err(LogError::Timeout(timeout));
-                }
-                for r in poll_blocking(&inner, 1000, Duration::from_millis(200))? {
-                    let key = (r.topic.clone(), r.partition);
-                    if remaining.get(&key).is_some_and(|high| r.offset + 1 >= *high) {
-                        remaining.remove(&key);
-                    }
-                    records.push(r);
-                }
+            let read = read_until(&inner, remaining, timeout);
+            if read.is_err() {
+                inner.seek_partitions(rewind, timeout)?;
             }
-            Ok(records)
+            read
         })
         .await?;
         out.extend(records);
         Ok(())
     }
+}
+
+/// Polls until every partition in `remaining` has been read to the offset
+/// it maps to.
+fn read_until(inner: &BaseConsumer, mut remaining: Positions, timeout: Duration) -> Result<Vec<Record>, LogError> {
+    let deadline = Instant::now() + timeout;
+    let mut records = Vec::new();
+    while !remaining.is_empty() {
+        if Instant::now() >= deadline {
+            return Err(LogError::Timeout(timeout));
+        }
+        for r in poll_blocking(inner, 1000, Duration::from_millis(200))? {
+            let key = (r.topic.clone(), r.partition);
+            if remaining.get(&key).is_some_and(|high| r.offset + 1 >= *high) {
+                remaining.remove(&key);
+            }
+            records.push(r);
+        }
+    }
+    Ok(records)
 }

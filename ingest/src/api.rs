@@ -22,6 +22,9 @@ use crate::telemetry;
 use crate::validate::{external_id_of, validate_sized, ItemError, ValidItem};
 use crate::AppState;
 
+/// How long a client may take to send a body (5 MiB at most).
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 pub(crate) fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/v1/feedback/batch", post(batch))
@@ -168,11 +171,19 @@ async fn handle(
     let anonymous = |e: ApiError| Box::new((e, None, None));
     state.in_flight.admit().map_err(anonymous)?;
     let limits = &state.settings.limits;
-    let raw = axum::body::to_bytes(body, limits.max_body_bytes).await.map_err(|_| {
-        anonymous(ApiError::BodyTooLarge {
-            limit: limits.max_body_bytes,
-        })
-    })?;
+    let read = axum::body::to_bytes(body, limits.max_body_bytes);
+    let raw = tokio::time::timeout(BODY_TIMEOUT, read)
+        .await
+        .map_err(|_| {
+            anonymous(ApiError::BodyTimeout {
+                secs: BODY_TIMEOUT.as_secs(),
+            })
+        })?
+        .map_err(|_| {
+            anonymous(ApiError::BodyTooLarge {
+                limit: limits.max_body_bytes,
+            })
+        })?;
     metrics::counter!(telemetry::BYTES_IN).increment(raw.len() as u64);
     let query = uri.query().unwrap_or("");
     let auth = crate::signature::authenticate(state, headers, "POST", uri.path(), query, &raw)

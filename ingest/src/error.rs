@@ -47,8 +47,10 @@ pub enum ApiError {
     TooManyItems { count: usize, limit: usize },
     #[error("the body is not valid {format}: {detail}")]
     MalformedBody { format: &'static str, detail: String },
-    #[error("the log did not confirm the batch; nothing was accepted. Retry after {retry_after_secs} s")]
+    #[error("the log did not confirm the batch, so no item is reported accepted; retry the same batch after {retry_after_secs} s (safe: item ids are deterministic, an item the log did take is not stored twice)")]
     LogUnavailable { retry_after_secs: u64 },
+    #[error("the request body did not arrive within {secs} s; send it faster or split the batch")]
+    BodyTimeout { secs: u64 },
     #[error("internal error; the batch was not accepted. Retry later")]
     Internal,
 }
@@ -71,6 +73,7 @@ impl ApiError {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
             ApiError::MalformedBody { .. } | ApiError::InvalidContentEncoding { .. } => StatusCode::BAD_REQUEST,
+            ApiError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::LogUnavailable { .. } | ApiError::ReplayCacheFull { .. } | ApiError::Overloaded { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -107,6 +110,7 @@ impl ApiError {
             ApiError::UnsupportedContentEncoding(_) => "unsupported_content_encoding",
             ApiError::InvalidContentEncoding { .. } => "invalid_content_encoding",
             ApiError::DecompressedTooLarge { .. } => "decompressed_too_large",
+            ApiError::BodyTimeout { .. } => "body_timeout",
             ApiError::WrongRegion { .. } => "wrong_region",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::BodyTooLarge { .. } => "body_too_large",

@@ -94,7 +94,8 @@ pub struct Listeners {
 /// The tenant configuration as this node knows it, refreshed from the log.
 pub(crate) struct SharedDirectory {
     current: RwLock<Directory>,
-    follower: tokio::sync::Mutex<ConfigFollower>,
+    /// The follower, and when its last catch-up started.
+    follower: tokio::sync::Mutex<(ConfigFollower, Option<std::time::Instant>)>,
 }
 
 impl SharedDirectory {
@@ -104,7 +105,23 @@ impl SharedDirectory {
 
     /// Reads `vox.config` to its end and publishes the new state.
     pub(crate) async fn refresh(&self) -> Result<(), LogError> {
-        let mut follower = self.follower.lock().await;
+        self.refresh_after(Duration::ZERO).await
+    }
+
+    /// Makes sure a catch-up starts after this call was made, sharing one
+    /// with concurrent callers, and starting catch-ups at most once per
+    /// `min_interval` (later callers wait for their turn, none is skipped).
+    pub(crate) async fn refresh_after(&self, min_interval: Duration) -> Result<(), LogError> {
+        let asked = std::time::Instant::now();
+        let mut guard = self.follower.lock().await;
+        let (follower, last_started) = &mut *guard;
+        if last_started.is_some_and(|started| started >= asked) {
+            return Ok(());
+        }
+        if let Some(next) = last_started.map(|started| started + min_interval) {
+            tokio::time::sleep_until(next.into()).await;
+        }
+        *last_started = Some(std::time::Instant::now());
         if follower.catch_up().await? {
             let next = follower.directory().clone();
             *self.current.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = next;
@@ -145,7 +162,7 @@ pub async fn run(
     let state = Arc::new(AppState {
         directory: SharedDirectory {
             current: RwLock::new(follower.directory().clone()),
-            follower: follower.into(),
+            follower: (follower, None).into(),
         },
         raw_topic: Topic::FeedbackRaw.name(&settings.namespace),
         audit_topic,

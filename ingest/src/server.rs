@@ -1,5 +1,6 @@
 //! The HTTPS accept loop: TLS handshakes run per connection (with a time
-//! limit) so a slow client cannot hold up others; shutdown stops accepting
+//! limit) so a slow client cannot hold up others; at most `MAX_CONNECTIONS`
+//! are open at once; shutdown stops accepting
 //! and waits for in-flight connections.
 
 use std::future::Future;
@@ -18,6 +19,8 @@ use crate::IngestError;
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Open connections at most; further ones wait in the kernel's backlog.
+const MAX_CONNECTIONS: usize = 4096;
 
 pub(crate) async fn serve(
     listener: TcpListener,
@@ -27,8 +30,13 @@ pub(crate) async fn serve(
 ) -> Result<(), IngestError> {
     let acceptor = TlsAcceptor::from(tls);
     let graceful = GracefulShutdown::new();
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     tokio::pin!(shutdown);
     loop {
+        let slot = tokio::select! {
+            _ = &mut shutdown => break,
+            slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+        };
         let (tcp, peer) = tokio::select! {
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
@@ -45,6 +53,7 @@ pub(crate) async fn serve(
         let app = app.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
+            let _slot = slot;
             let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(stream)) => stream,
                 Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "TLS handshake failed"),

@@ -73,7 +73,7 @@ pub(crate) async fn authenticate(
     let client = Some(parsed.client_id.clone());
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let skew = state.settings.clock_skew.as_secs() as i64;
-    if (parsed.timestamp - now).abs() > skew {
+    if parsed.timestamp.abs_diff(now) > skew as u64 {
         return Err((
             ApiError::TimestampOutOfWindow {
                 timestamp: parsed.timestamp,
@@ -98,12 +98,18 @@ pub(crate) async fn authenticate(
     };
     let verified = match verify(state) {
         // A client created a moment ago may not be in this node's copy of the
-        // configuration yet: read the log once more.
-        Err(AuthError::UnknownClient) => {
-            state.directory.refresh().await.map_err(|e| {
-                tracing::error!(error = %e, "refreshing the configuration failed");
-                (ApiError::LogUnavailable { retry_after_secs: 1 }, client.clone())
-            })?;
+        // configuration yet: read the log once more (shared with concurrent
+        // misses, at most every 100 ms, and only for well-formed ids, so a
+        // flood of made-up ids cannot keep the node busy reading).
+        Err(AuthError::UnknownClient) if auth::secret::client_id_well_formed(&parsed.client_id) => {
+            state
+                .directory
+                .refresh_after(std::time::Duration::from_millis(100))
+                .await
+                .map_err(|e| {
+                    tracing::error!(error = %e, "refreshing the configuration failed");
+                    (ApiError::LogUnavailable { retry_after_secs: 1 }, client.clone())
+                })?;
             verify(state)
         }
         other => other,

@@ -121,7 +121,7 @@ pub fn process(
         Ok(r) => r,
         Err(e) => return reject(None, "undecodable", e.to_string()),
     };
-    if let Err(e) = directory.check_write(
+    if let Err(e) = directory.check_accepted(
         &received.tenant_id,
         &received.client_id,
         &received.collection,

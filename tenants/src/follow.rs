@@ -7,41 +7,70 @@ use crate::Directory;
 
 /// Follows `vox.config` and folds it into a [`Directory`].
 pub struct ConfigFollower {
+    log: Log,
+    topic: String,
     reader: Reader,
     directory: Directory,
+    /// A catch-up failed part-way: the reader may have moved past records
+    /// that were never applied, so the next one starts over from offset 0.
+    restart: bool,
 }
 
 impl ConfigFollower {
     pub async fn new(log: &Log, config_topic: &str) -> Result<ConfigFollower, LogError> {
         let reader = log.reader(&[config_topic.to_owned()], &Positions::new()).await?;
         let mut follower = ConfigFollower {
+            log: log.clone(),
+            topic: config_topic.to_owned(),
             reader,
             directory: Directory::default(),
+            restart: false,
         };
         follower.catch_up().await?;
         Ok(follower)
     }
 
     /// Applies every configuration event that is in the log now; returns
-    /// whether there was any.
+    /// whether the state may have changed. On an error nothing is lost: the
+    /// state stays as it was and the next call reads the topic again from
+    /// the beginning.
     pub async fn catch_up(&mut self) -> Result<bool, LogError> {
-        let mut records = Vec::new();
-        self.reader.read_to_end(&mut records).await?;
-        let changed = !records.is_empty();
-        for r in records {
-            match ConfigEvent::decode(&r.payload) {
-                Ok(event) => {
-                    if let Err(e) = self.directory.apply(&event) {
-                        tracing::warn!(offset = r.offset, error = %e, "ignoring an invalid configuration event");
-                    }
-                }
-                Err(e) => tracing::error!(offset = r.offset, error = %e, "ignoring an undecodable configuration event"),
-            }
+        if self.restart {
+            let mut reader = self
+                .log
+                .reader(std::slice::from_ref(&self.topic), &Positions::new())
+                .await?;
+            let mut records = Vec::new();
+            reader.read_to_end(&mut records).await?;
+            let mut directory = Directory::default();
+            apply_all(&mut directory, records);
+            (self.reader, self.directory, self.restart) = (reader, directory, false);
+            return Ok(true);
         }
+        let mut records = Vec::new();
+        if let Err(e) = self.reader.read_to_end(&mut records).await {
+            self.restart = true;
+            return Err(e);
+        }
+        let changed = !records.is_empty();
+        apply_all(&mut self.directory, records);
         Ok(changed)
     }
 
     pub fn directory(&self) -> &Directory {
         &self.directory
+    }
+}
+
+fn apply_all(directory: &mut Directory, records: Vec<eventlog::Record>) {
+    for r in records {
+        match ConfigEvent::decode(&r.payload) {
+            Ok(event) => {
+                if let Err(e) = directory.apply(&event) {
+                    tracing::warn!(offset = r.offset, error = %e, "ignoring an invalid configuration event");
+                }
+            }
+            Err(e) => tracing::error!(offset = r.offset, error = %e, "ignoring an undecodable configuration event"),
+        }
     }
 }

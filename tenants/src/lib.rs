@@ -26,6 +26,14 @@ pub enum ConfigError {
     ClientExists(String),
     #[error("client '{0}' does not exist in this tenant")]
     UnknownClient(String),
+    #[error("client '{client}' has no active secret version {version}; its active versions are {active:?}")]
+    UnknownSecretVersion {
+        client: String,
+        version: i32,
+        active: Vec<i32>,
+    },
+    #[error("client '{client}' already had secret version {version}; a rotation needs a version above {highest}")]
+    StaleSecretVersion { client: String, version: i32, highest: i32 },
     #[error("{what} '{value}' is not valid: use 1 to 63 characters of a-z, 0-9, '-' and '_', starting with a letter or digit")]
     InvalidId { what: &'static str, value: String },
 }
@@ -99,6 +107,9 @@ pub struct Client {
     pub collections: Vec<String>,
     /// Secret versions that have not been revoked.
     pub secrets: BTreeMap<i32, SecretVersion>,
+    /// The highest version ever issued (revoked ones included): versions are
+    /// never reused, so an audit record's version names one secret.
+    pub highest_version: i32,
     pub revoked: bool,
 }
 
@@ -189,10 +200,26 @@ impl Directory {
                 }
             }
             ConfigEvent::ClientSecretRotated(e) => {
-                self.existing_client(&e.tenant_id, &e.client_id)?;
+                let client = self.existing_client(&e.tenant_id, &e.client_id)?;
+                if e.secret_version <= client.highest_version {
+                    return Err(ConfigError::StaleSecretVersion {
+                        client: e.client_id.clone(),
+                        version: e.secret_version,
+                        highest: client.highest_version,
+                    });
+                }
             }
             ConfigEvent::ClientCredentialRevoked(e) => {
-                self.existing_client(&e.tenant_id, &e.client_id)?;
+                let client = self.existing_client(&e.tenant_id, &e.client_id)?;
+                if let Some(version) = e.secret_version {
+                    if !client.secrets.contains_key(&version) {
+                        return Err(ConfigError::UnknownSecretVersion {
+                            client: e.client_id.clone(),
+                            version,
+                            active: client.secrets.keys().copied().collect(),
+                        });
+                    }
+                }
             }
         }
         Ok(())
@@ -252,6 +279,7 @@ impl Directory {
                         name: e.name.clone(),
                         collections: e.collections.clone(),
                         secrets: BTreeMap::from([(e.secret_version, version)]),
+                        highest_version: e.secret_version,
                         revoked: false,
                     },
                 );
@@ -268,6 +296,7 @@ impl Directory {
                         valid_until: None,
                     };
                     c.secrets.insert(e.secret_version, version);
+                    c.highest_version = c.highest_version.max(e.secret_version);
                 }
             }
             ConfigEvent::ClientCredentialRevoked(e) => {
@@ -315,14 +344,38 @@ impl Directory {
         Err(AuthError::BadSignature)
     }
 
-    /// Tenant isolation: may this client of this tenant write `collection`
-    /// on a node of `node_region`?
+    /// Tenant isolation at ingest: may this client of this tenant write
+    /// `collection` on a node of `node_region`, now?
     pub fn check_write(
         &self,
         tenant_id: &str,
         client_id: &str,
         collection: &str,
         node_region: &str,
+    ) -> Result<(), IsolationError> {
+        self.isolation(tenant_id, client_id, collection, node_region, false)
+    }
+
+    /// Tenant isolation in the processor, for an item ingest already
+    /// accepted: the same checks, except that a credential revoked since
+    /// does not undo an accepted item.
+    pub fn check_accepted(
+        &self,
+        tenant_id: &str,
+        client_id: &str,
+        collection: &str,
+        node_region: &str,
+    ) -> Result<(), IsolationError> {
+        self.isolation(tenant_id, client_id, collection, node_region, true)
+    }
+
+    fn isolation(
+        &self,
+        tenant_id: &str,
+        client_id: &str,
+        collection: &str,
+        node_region: &str,
+        allow_revoked: bool,
     ) -> Result<(), IsolationError> {
         let tenant = self
             .tenants
@@ -344,7 +397,7 @@ impl Directory {
         let client = self
             .clients
             .get(client_id)
-            .filter(|c| c.tenant_id == tenant_id && !c.revoked)
+            .filter(|c| c.tenant_id == tenant_id && (allow_revoked || !c.revoked))
             .ok_or_else(|| IsolationError::UnknownClient(client_id.to_owned()))?;
         if !client.may_write(collection) {
             return Err(IsolationError::CollectionNotAllowed {
@@ -488,6 +541,34 @@ mod tests {
         assert_eq!(who(&d, &kek, "c1", &s2, NOW), Ok(2));
         d.apply(&revoked(None)).expect("valid revoke");
         assert_eq!(who(&d, &kek, "c1", &s2, NOW), Err(AuthError::Revoked));
+    }
+
+    #[test]
+    fn versions_are_never_reused_and_revocations_name_active_versions() {
+        let kek = Kek::generate();
+        let mut d = directory_with_client(&kek, &auth::new_secret());
+        d.apply(&rotated(&kek, 2, &auth::new_secret(), None))
+            .expect("rotation to 2");
+        d.apply(&revoked(Some(2))).expect("revoke 2");
+        assert!(matches!(
+            d.check(&rotated(&kek, 2, "s", None)),
+            Err(ConfigError::StaleSecretVersion { highest: 2, .. })
+        ));
+        assert!(matches!(
+            d.check(&revoked(Some(7))),
+            Err(ConfigError::UnknownSecretVersion { .. })
+        ));
+        assert_eq!(d.client("c1").map(|c| c.highest_version), Some(2));
+        d.apply(&revoked(None)).expect("revoke all");
+        assert_eq!(
+            d.check_write("acme", "c1", "nps", "eu").map_err(|e| e.code()),
+            Err("unknown_client")
+        );
+        assert_eq!(
+            d.check_accepted("acme", "c1", "nps", "eu"),
+            Ok(()),
+            "accepted items survive a later revocation"
+        );
     }
 
     #[test]
