@@ -17,8 +17,12 @@ samples="$(mktemp -d)"
 trap 'rm -rf "$samples"' EXIT
 cargo run -q -p schemas --example sample_events -- "$samples"
 venv="${VOX_LOCAL_DIR:-/var/tmp/vox-local}/python"
-[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/python" -c 'import fastavro' 2>/dev/null || "$venv/bin/pip" install -q 'fastavro==1.13.1'
+if [ ! -x "$venv/bin/python" ] && ! python3 -m venv "$venv" 2>/dev/null; then
+    # No venv module (Debian without python3-venv): install it, then retry.
+    apt-get update -q >/dev/null && apt-get install -y -q python3-venv >/dev/null
+    python3 -m venv "$venv"
+fi
+"$venv/bin/python" -c 'import fastavro' 2>/dev/null || "$venv/bin/python" -m pip install -q 'fastavro==1.13.1'
 "$venv/bin/python" schemas/interop/check_fastavro.py "$samples" schemas/avro
 
 cargo test --workspace --all-targets "$@"
