@@ -14,7 +14,8 @@ use tokio::sync::mpsc;
 const QUEUE: usize = 10_000;
 
 pub(crate) struct AuditSink {
-    tx: mpsc::Sender<AuditRecord>,
+    /// None once closed (shutdown): later records are counted as dropped.
+    tx: std::sync::Mutex<Option<mpsc::Sender<AuditRecord>>>,
 }
 
 impl AuditSink {
@@ -39,11 +40,26 @@ impl AuditSink {
                 }
             }
         });
-        (AuditSink { tx }, task)
+        (
+            AuditSink {
+                tx: std::sync::Mutex::new(Some(tx)),
+            },
+            task,
+        )
+    }
+
+    /// Closes the queue: the writer task ends once it has written what the
+    /// queue holds.
+    pub(crate) fn close(&self) {
+        self.tx.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
     }
 
     pub(crate) fn record(&self, record: AuditRecord) {
-        if self.tx.try_send(record).is_err() {
+        let sent = match &*self.tx.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) {
+            Some(tx) => tx.try_send(record).is_ok(),
+            None => false,
+        };
+        if !sent {
             tracing::error!("the audit queue is full; a record was dropped");
             metrics::counter!(crate::telemetry::AUDIT_DROPPED).increment(1);
         }

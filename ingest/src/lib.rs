@@ -218,8 +218,10 @@ pub async fn run(
     let (public, ops, ()) = tokio::join!(public, ops, signal);
     refresher.abort();
     // The last requests are answered; write what the audit queue holds.
-    drop(Arc::into_inner(state).map(|s| s.audit));
-    let _ = tokio::time::timeout(Duration::from_secs(10), audit_task).await;
+    state.audit.close();
+    if tokio::time::timeout(Duration::from_secs(10), audit_task).await.is_err() {
+        tracing::error!("the audit queue was not written within 10 s");
+    }
     log.flush(Duration::from_secs(10)).await?;
     public.and(ops)
 }
