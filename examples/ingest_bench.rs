@@ -33,17 +33,26 @@ fn args() -> Args {
         clients: 8,
         batch: 100,
     };
+    let usage = "usage: deploy/local/bench.sh [--items N (per phase, default 100000)] [--clients N (default 8)] \
+                 [--batch N (items per batch, default 100)]";
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
-        let value = it
-            .next()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("{flag} needs a number"));
+        if flag == "--help" || flag == "-h" {
+            println!("{usage}");
+            std::process::exit(0);
+        }
+        let Some(value) = it.next().and_then(|v| v.parse().ok()).filter(|v: &usize| *v > 0) else {
+            eprintln!("error: {flag} needs a positive number\n{usage}");
+            std::process::exit(2);
+        };
         match flag.as_str() {
             "--items" => a.items = value,
             "--clients" => a.clients = value,
             "--batch" => a.batch = value,
-            _ => panic!("unknown option {flag}; see the file's header"),
+            _ => {
+                eprintln!("error: unknown option {flag}\n{usage}");
+                std::process::exit(2);
+            }
         }
     }
     a
@@ -126,6 +135,7 @@ async fn push(target: &Target, bodies: Vec<Vec<u8>>, clients: usize, items: usiz
         tasks.push(tokio::spawn(async move {
             let (url, ca, client_id, secret) = &*target;
             let http = vox::push::client(Some(ca)).expect("client");
+            let host = url.trim_start_matches("https://").to_owned();
             let mut latencies = Vec::new();
             // Spread paced clients over the interval.
             let start = Instant::now() + pace.map(|p| p * c as u32 / clients as u32).unwrap_or_default();
@@ -143,11 +153,16 @@ async fn push(target: &Target, bodies: Vec<Vec<u8>>, clients: usize, items: usiz
                     query: "",
                     body: &body,
                 };
+                let headers = auth::SignedHeaders {
+                    host: &host,
+                    content_type: "application/x-ndjson",
+                    content_encoding: "",
+                };
                 let response = http
                     .post(format!("{url}/v1/feedback/batch"))
                     .header(
                         "authorization",
-                        auth::signing::authorization(client_id, secret, &request),
+                        auth::signing::authorization_v2(client_id, secret, &request, &headers),
                     )
                     .header("content-type", "application/x-ndjson")
                     .body(body)
@@ -209,7 +224,7 @@ async fn start_node(log: Log, namespace: &str, dir: &std::path::Path) -> (Target
             url,
             ca: files.ca_cert,
             client_id: issued.client_id,
-            secret: issued.secret,
+            secret: issued.secret.expose().to_owned(),
         },
         stop,
     )
@@ -260,7 +275,7 @@ fn raw_producer(brokers: &str, topic: &str, records: usize, record_size: usize) 
 }
 
 fn kafka_log(brokers: &str) -> Log {
-    Log::Kafka(KafkaLog::connect(KafkaSettings::new(brokers)).expect("kafka"))
+    Log::Kafka(KafkaLog::connect(KafkaSettings::single_broker(brokers)).expect("kafka"))
 }
 
 #[tokio::main]
@@ -272,7 +287,7 @@ async fn main() {
     let run = format!("b{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let dir = tempfile::tempdir().expect("temp dir");
     println!(
-        "vox ingest benchmark: {items} items per phase, {} items per batch, {} clients, HTTPS + VOX1-HMAC-SHA256",
+        "vox ingest benchmark: {items} items per phase, {} items per batch, {} clients, HTTPS + VOX2-HMAC-SHA256",
         args.batch, args.clients
     );
 
@@ -361,4 +376,31 @@ async fn main() {
         "p99 at half peak: {:.1} ms (target < 50 ms)",
         half.percentile(0.99).as_secs_f64() * 1e3
     );
+    delete_topics(&brokers, &format!("{run}.")).await;
+}
+
+/// Deletes this run's topics, so that the local broker does not grow.
+async fn delete_topics(brokers: &str, prefix: &str) {
+    use rdkafka::admin::{AdminClient, AdminOptions};
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let config = rdkafka::ClientConfig::new().set("bootstrap.servers", brokers).clone();
+    let (Ok(admin), Ok(consumer)) = (
+        config.create::<AdminClient<rdkafka::client::DefaultClientContext>>(),
+        config.create::<BaseConsumer>(),
+    ) else {
+        return eprintln!("note: could not delete the benchmark's topics {prefix}*");
+    };
+    let names: Vec<String> = match consumer.fetch_metadata(None, Duration::from_secs(10)) {
+        Ok(m) => m
+            .topics()
+            .iter()
+            .map(|t| t.name().to_owned())
+            .filter(|n| n.starts_with(prefix))
+            .collect(),
+        Err(_) => return eprintln!("note: could not list the benchmark's topics {prefix}*"),
+    };
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    if admin.delete_topics(&refs, &AdminOptions::new()).await.is_err() {
+        eprintln!("note: could not delete the benchmark's topics {prefix}*");
+    }
 }

@@ -1,14 +1,25 @@
 //! Admin commands: each appends one configuration event to `vox.config`
-//! after checking it against the configuration folded from the log.
+//! after checking it against the configuration folded from the log. The
+//! append is a compare-and-set against the position the configuration was
+//! read at, so two concurrent commands never both "succeed" with one lost:
+//! the later one reads again, re-checks and retries (or fails clearly).
 
-use auth::Kek;
+use std::time::Duration;
+
+use auth::{Kek, Secret};
 use eventlog::{Log, LogError, Output};
 use schemas::{
     ClientCredentialIssued, ClientCredentialRevoked, ClientSecretRotated, CollectionCreated, ConfigEvent,
     TenantCreated, Topic,
 };
 use sha2::{Digest, Sha256};
-use tenants::{ConfigError, ConfigFollower};
+use tenants::{ConfigError, ConfigFollower, Directory};
+
+/// How often a configuration write is tried when other writers keep
+/// appending first.
+const ATTEMPTS: u32 = 8;
+/// The longest `--grace` period of a rotation.
+pub const MAX_GRACE: Duration = Duration::from_secs(365 * 86_400);
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -18,21 +29,52 @@ pub enum AdminError {
     Log(#[from] LogError),
     #[error("encoding the configuration event failed: {0}")]
     Encode(#[from] schemas::CodecError),
+    #[error("other configuration writes kept changing the configuration; {ATTEMPTS} attempts failed, nothing was written. Try again")]
+    Contended,
+    #[error("the grace period is longer than the limit of {} days", MAX_GRACE.as_secs() / 86_400)]
+    GraceTooLong,
 }
 
-/// Appends `event` to `vox.config` if it is a valid next step.
-pub async fn append_config(log: &Log, namespace: &str, event: ConfigEvent) -> Result<(), AdminError> {
+/// Appends the event that `build` makes from the current configuration, if
+/// it is a valid next step and nobody appended in between (else reads
+/// again and retries). Returns the event written.
+pub async fn append_config(
+    log: &Log,
+    namespace: &str,
+    build: impl Fn(&Directory) -> Result<ConfigEvent, AdminError>,
+) -> Result<ConfigEvent, AdminError> {
     let topics: Vec<String> = Topic::ALL.iter().map(|t| t.name(namespace)).collect();
     log.ensure_topics(&topics).await?;
-    let config = ConfigFollower::new(log, &Topic::Config.name(namespace)).await?;
-    config.directory().check(&event)?;
-    let output = Output {
-        topic: Topic::Config.name(namespace),
-        key: event.tenant_id().as_bytes().to_vec(),
-        payload: event.encode()?,
-    };
-    log.append(vec![output]).await?;
-    Ok(())
+    let topic = Topic::Config.name(namespace);
+    for attempt in 0..ATTEMPTS {
+        let config = ConfigFollower::new(log, &topic).await?;
+        let event = build(config.directory())?;
+        config.directory().check(&event)?;
+        let output = Output {
+            topic: topic.clone(),
+            key: event.tenant_id().as_bytes().to_vec(),
+            payload: event.encode()?,
+        };
+        match log.append_if_unchanged(&topic, config.positions(), vec![output]).await {
+            Ok(()) => return Ok(event),
+            Err(LogError::Conflict(_)) => {
+                tracing::info!(attempt, "the configuration changed while writing; reading it again");
+                tokio::time::sleep(Duration::from_millis(20 + 40 * u64::from(attempt))).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(AdminError::Contended)
+}
+
+/// The configuration as the log holds it now.
+pub async fn directory(log: &Log, namespace: &str) -> Result<Directory, AdminError> {
+    let topics: Vec<String> = Topic::ALL.iter().map(|t| t.name(namespace)).collect();
+    log.ensure_topics(&topics).await?;
+    Ok(ConfigFollower::new(log, &Topic::Config.name(namespace))
+        .await?
+        .directory()
+        .clone())
 }
 
 pub async fn create_tenant(log: &Log, namespace: &str, id: &str, name: &str, region: &str) -> Result<(), AdminError> {
@@ -42,7 +84,8 @@ pub async fn create_tenant(log: &Log, namespace: &str, id: &str, name: &str, reg
         region: region.into(),
         created_at: now_micros(),
     };
-    append_config(log, namespace, ConfigEvent::TenantCreated(event)).await
+    append_config(log, namespace, |_| Ok(ConfigEvent::TenantCreated(event.clone()))).await?;
+    Ok(())
 }
 
 pub async fn create_collection(
@@ -58,7 +101,8 @@ pub async fn create_collection(
         name: name.into(),
         created_at: now_micros(),
     };
-    append_config(log, namespace, ConfigEvent::CollectionCreated(event)).await
+    append_config(log, namespace, |_| Ok(ConfigEvent::CollectionCreated(event.clone()))).await?;
+    Ok(())
 }
 
 /// A credential as shown to the user, once.
@@ -66,7 +110,7 @@ pub async fn create_collection(
 pub struct IssuedCredential {
     pub client_id: String,
     pub secret_version: i32,
-    pub secret: String,
+    pub secret: Secret,
 }
 
 /// Issues a client id and a first secret, sealed under `kek` in the log.
@@ -79,19 +123,22 @@ pub async fn create_client(
     collections: &[String],
 ) -> Result<IssuedCredential, AdminError> {
     let client_id = auth::new_client_id();
-    let secret = auth::new_secret();
+    let secret = Secret::new(auth::new_secret());
     let event = ClientCredentialIssued {
         tenant_id: tenant.into(),
         client_id: client_id.clone(),
         name: name.into(),
         collections: collections.to_vec(),
         secret_version: 1,
-        secret_sha256: Sha256::digest(secret.as_bytes()).to_vec(),
+        secret_sha256: Sha256::digest(secret.expose().as_bytes()).to_vec(),
         issued_at: now_micros(),
-        sealed_secret: Some(kek.seal(tenant, &client_id, 1, &secret)),
+        sealed_secret: Some(kek.seal(tenant, &client_id, 1, secret.expose())),
         kek_id: Some(kek.id()),
     };
-    append_config(log, namespace, ConfigEvent::ClientCredentialIssued(event)).await?;
+    append_config(log, namespace, |_| {
+        Ok(ConfigEvent::ClientCredentialIssued(event.clone()))
+    })
+    .await?;
     Ok(IssuedCredential {
         client_id,
         secret_version: 1,
@@ -100,39 +147,49 @@ pub async fn create_client(
 }
 
 /// Adds a new secret version. The old ones stay valid until revoked, or,
-/// with a `grace` period, until it ends.
+/// with a `grace` period (at most [`MAX_GRACE`]), until it ends.
 pub async fn rotate_client(
     log: &Log,
     namespace: &str,
     kek: &Kek,
     tenant: &str,
     client_id: &str,
-    grace: Option<std::time::Duration>,
+    grace: Option<Duration>,
 ) -> Result<IssuedCredential, AdminError> {
-    let config = ConfigFollower::new(log, &Topic::Config.name(namespace)).await?;
-    let version = config
-        .directory()
-        .client(client_id)
-        .filter(|c| c.tenant_id == tenant)
-        .ok_or_else(|| ConfigError::UnknownClient(client_id.to_owned()))?
-        .highest_version
-        + 1;
-    let secret = auth::new_secret();
-    let now = now_micros();
-    let event = ClientSecretRotated {
-        tenant_id: tenant.into(),
-        client_id: client_id.into(),
-        secret_version: version,
-        secret_sha256: Sha256::digest(secret.as_bytes()).to_vec(),
-        rotated_at: now,
-        sealed_secret: Some(kek.seal(tenant, client_id, version, &secret)),
-        kek_id: Some(kek.id()),
-        previous_valid_until: grace.map(|g| now + g.as_micros() as i64),
+    let grace_micros = match grace {
+        Some(g) if g > MAX_GRACE => return Err(AdminError::GraceTooLong),
+        Some(g) => Some(i64::try_from(g.as_micros()).map_err(|_| AdminError::GraceTooLong)?),
+        None => None,
     };
-    append_config(log, namespace, ConfigEvent::ClientSecretRotated(event)).await?;
+    let secret = Secret::new(auth::new_secret());
+    let event = append_config(log, namespace, |directory| {
+        let version = directory
+            .client(client_id)
+            .filter(|c| c.tenant_id == tenant)
+            .ok_or_else(|| ConfigError::UnknownClient(client_id.to_owned()))?
+            .highest_version
+            + 1;
+        let now = now_micros();
+        Ok(ConfigEvent::ClientSecretRotated(ClientSecretRotated {
+            tenant_id: tenant.into(),
+            client_id: client_id.into(),
+            secret_version: version,
+            secret_sha256: Sha256::digest(secret.expose().as_bytes()).to_vec(),
+            rotated_at: now,
+            sealed_secret: Some(kek.seal(tenant, client_id, version, secret.expose())),
+            kek_id: Some(kek.id()),
+            previous_valid_until: grace_micros
+                .map(|g| now.checked_add(g).ok_or(AdminError::GraceTooLong))
+                .transpose()?,
+        }))
+    })
+    .await?;
+    let ConfigEvent::ClientSecretRotated(rotated) = event else {
+        unreachable!("the builder makes a rotation")
+    };
     Ok(IssuedCredential {
         client_id: client_id.into(),
-        secret_version: version,
+        secret_version: rotated.secret_version,
         secret,
     })
 }
@@ -151,7 +208,11 @@ pub async fn revoke_client(
         secret_version: version,
         revoked_at: now_micros(),
     };
-    append_config(log, namespace, ConfigEvent::ClientCredentialRevoked(event)).await
+    append_config(log, namespace, |_| {
+        Ok(ConfigEvent::ClientCredentialRevoked(event.clone()))
+    })
+    .await?;
+    Ok(())
 }
 
 fn now_micros() -> i64 {

@@ -41,9 +41,30 @@ struct Common {
     /// Partitions of each topic created on Kafka [default: 3].
     #[arg(long, env = "VOX_KAFKA_PARTITIONS", global = true)]
     kafka_partitions: Option<i32>,
-    /// Replication factor of each topic created on Kafka [default: 1].
+    /// Replication factor of each topic created on Kafka [default: 3].
     #[arg(long, env = "VOX_KAFKA_REPLICATION_FACTOR", global = true)]
     kafka_replication_factor: Option<i32>,
+    /// min.insync.replicas of each topic created on Kafka [default: 2].
+    #[arg(long, env = "VOX_KAFKA_MIN_INSYNC_REPLICAS", global = true)]
+    kafka_min_insync_replicas: Option<i32>,
+    /// Allow replication factor < 3 or min.insync.replicas < 2 (single-broker development clusters).
+    #[arg(long, env = "VOX_KAFKA_ALLOW_UNSAFE_DURABILITY", global = true, num_args = 0..=1, default_missing_value = "true")]
+    kafka_allow_unsafe_durability: Option<bool>,
+    /// Kafka security.protocol: plaintext, ssl, sasl_plaintext or sasl_ssl [default: plaintext].
+    #[arg(long, env = "VOX_KAFKA_SECURITY_PROTOCOL", global = true)]
+    kafka_security_protocol: Option<String>,
+    /// Kafka SASL mechanism, e.g. SCRAM-SHA-512.
+    #[arg(long, env = "VOX_KAFKA_SASL_MECHANISM", global = true)]
+    kafka_sasl_mechanism: Option<String>,
+    /// Kafka SASL user name.
+    #[arg(long, env = "VOX_KAFKA_SASL_USERNAME", global = true)]
+    kafka_sasl_username: Option<String>,
+    /// Kafka SASL password (prefer the environment variable to the flag).
+    #[arg(long, env = "VOX_KAFKA_SASL_PASSWORD", global = true, hide_env_values = true)]
+    kafka_sasl_password: Option<Secret>,
+    /// PEM file of the CA that signed the Kafka brokers' certificates [default: the system's CAs].
+    #[arg(long, env = "VOX_KAFKA_CA_FILE", global = true)]
+    kafka_ca_file: Option<PathBuf>,
     /// PostgreSQL URL; when set, the read models live there instead of the embedded store.
     #[arg(long, env = "VOX_DATABASE_URL", global = true, hide_env_values = true)]
     database_url: Option<Secret>,
@@ -82,6 +103,9 @@ struct Listen {
     /// Requests a client may send at once above the sustained rate [default: 200].
     #[arg(long, env = "VOX_RATE_BURST")]
     rate_burst: Option<u32>,
+    /// Bearer token that /metrics requires (prefer the environment variable) [default: none].
+    #[arg(long, env = "VOX_OPS_TOKEN", hide_env_values = true)]
+    ops_token: Option<Secret>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -134,6 +158,24 @@ enum Command {
     /// Print read models as NDJSON (an operator tool).
     #[command(subcommand)]
     Inspect(InspectCommand),
+    /// Make TLS certificates for the HTTPS listeners.
+    #[command(subcommand)]
+    Cert(CertCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum CertCommand {
+    /// Make a local CA and a server certificate signed by it: <dir>/ca.pem (for clients to trust),
+    /// <dir>/server.pem and <dir>/server.key (mode 0600) for --tls-cert and --tls-key.
+    Create {
+        /// Directory for the files (created with mode 0700).
+        #[arg(long, default_value = "vox-tls")]
+        dir: PathBuf,
+        /// A host name or IP address the certificate is for (repeat)
+        /// [default: localhost, 127.0.0.1, ::1].
+        #[arg(long = "name")]
+        names: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -145,7 +187,12 @@ enum TenantCommand {
         /// Display name.
         #[arg(long)]
         name: Option<String>,
+        /// Succeed without a change when the tenant exists (in the same region).
+        #[arg(long)]
+        if_not_exists: bool,
     },
+    /// List the tenants, one JSON object per line.
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -158,6 +205,14 @@ enum CollectionCommand {
         id: String,
         #[arg(long)]
         name: Option<String>,
+        /// Succeed without a change when the collection exists.
+        #[arg(long)]
+        if_not_exists: bool,
+    },
+    /// List a tenant's collections, one JSON object per line.
+    List {
+        #[arg(long)]
+        tenant: String,
     },
 }
 
@@ -173,6 +228,14 @@ enum ClientCommand {
         /// A collection the client may write (repeat; none means all of the tenant's).
         #[arg(long = "collection")]
         collections: Vec<String>,
+        /// Issue nothing when the tenant already has a client of this name (prints its id, no secret).
+        #[arg(long)]
+        if_not_exists: bool,
+    },
+    /// List a tenant's clients and their secret versions (never the secrets), one JSON object per line.
+    List {
+        #[arg(long)]
+        tenant: String,
     },
     /// Add a new secret; the old ones stay valid until revoked or until --grace ends.
     Rotate {
@@ -208,6 +271,10 @@ enum InspectCommand {
     },
 }
 
+/// `vox push` exit code when the node rejected some items (0: every item
+/// accepted, 1: an error, 2: a usage error).
+pub const EXIT_ITEMS_REJECTED: u8 = 3;
+
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -215,7 +282,9 @@ pub fn main() -> ExitCode {
         cli.command,
         Command::Serve(_) | Command::Ingest(_) | Command::Process | Command::Project { .. }
     );
-    let default_filter = if server { "info" } else { "warn" };
+    // sqlx logs PostgreSQL's notices (such as "relation _sqlx_migrations
+    // already exists") at INFO: they are not news to an operator.
+    let default_filter = if server { "info,sqlx=warn" } else { "warn" };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("VOX_LOG").unwrap_or_else(|_| default_filter.into()),
@@ -259,6 +328,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             kafka_brokers: c.kafka_brokers,
             kafka_partitions: c.kafka_partitions,
             kafka_replication_factor: c.kafka_replication_factor,
+            kafka_min_insync_replicas: c.kafka_min_insync_replicas,
+            kafka_allow_unsafe_durability: c.kafka_allow_unsafe_durability,
+            kafka_security_protocol: c.kafka_security_protocol,
+            kafka_sasl_mechanism: c.kafka_sasl_mechanism,
+            kafka_sasl_username: c.kafka_sasl_username,
+            kafka_sasl_password: c.kafka_sasl_password,
+            kafka_ca_file: c.kafka_ca_file,
+            ops_token: listen.and_then(|l| l.ops_token.clone()),
             database_url: c.database_url,
             listen: listen.and_then(|l| l.listen),
             tls_cert: listen.and_then(|l| l.tls_cert.clone()),
@@ -298,7 +375,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 store,
                 ingest: settings.ingest()?,
             };
-            serve::run_all(roles, listeners, tls, serve::shutdown_signal()).await?;
+            serve::run_all(roles, listeners, tls, serve::shutdown_signal("serve")).await?;
         }
         Command::Ingest(_) => {
             settings.require_kafka("ingest")?;
@@ -306,13 +383,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let (tls, _) = tls_config(&settings, false)?;
             let ingest_settings = settings.ingest()?;
             let listeners = bind(&settings).await?;
-            ingest::run(listeners, tls, log, ingest_settings, serve::shutdown_signal()).await?;
+            ingest::run(listeners, tls, log, ingest_settings, serve::shutdown_signal("ingest")).await?;
         }
         Command::Process => {
             settings.require_kafka("process")?;
             let log = settings.open_log().await?;
             let p = processor::ProcessorSettings::new(settings.region.clone(), ns);
-            processor::run(log, p, serve::shutdown_signal()).await?;
+            processor::run(log, p, serve::shutdown_signal("process")).await?;
         }
         Command::Project { rebuild } => {
             settings.require_kafka("project")?;
@@ -327,34 +404,120 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 log,
                 store,
                 projector::ProjectorSettings::new(ns),
-                serve::shutdown_signal(),
+                serve::shutdown_signal("project"),
             )
             .await?;
         }
-        Command::Tenant(TenantCommand::Create { id, name }) => {
+        Command::Tenant(TenantCommand::Create {
+            id,
+            name,
+            if_not_exists,
+        }) => {
             let log = settings.open_log().await?;
             let name = name.unwrap_or_else(|| id.clone());
-            admin::create_tenant(&log, &ns, &id, &name, &settings.region).await?;
-            writeln!(
-                stdout,
-                "created tenant {id} ({name}), pinned to region {}",
-                settings.region
-            )?;
+            let existing = admin::directory(&log, &ns).await?.tenant(&id).cloned();
+            match existing {
+                Some(t) if if_not_exists && t.region == settings.region => {
+                    writeln!(stdout, "tenant {id} exists, pinned to region {}", t.region)?;
+                }
+                _ => {
+                    admin::create_tenant(&log, &ns, &id, &name, &settings.region).await?;
+                    writeln!(
+                        stdout,
+                        "created tenant {id} ({name}), pinned to region {}",
+                        settings.region
+                    )?;
+                }
+            }
         }
-        Command::Collection(CollectionCommand::Create { tenant, id, name }) => {
+        Command::Tenant(TenantCommand::List) => {
+            let log = settings.open_log().await?;
+            let directory = admin::directory(&log, &ns).await?;
+            let mut tenants: Vec<_> = directory.tenants().collect();
+            tenants.sort_by(|a, b| a.id.cmp(&b.id));
+            for t in tenants {
+                let line = serde_json::json!({"id": t.id, "name": t.name, "region": t.region,
+                    "collections": t.collections.len()});
+                writeln!(stdout, "{line}")?;
+            }
+        }
+        Command::Collection(CollectionCommand::Create {
+            tenant,
+            id,
+            name,
+            if_not_exists,
+        }) => {
             let log = settings.open_log().await?;
             let name = name.unwrap_or_else(|| id.clone());
-            admin::create_collection(&log, &ns, &tenant, &id, &name).await?;
-            writeln!(stdout, "created collection {id} in tenant {tenant}")?;
+            let exists = admin::directory(&log, &ns)
+                .await?
+                .tenant(&tenant)
+                .is_some_and(|t| t.collections.contains_key(&id));
+            if exists && if_not_exists {
+                writeln!(stdout, "collection {id} exists in tenant {tenant}")?;
+            } else {
+                admin::create_collection(&log, &ns, &tenant, &id, &name).await?;
+                writeln!(stdout, "created collection {id} in tenant {tenant}")?;
+            }
+        }
+        Command::Collection(CollectionCommand::List { tenant }) => {
+            let log = settings.open_log().await?;
+            let directory = admin::directory(&log, &ns).await?;
+            let t = directory
+                .tenant(&tenant)
+                .ok_or_else(|| tenants::ConfigError::UnknownTenant(tenant.clone()))?;
+            for c in t.collections.values() {
+                writeln!(stdout, "{}", serde_json::json!({"id": c.id, "name": c.name}))?;
+            }
         }
         Command::Client(ClientCommand::Create {
             tenant,
             name,
             collections,
+            if_not_exists,
         }) => {
             let log = settings.open_log().await?;
-            let issued = admin::create_client(&log, &ns, &settings.kek()?, &tenant, &name, &collections).await?;
-            print_credential(&mut stdout, &tenant, &issued)?;
+            let directory = admin::directory(&log, &ns).await?;
+            let existing = directory
+                .clients()
+                .find(|c| c.tenant_id == tenant && c.name == name && !c.revoked)
+                .map(|c| c.client_id.clone());
+            match existing {
+                Some(client_id) if if_not_exists => {
+                    writeln!(stdout, "export VOX_CLIENT_ID={client_id}")?;
+                    eprintln!(
+                        "Client {client_id} ({name}) of tenant {tenant} exists; no new secret was issued \
+                         (`vox client rotate` issues one)."
+                    );
+                }
+                _ => {
+                    let issued =
+                        admin::create_client(&log, &ns, &settings.kek()?, &tenant, &name, &collections).await?;
+                    print_credential(&mut stdout, &tenant, &issued)?;
+                }
+            }
+        }
+        Command::Client(ClientCommand::List { tenant }) => {
+            let log = settings.open_log().await?;
+            let directory = admin::directory(&log, &ns).await?;
+            if directory.tenant(&tenant).is_none() {
+                return Err(tenants::ConfigError::UnknownTenant(tenant).into());
+            }
+            let mut clients: Vec<_> = directory.clients().filter(|c| c.tenant_id == tenant).collect();
+            clients.sort_by(|a, b| a.client_id.cmp(&b.client_id));
+            let now = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000) as i64;
+            for c in clients {
+                let active: Vec<i32> = c
+                    .secrets
+                    .iter()
+                    .filter(|(_, s)| !c.revoked && s.active_at(now))
+                    .map(|(v, _)| *v)
+                    .collect();
+                let line = serde_json::json!({"client_id": c.client_id, "name": c.name,
+                    "collections": c.collections, "revoked": c.revoked,
+                    "active_secret_versions": active, "highest_secret_version": c.highest_version});
+                writeln!(stdout, "{line}")?;
+            }
         }
         Command::Client(ClientCommand::Rotate {
             tenant,
@@ -404,16 +567,42 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 summary.accepted, summary.rejected, summary.batches
             );
             if summary.rejected > 0 {
-                return Ok(ExitCode::from(2));
+                return Ok(ExitCode::from(EXIT_ITEMS_REJECTED));
             }
         }
-        Command::Inspect(InspectCommand::Feedback { tenant }) => {
+        Command::Inspect(command) => {
+            let (tenant, rejected) = match command {
+                InspectCommand::Feedback { tenant } => (tenant, false),
+                InspectCommand::Rejected { tenant } => (tenant, true),
+            };
+            // The tenant must exist: an empty answer for a typo says nothing.
+            let log = settings.open_log().await?;
+            if admin::directory(&log, &ns).await?.tenant(&tenant).is_none() {
+                return Err(tenants::ConfigError::UnknownTenant(tenant).into());
+            }
             let store = settings.open_store().await?;
-            inspect::feedback(&store, &tenant, &mut stdout).await?;
+            eprintln!("vox inspect: reading {}", settings.store_description());
+            if rejected {
+                inspect::rejected(&store, &tenant, &mut stdout).await?;
+            } else {
+                inspect::feedback(&store, &tenant, &mut stdout).await?;
+            }
         }
-        Command::Inspect(InspectCommand::Rejected { tenant }) => {
-            let store = settings.open_store().await?;
-            inspect::rejected(&store, &tenant, &mut stdout).await?;
+        Command::Cert(CertCommand::Create { dir, names }) => {
+            let names = if names.is_empty() {
+                vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()]
+            } else {
+                names
+            };
+            let files = ingest::tls::create_certificate(&dir, &names)?;
+            writeln!(
+                stdout,
+                "made a CA and a certificate for {}:\n  --tls-cert {}\n  --tls-key {}\n  clients trust: {} (vox push --ca-cert)",
+                names.join(", "),
+                files.server_cert.display(),
+                files.server_key.display(),
+                files.ca_cert.display()
+            )?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -421,7 +610,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 fn print_credential(out: &mut impl Write, tenant: &str, issued: &admin::IssuedCredential) -> anyhow::Result<()> {
     writeln!(out, "export VOX_CLIENT_ID={}", issued.client_id)?;
-    writeln!(out, "export VOX_CLIENT_SECRET={}", issued.secret)?;
+    writeln!(out, "export VOX_CLIENT_SECRET={}", issued.secret.expose())?;
     eprintln!(
         "Client {} of tenant {tenant}, secret version {}. The secret is shown only this once: store it now \
          (or run this command inside eval \"$(...)\").",
@@ -446,24 +635,28 @@ async fn bind(settings: &Settings) -> anyhow::Result<ingest::Listeners> {
     Ok(ingest::Listeners { public, ops: Some(ops) })
 }
 
-/// `30s`, `15m`, `24h`, `7d`.
+/// `30s`, `15m`, `24h`, `7d`; at most 365 days.
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
     let n: u64 = number
         .parse()
         .map_err(|_| format!("'{text}' is not a duration such as 30m, 24h or 7d"))?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
         _ => {
             return Err(format!(
                 "'{text}' is not a duration such as 30m, 24h or 7d (units: s, m, h, d)"
             ))
         }
     };
-    Ok(std::time::Duration::from_secs(secs))
+    let max = admin::MAX_GRACE.as_secs();
+    match n.checked_mul(scale) {
+        Some(secs) if secs <= max => Ok(std::time::Duration::from_secs(secs)),
+        _ => Err(format!("'{text}' is longer than the limit of {} days", max / 86_400)),
+    }
 }
 
 /// The listener's TLS configuration; `generate` allows a local certificate

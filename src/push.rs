@@ -9,7 +9,7 @@ use std::io::Write;
 use ingest::BatchResponse;
 use serde_json::Value;
 
-use crate::settings::Secret;
+use auth::Secret;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PushError {
@@ -19,8 +19,8 @@ pub enum PushError {
     Parse { path: PathBuf, detail: String },
     #[error("cannot use the CA certificate {path}: {detail}")]
     Ca { path: PathBuf, detail: String },
-    #[error("cannot reach {url}: {source}; is the node running, and is --url right?")]
-    Connect { url: String, source: reqwest::Error },
+    #[error("cannot reach {url}: {detail}; {hint}")]
+    Connect { url: String, detail: String, hint: String },
     #[error("the node refused the batch ({status}, {code}): {message}")]
     Refused { status: u16, code: String, message: String },
     #[error("the node answered {status} with a body that is not a batch result: {body}")]
@@ -109,7 +109,61 @@ pub fn batch_body(items: &[Value], gzip: bool) -> Vec<u8> {
     encoder.finish().expect("writing to memory cannot fail")
 }
 
-/// Sends one batch (as NDJSON), signed (`VOX1-HMAC-SHA256`, see the README).
+/// What went wrong talking to the node, with every cause (reqwest's own
+/// message hides TLS causes such as an unknown issuer), and a hint that
+/// fits it.
+fn connect_error(url: &str, ca_cert: Option<&Path>, e: &reqwest::Error) -> PushError {
+    let mut detail = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        detail.push_str(": ");
+        detail.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    let tls = [
+        "certificate",
+        "Certificate",
+        "UnknownIssuer",
+        "tls",
+        "TLS",
+        "Signature",
+        "NotValidForName",
+    ]
+    .iter()
+    .any(|w| detail.contains(w));
+    let hint = match (tls, ca_cert) {
+        (true, Some(ca)) => format!(
+            "the TLS handshake failed while trusting the CA certificate {} (and the system's): \
+             pass the CA that signed the node's certificate with --ca-cert, and a URL whose host name \
+             or IP address the certificate names",
+            ca.display()
+        ),
+        (true, None) => "the TLS handshake failed trusting only the system's CAs: pass the CA that signed the \
+                         node's certificate with --ca-cert (for `vox serve`: <data-dir>/tls/ca.pem)"
+            .to_owned(),
+        (false, _) => "is the node running, and is --url right?".to_owned(),
+    };
+    PushError::Connect {
+        url: url.to_owned(),
+        detail,
+        hint,
+    }
+}
+
+/// The `Host` header reqwest sends for `url` (`host[:port]`, the port only
+/// when it is not the scheme's default), which `VOX2` signs.
+fn host_of(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => match (u.host_str(), u.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_owned(),
+            _ => String::new(),
+        },
+        Err(_) => String::new(),
+    }
+}
+
+/// Sends one batch (as NDJSON), signed (`VOX2-HMAC-SHA256`, see the README).
 /// A 503 or 429 is retried a few times, honouring `Retry-After`, with a
 /// fresh timestamp and nonce; retrying is safe because item ids are
 /// deterministic. A 422 (an atomic batch that failed) is a result, not an
@@ -140,29 +194,37 @@ pub async fn send_batch(
             query,
             body: &body,
         };
-        let authorization = auth::signing::authorization(&options.client_id, options.client_secret.expose(), &request);
+        let host = host_of(&url);
+        let headers = auth::SignedHeaders {
+            host: &host,
+            content_type: "application/x-ndjson",
+            content_encoding: if options.gzip { "gzip" } else { "" },
+        };
+        let authorization =
+            auth::signing::authorization_v2(&options.client_id, options.client_secret.expose(), &request, &headers);
         let mut request = client
             .post(&url)
+            .header("host", &host)
             .header("authorization", authorization)
             .header("content-type", "application/x-ndjson")
             .body(body.clone());
         if options.gzip {
             request = request.header("content-encoding", "gzip");
         }
-        let response = request.send().await.map_err(|source| PushError::Connect {
-            url: url.clone(),
-            source,
-        })?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| connect_error(&url, options.ca_cert.as_deref(), &e))?;
         let status = response.status().as_u16();
         let retry_after = response
             .headers()
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        let text = response.text().await.map_err(|source| PushError::Connect {
-            url: url.clone(),
-            source,
-        })?;
+        let text = response
+            .text()
+            .await
+            .map_err(|e| connect_error(&url, options.ca_cert.as_deref(), &e))?;
         if status == 200 || status == 422 {
             if let Ok(parsed) = serde_json::from_str(&text) {
                 return Ok(parsed);

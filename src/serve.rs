@@ -86,8 +86,9 @@ where
     role_future.await.with_context(|| format!("{role} failed"))
 }
 
-/// Resolves when the process receives Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
+/// Resolves when the process receives Ctrl-C or SIGTERM; `role` names the
+/// process in the log line (`serve`, `ingest`, `process`, `project`).
+pub async fn shutdown_signal(role: &'static str) {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -106,5 +107,5 @@ pub async fn shutdown_signal() {
         _ = ctrl_c => {}
         _ = term => {}
     }
-    tracing::info!("shutting down");
+    tracing::info!(target: "vox", role, "signal received; shutting down");
 }

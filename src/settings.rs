@@ -2,7 +2,6 @@
 //! `VOX_CONFIG`), then `VOX_*` environment variables and flags (clap reads
 //! both; a flag wins over its variable).
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -11,32 +10,7 @@ use eventlog::{KafkaLog, KafkaSettings, Log, SqliteLog};
 use serde::Deserialize;
 use store::Store;
 
-/// A value that must not appear in logs or debug output.
-#[derive(Clone, Deserialize, PartialEq, Eq)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-impl std::str::FromStr for Secret {
-    type Err = std::convert::Infallible;
-    fn from_str(s: &str) -> Result<Secret, Self::Err> {
-        Ok(Secret(s.to_owned()))
-    }
-}
+pub use auth::Secret;
 
 /// The TOML file: every key optional, unknown keys refused.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -50,8 +24,25 @@ pub struct FileSettings {
     pub kafka_brokers: Option<String>,
     /// Partitions of each topic Vox creates on Kafka.
     pub kafka_partitions: Option<i32>,
-    /// Replication factor of each topic Vox creates on Kafka.
+    /// Replication factor of each topic Vox creates on Kafka [default: 3].
     pub kafka_replication_factor: Option<i32>,
+    /// `min.insync.replicas` of each topic Vox creates on Kafka [default: 2].
+    pub kafka_min_insync_replicas: Option<i32>,
+    /// Allow a replication factor below 3 or `min.insync.replicas` below 2
+    /// (a single-broker development cluster).
+    pub kafka_allow_unsafe_durability: Option<bool>,
+    /// Kafka `security.protocol`: plaintext, ssl, sasl_plaintext, sasl_ssl.
+    pub kafka_security_protocol: Option<String>,
+    /// Kafka SASL mechanism, e.g. SCRAM-SHA-512.
+    pub kafka_sasl_mechanism: Option<String>,
+    /// Kafka SASL user name.
+    pub kafka_sasl_username: Option<String>,
+    /// Kafka SASL password.
+    pub kafka_sasl_password: Option<Secret>,
+    /// PEM file of the CA that signed the Kafka brokers' certificates.
+    pub kafka_ca_file: Option<PathBuf>,
+    /// Bearer token that `/metrics` on the operations listener requires.
+    pub ops_token: Option<Secret>,
     /// PostgreSQL URL; when set, the store is PostgreSQL.
     pub database_url: Option<Secret>,
     /// Address of the HTTPS ingest listener.
@@ -93,6 +84,10 @@ pub enum SettingsError {
     Kek(#[from] auth::SealError),
     #[error("cannot create the data directory {path}: {source}")]
     DataDir { path: PathBuf, source: std::io::Error },
+    #[error("{path} can be read by other users (mode {mode:o}), but it holds feedback and sealed secrets: run `chmod -R go-rwx {path}`")]
+    LoosePermissions { path: PathBuf, mode: u32 },
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// Resolved settings.
@@ -103,6 +98,10 @@ pub struct Settings {
     pub kafka_brokers: Option<String>,
     pub kafka_partitions: i32,
     pub kafka_replication_factor: i32,
+    pub kafka_min_insync_replicas: i32,
+    pub kafka_allow_unsafe_durability: bool,
+    pub kafka_security: eventlog::KafkaSecurity,
+    pub ops_token: Option<Secret>,
     pub database_url: Option<Secret>,
     pub listen: SocketAddr,
     pub tls_cert: Option<PathBuf>,
@@ -128,10 +127,15 @@ impl Settings {
                     path: path.to_owned(),
                     source,
                 })?;
-                toml::from_str::<FileSettings>(&text).map_err(|source| SettingsError::Parse {
+                let file = toml::from_str::<FileSettings>(&text).map_err(|source| SettingsError::Parse {
                     path: path.to_owned(),
                     source,
-                })?
+                })?;
+                if file.kek.is_some() || file.kafka_sasl_password.is_some() || file.ops_token.is_some() {
+                    // The file holds a secret: only its owner may read it.
+                    check_private(path)?;
+                }
+                file
             }
             None => FileSettings::default(),
         };
@@ -146,7 +150,26 @@ impl Settings {
             kafka_replication_factor: cli
                 .kafka_replication_factor
                 .or(file.kafka_replication_factor)
-                .unwrap_or(1),
+                .unwrap_or(3),
+            kafka_min_insync_replicas: cli
+                .kafka_min_insync_replicas
+                .or(file.kafka_min_insync_replicas)
+                .unwrap_or(2),
+            kafka_allow_unsafe_durability: cli
+                .kafka_allow_unsafe_durability
+                .or(file.kafka_allow_unsafe_durability)
+                .unwrap_or(false),
+            kafka_security: eventlog::KafkaSecurity {
+                protocol: cli.kafka_security_protocol.or(file.kafka_security_protocol),
+                sasl_mechanism: cli.kafka_sasl_mechanism.or(file.kafka_sasl_mechanism),
+                sasl_username: cli.kafka_sasl_username.or(file.kafka_sasl_username),
+                sasl_password: cli
+                    .kafka_sasl_password
+                    .or(file.kafka_sasl_password)
+                    .map(|p| p.expose().to_owned()),
+                ca_file: cli.kafka_ca_file.or(file.kafka_ca_file),
+            },
+            ops_token: cli.ops_token.or(file.ops_token),
             database_url: cli.database_url.or(file.database_url),
             listen: cli
                 .listen
@@ -154,7 +177,7 @@ impl Settings {
                 .unwrap_or_else(|| Self::DEFAULT_LISTEN.parse().expect("the default address parses")),
             tls_cert: cli.tls_cert.or(file.tls_cert),
             tls_key: cli.tls_key.or(file.tls_key),
-            namespace: cli.topic_namespace.or(file.topic_namespace).unwrap_or_default(),
+            namespace: namespace(cli.topic_namespace.or(file.topic_namespace).unwrap_or_default()),
             instance_id: cli.instance_id.or(file.instance_id).unwrap_or_else(host_name),
             ops_listen: cli
                 .ops_listen
@@ -172,15 +195,18 @@ impl Settings {
     pub async fn open_log(&self) -> Result<Log, SettingsError> {
         match &self.kafka_brokers {
             Some(brokers) => {
+                self.check_durability()?;
                 let mut k = KafkaSettings::new(brokers.clone());
                 k.partitions = self.kafka_partitions;
                 k.replication_factor = self.kafka_replication_factor;
+                k.min_insync_replicas = self.kafka_min_insync_replicas;
                 k.instance_id = self.instance_id.clone();
+                k.security = self.kafka_security.clone();
                 Ok(Log::Kafka(KafkaLog::connect(k)?))
             }
             None => {
-                self.create_data_dir()?;
-                Ok(Log::Sqlite(SqliteLog::open(&self.data_dir.join("log.sqlite")).await?))
+                let path = self.data_file("log.sqlite")?;
+                Ok(Log::Sqlite(SqliteLog::open(&path).await?))
             }
         }
     }
@@ -190,8 +216,8 @@ impl Settings {
         match &self.database_url {
             Some(url) => Ok(Store::connect_postgres(url.expose()).await?),
             None => {
-                self.create_data_dir()?;
-                Ok(Store::open_sqlite(&self.data_dir.join("store.sqlite")).await?)
+                let path = self.data_file("store.sqlite")?;
+                Ok(Store::open_sqlite(&path).await?)
             }
         }
     }
@@ -221,6 +247,7 @@ impl Settings {
         let mut settings = ingest::IngestSettings::new(self.region.clone(), self.namespace.clone(), self.kek()?);
         settings.rate_per_second = self.rate_limit;
         settings.rate_burst = self.rate_burst;
+        settings.ops_token = self.ops_token.clone();
         Ok(settings)
     }
 
@@ -242,11 +269,110 @@ impl Settings {
         Ok(())
     }
 
-    fn create_data_dir(&self) -> Result<(), SettingsError> {
-        std::fs::create_dir_all(&self.data_dir).map_err(|source| SettingsError::DataDir {
-            path: self.data_dir.clone(),
+    /// Which store `open_store` opens, for messages (never the password).
+    pub fn store_description(&self) -> String {
+        match &self.database_url {
+            Some(url) => {
+                let host = url.expose().rsplit('@').next().unwrap_or("?");
+                format!("PostgreSQL at {host}")
+            }
+            None => format!("the embedded store {}", self.data_dir.join("store.sqlite").display()),
+        }
+    }
+
+    /// Refuses Kafka durability settings under which an acknowledged batch
+    /// could be lost with one broker, unless explicitly allowed.
+    pub fn check_durability(&self) -> Result<(), SettingsError> {
+        let (rf, isr) = (self.kafka_replication_factor, self.kafka_min_insync_replicas);
+        if rf < 1 || isr < 1 || isr > rf {
+            return Err(SettingsError::Invalid(format!(
+                "Kafka replication factor {rf} and min.insync.replicas {isr} do not fit: use 1 <= min.insync.replicas <= replication factor"
+            )));
+        }
+        if (rf < 3 || isr < 2) && !self.kafka_allow_unsafe_durability {
+            return Err(SettingsError::Invalid(format!(
+                "Kafka topics would have replication factor {rf} and min.insync.replicas {isr}: an acknowledged batch \
+                 could be lost with a single broker. Use at least 3 and 2 (the defaults), or, for a single-broker \
+                 development cluster, set --kafka-allow-unsafe-durability (VOX_KAFKA_ALLOW_UNSAFE_DURABILITY=true)"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Creates the data directory (mode 0700) or checks that an existing
+    /// one is private.
+    pub fn create_data_dir(&self) -> Result<(), SettingsError> {
+        use std::os::unix::fs::DirBuilderExt;
+        if self.data_dir.exists() {
+            return check_private(&self.data_dir);
+        }
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.data_dir)
+            .map_err(|source| SettingsError::DataDir {
+                path: self.data_dir.clone(),
+                source,
+            })
+    }
+
+    /// A file in the data directory: created empty with mode 0600 (SQLite
+    /// gives its `-wal` and `-shm` files the same mode), or checked to be
+    /// private when it exists.
+    fn data_file(&self, name: &str) -> Result<PathBuf, SettingsError> {
+        use std::os::unix::fs::OpenOptionsExt;
+        self.create_data_dir()?;
+        let path = self.data_dir.join(name);
+        if path.exists() {
+            check_private(&path)?;
+            for suffix in ["-wal", "-shm"] {
+                let side = self.data_dir.join(format!("{name}{suffix}"));
+                if side.exists() {
+                    check_private(&side)?;
+                }
+            }
+        } else {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(|source| SettingsError::DataDir {
+                    path: path.clone(),
+                    source,
+                })?;
+        }
+        Ok(path)
+    }
+}
+
+/// Refuses a file or directory that users other than its owner can access.
+fn check_private(path: &Path) -> Result<(), SettingsError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)
+        .map_err(|source| SettingsError::Read {
+            path: path.to_owned(),
             source,
-        })
+        })?
+        .permissions()
+        .mode()
+        & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(SettingsError::LoosePermissions {
+            path: path.to_owned(),
+            mode,
+        });
+    }
+    Ok(())
+}
+
+/// A topic namespace ends with a separator, so that `staging` names
+/// `staging.vox.feedback.raw` and the group `staging.vox-processor`.
+fn namespace(prefix: String) -> String {
+    if prefix.is_empty() || prefix.ends_with(['.', '-', '_']) {
+        prefix
+    } else {
+        format!("{prefix}.")
     }
 }
 

@@ -8,8 +8,10 @@
 
 pub mod seal;
 pub mod secret;
+mod secret_value;
 pub mod signing;
 
 pub use seal::{Kek, SealError};
 pub use secret::{new_client_id, new_secret, secret_checksum_ok};
-pub use signing::{AuthorizationHeader, SignatureError, SCHEME};
+pub use secret_value::Secret;
+pub use signing::{AuthorizationHeader, Scheme, SignatureError, SignedHeaders, SCHEME};

@@ -12,6 +12,8 @@ use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
+use crate::Secret;
+
 const NONCE_LEN: usize = 12;
 
 #[derive(Debug, thiserror::Error)]
@@ -142,7 +144,7 @@ impl Kek {
 
     /// Opens a sealed secret; fails if the key, the credential or the bytes
     /// differ from when it was sealed.
-    pub fn open(&self, tenant: &str, client: &str, version: i32, sealed: &[u8]) -> Result<String, SealError> {
+    pub fn open(&self, tenant: &str, client: &str, version: i32, sealed: &[u8]) -> Result<Secret, SealError> {
         if sealed.len() <= NONCE_LEN {
             return Err(SealError::Open);
         }
@@ -158,7 +160,11 @@ impl Kek {
                 },
             )
             .map_err(|_| SealError::Open)?;
-        String::from_utf8(plain).map_err(|_| SealError::Open)
+        // The plaintext is wiped on drop, also when it is not UTF-8.
+        let plain = zeroize::Zeroizing::new(plain);
+        std::str::from_utf8(&plain)
+            .map(Secret::new)
+            .map_err(|_| SealError::Open)
     }
 }
 
@@ -175,7 +181,7 @@ mod tests {
         let kek = Kek::generate();
         let sealed = kek.seal("acme", "vox_ci_1", 1, "vox_sk_secret");
         assert_eq!(
-            kek.open("acme", "vox_ci_1", 1, &sealed).expect("opens"),
+            kek.open("acme", "vox_ci_1", 1, &sealed).expect("opens").expose(),
             "vox_sk_secret"
         );
         assert!(kek.open("acme", "vox_ci_1", 2, &sealed).is_err(), "other version");

@@ -1,26 +1,40 @@
-//! The signed request scheme, `VOX1-HMAC-SHA256`.
+//! The signed request schemes, `VOX2-HMAC-SHA256` (current) and
+//! `VOX1-HMAC-SHA256` (deprecated: still accepted, see README).
 //!
 //! ```text
-//! Authorization: VOX1-HMAC-SHA256 Credential=<client id>, Timestamp=<unix seconds>, Nonce=<nonce>, Signature=<hex>
+//! Authorization: VOX2-HMAC-SHA256 Credential=<client id>, Timestamp=<unix seconds>, Nonce=<nonce>, Signature=<hex>
 //! ```
 //!
 //! The signature is HMAC-SHA256, keyed with the client secret, over the
-//! string to sign: these seven lines joined by `\n` (no trailing newline):
+//! string to sign: these lines joined by `\n` (no trailing newline):
 //!
 //! ```text
-//! VOX1-HMAC-SHA256
+//! VOX2-HMAC-SHA256
 //! <timestamp>            the same decimal Unix time as in the header
 //! <nonce>                16 to 64 characters of A-Z a-z 0-9 - _
 //! <METHOD>               upper case, e.g. POST
+//! <host>                 the Host header as sent, lower case, e.g. ingest.example.com:8443
 //! <path>                 e.g. /v1/feedback/batch
 //! <query>                the raw query string without `?`, empty if none
+//! <content-type>         the Content-Type header as sent (trimmed), empty if none
+//! <content-encoding>     the Content-Encoding header as sent (trimmed), empty if none
 //! <body SHA-256>         lower-case hex of the SHA-256 of the body bytes as sent
 //! ```
+//!
+//! `VOX1-HMAC-SHA256` signs the same lines without host, content-type and
+//! content-encoding.
 
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
-pub const SCHEME: &str = "VOX1-HMAC-SHA256";
+/// The deprecated scheme (no host or content headers signed).
+pub const SCHEME_V1: &str = "VOX1-HMAC-SHA256";
+/// The current scheme.
+pub const SCHEME: &str = "VOX2-HMAC-SHA256";
+/// The longest `Authorization` header accepted, in bytes.
+pub const MAX_HEADER_LEN: usize = 512;
+/// The longest `Credential` accepted (client ids are 23 characters).
+pub const MAX_CREDENTIAL_LEN: usize = 64;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -30,9 +44,28 @@ pub enum SignatureError {
     Malformed(&'static str),
 }
 
-/// The parts of a parsed `Authorization` header.
+/// Which scheme a request was signed with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    V1,
+    V2,
+}
+
+impl Scheme {
+    pub fn name(self) -> &'static str {
+        match self {
+            Scheme::V1 => SCHEME_V1,
+            Scheme::V2 => SCHEME,
+        }
+    }
+}
+
+/// The parts of a parsed `Authorization` header. Every part is bounded in
+/// length and charset, so it is safe to log or count (never to trust: the
+/// credential is only a claim until the signature verifies).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthorizationHeader {
+    pub scheme: Scheme,
     pub client_id: String,
     pub timestamp: i64,
     pub nonce: String,
@@ -41,9 +74,18 @@ pub struct AuthorizationHeader {
 
 impl AuthorizationHeader {
     pub fn parse(value: &str) -> Result<AuthorizationHeader, SignatureError> {
-        let rest = value
-            .strip_prefix(SCHEME)
-            .and_then(|r| r.strip_prefix(' '))
+        if value.len() > MAX_HEADER_LEN {
+            return Err(SignatureError::Malformed("the header is longer than 512 bytes"));
+        }
+        let (scheme, rest) = if let Some(rest) = value.strip_prefix(SCHEME) {
+            (Scheme::V2, rest)
+        } else if let Some(rest) = value.strip_prefix(SCHEME_V1) {
+            (Scheme::V1, rest)
+        } else {
+            return Err(SignatureError::Malformed("unknown scheme"));
+        };
+        let rest = rest
+            .strip_prefix(' ')
             .ok_or(SignatureError::Malformed("unknown scheme"))?;
         let (mut client_id, mut timestamp, mut nonce, mut signature) = (None, None, None, None);
         for part in rest.split(',') {
@@ -62,26 +104,32 @@ impl AuthorizationHeader {
                 return Err(SignatureError::Malformed("a part appears twice"));
             }
         }
-        let client_id = client_id
-            .filter(|c| !c.is_empty())
-            .ok_or(SignatureError::Malformed("no Credential"))?;
+        let client_id = client_id.ok_or(SignatureError::Malformed("no Credential"))?;
+        if client_id.is_empty() || client_id.len() > MAX_CREDENTIAL_LEN || !token_chars(&client_id) {
+            return Err(SignatureError::Malformed(
+                "Credential must be a client id such as vox_ci_0123456789abcdef",
+            ));
+        }
+        let timestamp = timestamp.ok_or(SignatureError::Malformed("no Timestamp"))?;
+        if timestamp.is_empty() || timestamp.len() > 12 || !timestamp.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(SignatureError::Malformed("Timestamp is not Unix seconds"));
+        }
         let timestamp = timestamp
-            .ok_or(SignatureError::Malformed("no Timestamp"))?
             .parse::<i64>()
             .map_err(|_| SignatureError::Malformed("Timestamp is not Unix seconds"))?;
         let nonce = nonce.ok_or(SignatureError::Malformed("no Nonce"))?;
-        if !(16..=64).contains(&nonce.len())
-            || !nonce
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
+        if !(16..=64).contains(&nonce.len()) || !token_chars(&nonce) {
             return Err(SignatureError::Malformed(
                 "Nonce must be 16 to 64 characters of A-Z a-z 0-9 - _",
             ));
         }
-        let signature = hex::decode(signature.ok_or(SignatureError::Malformed("no Signature"))?)
-            .map_err(|_| SignatureError::Malformed("Signature is not hex"))?;
+        let signature = signature.ok_or(SignatureError::Malformed("no Signature"))?;
+        if signature.len() != 64 {
+            return Err(SignatureError::Malformed("Signature must be 64 hex digits"));
+        }
+        let signature = hex::decode(signature).map_err(|_| SignatureError::Malformed("Signature is not hex"))?;
         Ok(AuthorizationHeader {
+            scheme,
             client_id,
             timestamp,
             nonce,
@@ -90,12 +138,41 @@ impl AuthorizationHeader {
     }
 }
 
-/// The string to sign (see the module documentation).
+fn token_chars(s: &str) -> bool {
+    s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The headers `VOX2` signs besides the request line (each as sent; empty
+/// when absent).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SignedHeaders<'a> {
+    pub host: &'a str,
+    pub content_type: &'a str,
+    pub content_encoding: &'a str,
+}
+
+/// The `VOX1` string to sign (see the module documentation).
 pub fn string_to_sign(timestamp: i64, nonce: &str, method: &str, path: &str, query: &str, body: &[u8]) -> String {
     let body_hash = hex::encode(Sha256::digest(body));
     format!(
-        "{SCHEME}\n{timestamp}\n{nonce}\n{}\n{path}\n{query}\n{body_hash}",
+        "{SCHEME_V1}\n{timestamp}\n{nonce}\n{}\n{path}\n{query}\n{body_hash}",
         method.to_ascii_uppercase()
+    )
+}
+
+/// The `VOX2` string to sign (see the module documentation).
+pub fn string_to_sign_v2(request: &RequestToSign<'_>, headers: &SignedHeaders<'_>) -> String {
+    let body_hash = hex::encode(Sha256::digest(request.body));
+    format!(
+        "{SCHEME}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{body_hash}",
+        request.timestamp,
+        request.nonce,
+        request.method.to_ascii_uppercase(),
+        headers.host.trim().to_ascii_lowercase(),
+        request.path,
+        request.query,
+        headers.content_type.trim(),
+        headers.content_encoding.trim(),
     )
 }
 
@@ -133,6 +210,7 @@ pub struct RequestToSign<'a> {
 }
 
 impl RequestToSign<'_> {
+    /// The `VOX1` string to sign.
     pub fn string_to_sign(&self) -> String {
         string_to_sign(
             self.timestamp,
@@ -145,9 +223,47 @@ impl RequestToSign<'_> {
     }
 }
 
-/// The `Authorization` header value for a request (what `vox push` sends).
+/// A deprecated `VOX1` `Authorization` header value.
 pub fn authorization(client_id: &str, secret: &str, request: &RequestToSign<'_>) -> String {
     let signature = sign(secret, &request.string_to_sign());
+    format!(
+        "{SCHEME_V1} Credential={client_id}, Timestamp={}, Nonce={}, Signature={}",
+        request.timestamp,
+        request.nonce,
+        hex::encode(signature)
+    )
+}
+
+/// The `VOX2` `Authorization` header value for a request (what `vox push`
+/// sends).
+///
+/// ```
+/// use auth::signing::{authorization_v2, string_to_sign_v2, verify, AuthorizationHeader, RequestToSign};
+/// use auth::SignedHeaders;
+///
+/// let body = br#"{"external_id":"nps-1"}"#;
+/// let request = RequestToSign {
+///     timestamp: 1_764_400_000,
+///     nonce: "0123456789abcdef",
+///     method: "POST",
+///     path: "/v1/feedback/batch",
+///     query: "",
+///     body,
+/// };
+/// let headers = SignedHeaders { host: "127.0.0.1:8443", content_type: "application/x-ndjson", content_encoding: "" };
+/// let value = authorization_v2("vox_ci_0123456789abcdef", "vox_sk_example", &request, &headers);
+/// assert!(value.starts_with("VOX2-HMAC-SHA256 Credential=vox_ci_0123456789abcdef, Timestamp=1764400000, "));
+/// // What the node does: parse the header, rebuild the string, check the HMAC.
+/// let parsed = AuthorizationHeader::parse(&value).unwrap();
+/// assert!(verify("vox_sk_example", &string_to_sign_v2(&request, &headers), &parsed.signature));
+/// ```
+pub fn authorization_v2(
+    client_id: &str,
+    secret: &str,
+    request: &RequestToSign<'_>,
+    headers: &SignedHeaders<'_>,
+) -> String {
+    let signature = sign(secret, &string_to_sign_v2(request, headers));
     format!(
         "{SCHEME} Credential={client_id}, Timestamp={}, Nonce={}, Signature={}",
         request.timestamp,
@@ -185,6 +301,63 @@ mod tests {
     }
 
     #[test]
+    fn a_known_v2_vector() {
+        let request = RequestToSign {
+            timestamp: 1_764_400_000,
+            nonce: "0123456789abcdef",
+            method: "post",
+            path: "/v1/feedback/batch",
+            query: "",
+            body: b"[]",
+        };
+        let headers = SignedHeaders {
+            host: "Ingest.Example.com:8443",
+            content_type: "application/json",
+            content_encoding: "",
+        };
+        assert_eq!(
+            string_to_sign_v2(&request, &headers),
+            "VOX2-HMAC-SHA256\n1764400000\n0123456789abcdef\nPOST\ningest.example.com:8443\n/v1/feedback/batch\n\n\
+             application/json\n\n4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945"
+        );
+        let h = authorization_v2("vox_ci_0123456789abcdef", "vox_sk_test", &request, &headers);
+        let parsed = AuthorizationHeader::parse(&h).expect("parses");
+        assert_eq!(parsed.scheme, Scheme::V2);
+        assert!(verify(
+            "vox_sk_test",
+            &string_to_sign_v2(&request, &headers),
+            &parsed.signature
+        ));
+        let other = SignedHeaders {
+            content_type: "application/x-ndjson",
+            ..headers
+        };
+        assert!(
+            !verify("vox_sk_test", &string_to_sign_v2(&request, &other), &parsed.signature),
+            "the content type is signed"
+        );
+    }
+
+    #[test]
+    fn header_parts_are_bounded() {
+        let sig = "00".repeat(32);
+        let long_id = "a".repeat(400_000);
+        for bad in [
+            format!("VOX2-HMAC-SHA256 Credential={long_id}, Timestamp=1, Nonce=0123456789abcdef, Signature={sig}"),
+            format!(
+                "VOX2-HMAC-SHA256 Credential={}, Timestamp=1, Nonce=0123456789abcdef, Signature={sig}",
+                "a".repeat(65)
+            ),
+            format!("VOX2-HMAC-SHA256 Credential=<script>, Timestamp=1, Nonce=0123456789abcdef, Signature={sig}"),
+            format!("VOX2-HMAC-SHA256 Credential=c, Timestamp=-1, Nonce=0123456789abcdef, Signature={sig}"),
+            format!("VOX2-HMAC-SHA256 Credential=c, Timestamp=1, Nonce=0123456789abcdef, Signature={sig}00"),
+        ] {
+            let err = AuthorizationHeader::parse(&bad).expect_err("refused");
+            assert!(err.to_string().len() < 200, "the error never echoes the value: {err}");
+        }
+    }
+
+    #[test]
     fn headers_parse_and_refuse_malformed_ones() {
         let request = RequestToSign {
             timestamp: 17,
@@ -196,6 +369,7 @@ mod tests {
         };
         let h = authorization("vox_ci_1", "s", &request);
         let parsed = AuthorizationHeader::parse(&h).expect("parses");
+        assert_eq!(parsed.scheme, Scheme::V1);
         assert_eq!(
             (parsed.client_id.as_str(), parsed.timestamp, parsed.nonce.as_str()),
             ("vox_ci_1", 17, "nonce-0123456789ab")

@@ -3,16 +3,25 @@
 #
 #   deploy/local/services.sh up       start Kafka (KRaft, single node) + PostgreSQL; idempotent
 #   deploy/local/services.sh down     stop both (what this script started); idempotent
-#   deploy/local/services.sh status   show what is running; exit 0 only if both answer
+#   deploy/local/services.sh status   show what is running; exit 0 only if both answer (and the SASL_SSL listener)
 #   deploy/local/services.sh env      print `export ...` lines:  eval "$(deploy/local/services.sh env)"
 #   deploy/local/services.sh kafka-run <main-class> [args...]
 #                                     run a Kafka tool from the same jars, e.g.
 #                                     kafka-run org.apache.kafka.tools.TopicCommand --bootstrap-server 127.0.0.1:9092 --list
+#                                     (over SASL_SSL: --bootstrap-server 127.0.0.1:9094
+#                                      --command-config $VOX_LOCAL_DIR/kafka/config/sasl-client.properties)
 #   deploy/local/services.sh psql [args...]   psql connected as vox to the vox database
 #
 # Kafka 4.4.0 jars come from Maven Central (mvn dependency:copy-dependencies) and are cached
 # in the state directory; PostgreSQL comes from Debian's packages (installed with apt-get
 # when missing). Everything listens on 127.0.0.1 only.
+#
+# Besides the PLAINTEXT listener, Kafka has a SASL_SSL listener (TLS + SASL/SCRAM-SHA-512,
+# user `vox`) for the tests of the authenticated/encrypted client path. Its TLS material (a
+# local CA, ca.pem, and a broker certificate for 127.0.0.1/localhost signed by it) is made
+# once with openssl in $VOX_LOCAL_DIR/kafka/tls/, the password once in
+# $VOX_LOCAL_DIR/kafka/sasl-password; `env` prints both (VOX_KAFKA_SASL_*). A Kafka that this
+# script started earlier without that listener is restarted by `up`.
 #
 # Environment:
 #   VOX_LOCAL_DIR              state directory (default /var/tmp/vox-local; keep it outside the
@@ -20,6 +29,7 @@
 #                              `postgres` user when run as root, so not under /root)
 #   VOX_KAFKA_PORT             broker port            (default 9092)
 #   VOX_KAFKA_CONTROLLER_PORT  KRaft controller port  (default 9093)
+#   VOX_KAFKA_SASL_PORT        broker SASL_SSL (SCRAM-SHA-512) port (default 9094)
 #   VOX_PG_PORT                PostgreSQL port        (default 5432)
 #   VOX_UP_TIMEOUT             seconds to wait for each service in `up` (default 120)
 #   VOX_KAFKA_HEAP             JVM heap options       (default "-Xms256m -Xmx768m")
@@ -36,6 +46,7 @@ HOST=127.0.0.1
 STATE="${VOX_LOCAL_DIR:-/var/tmp/vox-local}"
 KAFKA_PORT="${VOX_KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${VOX_KAFKA_CONTROLLER_PORT:-9093}"
+KAFKA_SASL_PORT="${VOX_KAFKA_SASL_PORT:-9094}"
 PG_PORT="${VOX_PG_PORT:-5432}"
 UP_TIMEOUT="${VOX_UP_TIMEOUT:-120}"
 KAFKA_HEAP="${VOX_KAFKA_HEAP:--Xms256m -Xmx768m}"
@@ -48,6 +59,14 @@ KAFKA_CONF="$KAFKA_DIR/config"
 KAFKA_DATA="$KAFKA_DIR/data"
 KAFKA_LOGS="$KAFKA_DIR/logs"
 KAFKA_PID="$KAFKA_DIR/kafka.pid"
+KAFKA_TLS="$KAFKA_DIR/tls"                    # openssl-made CA + broker certificate
+KAFKA_CA="$KAFKA_TLS/ca.pem"
+KAFKA_CA_KEY="$KAFKA_TLS/ca.key"
+KAFKA_BROKER_CERT="$KAFKA_TLS/broker.pem"
+KAFKA_KEYSTORE="$KAFKA_TLS/broker-keystore.pem"   # PKCS#8 key + certificate chain (ssl.keystore.type=PEM)
+KAFKA_SASL_USER=vox
+KAFKA_SASL_PWFILE="$KAFKA_DIR/sasl-password"
+KAFKA_SASL_CLIENT_CONF="$KAFKA_CONF/sasl-client.properties"
 PG_DIR="$STATE/pg"
 PG_DATA="$PG_DIR/data"
 PG_RUN="$PG_DIR/run"                          # unix socket directory
@@ -55,6 +74,7 @@ PG_LOGDIR="$PG_DIR/log"
 PG_LOG="$PG_LOGDIR/postgresql.log"
 
 KAFKA_BROKERS="$HOST:$KAFKA_PORT"
+KAFKA_SASL_BROKERS="$HOST:$KAFKA_SASL_PORT"
 DATABASE_URL="postgres://vox:vox@$HOST:$PG_PORT/vox"
 
 JAVA="${JAVA_HOME:+$JAVA_HOME/bin/}java"
@@ -200,12 +220,21 @@ write_kafka_config() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@$HOST:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://$HOST:$KAFKA_PORT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listeners=PLAINTEXT://$HOST:$KAFKA_PORT,SASL_SSL://$HOST:$KAFKA_SASL_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://$HOST:$KAFKA_PORT,SASL_SSL://$HOST:$KAFKA_SASL_PORT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
 log.dirs=$KAFKA_DATA
+
+# SASL_SSL listener: TLS with the broker certificate from $KAFKA_TLS (PEM key + chain, the key
+# is unencrypted PKCS#8 so no ssl.key.password), SCRAM-SHA-512 logins; the users live in the
+# KRaft metadata (created with ConfigCommand by 'up'). No client certificates.
+sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.ssl.keystore.type=PEM
+listener.name.sasl_ssl.ssl.keystore.location=$KAFKA_KEYSTORE
+listener.name.sasl_ssl.ssl.client.auth=none
 
 num.partitions=1
 default.replication.factor=1
@@ -296,23 +325,198 @@ kafka_answers() {
         --list </dev/null >/dev/null 2>&1
 }
 
+# --------------------------------------------------- Kafka TLS + SCRAM ----
+
+ensure_openssl() {
+    command -v openssl >/dev/null 2>&1 || apt_install openssl
+}
+
+# The certificate $1 is valid for at least 30 more days.
+cert_fresh() { openssl x509 -noout -checkend 2592000 -in "$1" >/dev/null 2>&1; }
+
+# The CA in $KAFKA_TLS is usable: certificate + matching key, not about to expire.
+kafka_ca_ok() {
+    [ -s "$KAFKA_CA" ] && [ -s "$KAFKA_CA_KEY" ] && cert_fresh "$KAFKA_CA" || return 1
+    local a b
+    a="$(openssl x509 -noout -pubkey -in "$KAFKA_CA" 2>/dev/null)" || return 1
+    b="$(openssl pkey -pubout -in "$KAFKA_CA_KEY" 2>/dev/null)" || return 1
+    [ -n "$a" ] && [ "$a" = "$b" ]
+}
+
+# The broker keystore exists and its certificate is signed by our CA and not about to expire.
+kafka_broker_cert_ok() {
+    [ -s "$KAFKA_KEYSTORE" ] && [ -s "$KAFKA_BROKER_CERT" ] && cert_fresh "$KAFKA_BROKER_CERT" \
+        && openssl verify -CAfile "$KAFKA_CA" "$KAFKA_BROKER_CERT" >/dev/null 2>&1
+}
+
+# TLS material of the SASL_SSL listener, made once (and again when missing, broken or within 30
+# days of expiry): a local CA and a broker certificate for 127.0.0.1/localhost signed by it.
+# Kafka reads the broker's unencrypted PKCS#8 key followed by its certificate chain from one PEM
+# file; clients trust ca.pem (VOX_KAFKA_SASL_CA). Only called before Kafka starts, so a running
+# broker never has other material than the files.
+ensure_kafka_tls() {
+    local new_ca=0
+    ensure_openssl
+    mkdir -p "$KAFKA_TLS"
+    if kafka_ca_ok && kafka_broker_cert_ok; then return 0; fi
+    local tmp
+    tmp="$(mktemp -d "$KAFKA_TLS/.new.XXXXXX")"
+    cat >"$tmp/openssl.cnf" <<EOF
+[req]
+distinguished_name = dn
+[dn]
+[v3_ca]
+basicConstraints = critical, CA:TRUE, pathlen:0
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[v3_broker]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth
+subjectAltName = IP:$HOST, DNS:localhost
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+EOF
+    if ! kafka_ca_ok; then
+        log "creating a local CA for Kafka's SASL_SSL listener in $KAFKA_TLS ..."
+        (umask 077 && openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$tmp/ca.key") \
+            >/dev/null 2>&1 || die "openssl genpkey (CA key) failed"
+        openssl req -new -x509 -config "$tmp/openssl.cnf" -extensions v3_ca -key "$tmp/ca.key" \
+            -subj "/CN=Vox local development CA" -sha256 -days 3650 -out "$tmp/ca.pem" </dev/null \
+            || die "openssl req (CA certificate) failed"
+        new_ca=1
+    else
+        cp "$KAFKA_CA" "$tmp/ca.pem"
+        (umask 077 && cp "$KAFKA_CA_KEY" "$tmp/ca.key")
+    fi
+    log "creating Kafka's broker certificate for $HOST/localhost in $KAFKA_TLS ..."
+    (umask 077 && openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$tmp/broker.key") \
+        >/dev/null 2>&1 || die "openssl genpkey (broker key) failed"
+    openssl req -new -config "$tmp/openssl.cnf" -key "$tmp/broker.key" \
+        -subj "/CN=localhost" -out "$tmp/broker.csr" </dev/null \
+        || die "openssl req (broker CSR) failed"
+    openssl x509 -req -in "$tmp/broker.csr" -CA "$tmp/ca.pem" -CAkey "$tmp/ca.key" \
+        -set_serial "0x$(openssl rand -hex 16)" -sha256 -days 825 \
+        -extfile "$tmp/openssl.cnf" -extensions v3_broker -out "$tmp/broker.pem" </dev/null >/dev/null 2>&1 \
+        || die "openssl x509 (signing the broker certificate) failed"
+    openssl verify -CAfile "$tmp/ca.pem" "$tmp/broker.pem" >/dev/null \
+        || die "the new broker certificate does not verify against the new CA"
+    grep -q -- '-----BEGIN PRIVATE KEY-----' "$tmp/broker.key" \
+        || die "openssl did not write an unencrypted PKCS#8 key (BEGIN PRIVATE KEY)"
+    (umask 077 && cat "$tmp/broker.key" "$tmp/broker.pem" "$tmp/ca.pem" >"$tmp/broker-keystore.pem")
+    chmod 644 "$tmp/ca.pem" "$tmp/broker.pem"
+    # The keystore goes last: kafka_broker_cert_ok looks at it first.
+    rm -f "$KAFKA_KEYSTORE"
+    if [ "$new_ca" = 1 ]; then
+        mv -f "$tmp/ca.key" "$KAFKA_CA_KEY"
+        mv -f "$tmp/ca.pem" "$KAFKA_CA"
+    fi
+    mv -f "$tmp/broker.pem" "$KAFKA_BROKER_CERT"
+    mv -f "$tmp/broker-keystore.pem" "$KAFKA_KEYSTORE"
+    rm -rf "$tmp"
+}
+
+# Password of the SCRAM user, made once.
+ensure_kafka_sasl_password() {
+    [ -s "$KAFKA_SASL_PWFILE" ] && return 0
+    ensure_openssl
+    mkdir -p "$KAFKA_DIR"
+    # Hex: nothing to escape in ConfigCommand's k=[...] syntax, JAAS strings or URLs.
+    (umask 077 && openssl rand -hex 24 >"$KAFKA_SASL_PWFILE.tmp") || die "openssl rand failed"
+    mv -f "$KAFKA_SASL_PWFILE.tmp" "$KAFKA_SASL_PWFILE"
+}
+
+# Client settings for the Kafka tools over SASL_SSL (kafka-run ... --command-config <this>).
+write_kafka_sasl_client_config() {
+    local pw
+    pw="$(cat "$KAFKA_SASL_PWFILE")"
+    mkdir -p "$KAFKA_CONF"
+    (umask 077 && cat >"$KAFKA_SASL_CLIENT_CONF.tmp" <<EOF
+# Generated by deploy/local/services.sh on every 'up': Kafka tools over the SASL_SSL listener,
+#   kafka-run <tool> --bootstrap-server $KAFKA_SASL_BROKERS --command-config $KAFKA_SASL_CLIENT_CONF
+security.protocol=SASL_SSL
+sasl.mechanism=SCRAM-SHA-512
+sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="$KAFKA_SASL_USER" password="$pw";
+ssl.truststore.type=PEM
+ssl.truststore.location=$KAFKA_CA
+request.timeout.ms=5000
+default.api.timeout.ms=10000
+EOF
+    ) || die "cannot write $KAFKA_SASL_CLIENT_CONF"
+    mv -f "$KAFKA_SASL_CLIENT_CONF.tmp" "$KAFKA_SASL_CLIENT_CONF"
+}
+
+# The SASL_SSL listener accepts user vox with the password in $KAFKA_SASL_PWFILE.
+kafka_sasl_answers() {
+    port_open "$KAFKA_SASL_PORT" && kafka_java org.apache.kafka.tools.TopicCommand \
+        --bootstrap-server "$KAFKA_SASL_BROKERS" --command-config "$KAFKA_SASL_CLIENT_CONF" \
+        --list </dev/null >/dev/null 2>&1
+}
+
+# Create or refresh the SCRAM-SHA-512 credential of user vox (through the PLAINTEXT listener,
+# so data formatted without --add-scram works too), unless the current password works already.
+kafka_sasl_user() {
+    ensure_kafka_sasl_password
+    write_kafka_sasl_client_config
+    if kafka_sasl_answers; then
+        log "Kafka SASL_SSL listener on $KAFKA_SASL_BROKERS accepts user $KAFKA_SASL_USER"
+        return 0
+    fi
+    log "setting the SCRAM-SHA-512 credential of Kafka user $KAFKA_SASL_USER ..."
+    local out pw
+    pw="$(cat "$KAFKA_SASL_PWFILE")"
+    out="$(kafka_java org.apache.kafka.tools.ConfigCommand --bootstrap-server "$KAFKA_BROKERS" \
+        --command-config "$KAFKA_CONF/tools-admin.properties" --alter \
+        --add-config "SCRAM-SHA-512=[iterations=8192,password=$pw]" \
+        --entity-type users --entity-name "$KAFKA_SASL_USER" </dev/null 2>&1)" \
+        || { printf '%s\n' "$out" >&2; die "ConfigCommand could not set the SCRAM credential of $KAFKA_SASL_USER"; }
+    local deadline=$((SECONDS + 30))
+    until kafka_sasl_answers; do
+        [ "$SECONDS" -lt "$deadline" ] \
+            || die "user $KAFKA_SASL_USER cannot log in over SASL_SSL on $KAFKA_SASL_BROKERS; see $KAFKA_LOGS/server.log"
+        sleep 1
+    done
+    log "Kafka SASL_SSL listener on $KAFKA_SASL_BROKERS accepts user $KAFKA_SASL_USER"
+}
+
+# Our running Kafka was started without a SASL_SSL listener on $KAFKA_SASL_PORT (by an older
+# version of this script, or with another VOX_KAFKA_SASL_PORT).
+kafka_lacks_sasl() {
+    grep -q "^listeners=.*SASL_SSL://$HOST:$KAFKA_SASL_PORT," "$KAFKA_CONF/server.properties" 2>/dev/null \
+        || return 0
+    port_open "$KAFKA_PORT" && ! port_open "$KAFKA_SASL_PORT"
+}
+
 kafka_up() {
     local pid
+    if pid="$(kafka_pid)" && kafka_lacks_sasl; then
+        log "Kafka (pid $pid) runs without a SASL_SSL listener on $KAFKA_SASL_BROKERS (started by an older services.sh or with another VOX_KAFKA_SASL_PORT); restarting it"
+        kafka_down
+    fi
     if pid="$(kafka_pid)"; then
         if port_open "$KAFKA_PORT"; then
             log "Kafka already running (pid $pid) on $KAFKA_BROKERS"
+            kafka_sasl_user
             return 0
         fi
         log "Kafka process $pid exists but $KAFKA_BROKERS does not answer yet; waiting ..."
     elif port_open "$KAFKA_PORT"; then
         log "something already answers on $KAFKA_BROKERS (not started by this script); using it as Kafka"
         KAFKA_FOREIGN=1
+        if port_open "$KAFKA_SASL_PORT"; then
+            warn "the SCRAM user $KAFKA_SASL_USER is not managed on a Kafka that this script did not start; the SASL_SSL test needs it on $KAFKA_SASL_BROKERS"
+        else
+            warn "that Kafka has no SASL_SSL listener on $KAFKA_SASL_BROKERS, which the SASL_SSL test needs; stop it and rerun '$0 up' to get one"
+        fi
         return 0
     else
         port_open "$KAFKA_CONTROLLER_PORT" \
             && die "port $HOST:$KAFKA_CONTROLLER_PORT (Kafka controller) is taken by another process; set VOX_KAFKA_CONTROLLER_PORT"
+        port_open "$KAFKA_SASL_PORT" \
+            && die "port $KAFKA_SASL_BROKERS (Kafka SASL_SSL) is taken by another process; set VOX_KAFKA_SASL_PORT"
         ensure_kafka_libs
         ensure_java_maven
+        ensure_kafka_tls
         write_kafka_config
         format_kafka_storage
         log "starting Kafka $KAFKA_VERSION (KRaft) on $KAFKA_BROKERS ..."
@@ -336,6 +540,7 @@ kafka_up() {
         sleep 1
     done
     log "Kafka is up (pid $pid) on $KAFKA_BROKERS"
+    kafka_sasl_user
 }
 
 kafka_down() {
@@ -550,6 +755,17 @@ pg_down() {
 print_env() {
     echo "export VOX_KAFKA_BROKERS=$KAFKA_BROKERS"
     echo "export VOX_DATABASE_URL=$DATABASE_URL"
+    # One broker: topics cannot have 3 replicas. Vox refuses less unless told.
+    echo "export VOX_KAFKA_REPLICATION_FACTOR=1"
+    echo "export VOX_KAFKA_MIN_INSYNC_REPLICAS=1"
+    echo "export VOX_KAFKA_ALLOW_UNSAFE_DURABILITY=true"
+    # The SASL_SSL listener's settings exist once 'up' has made them.
+    if [ -s "$KAFKA_SASL_PWFILE" ] && [ -s "$KAFKA_CA" ]; then
+        echo "export VOX_KAFKA_SASL_BROKERS=$KAFKA_SASL_BROKERS"
+        echo "export VOX_KAFKA_SASL_USERNAME=$KAFKA_SASL_USER"
+        echo "export VOX_KAFKA_SASL_PASSWORD=$(cat "$KAFKA_SASL_PWFILE")"
+        echo "export VOX_KAFKA_SASL_CA=$KAFKA_CA"
+    fi
 }
 
 cmd_up() {
@@ -559,16 +775,23 @@ cmd_up() {
     pg_up
     log "ready in $((SECONDS - t0))s"
     local klog="logs: $KAFKA_LOGS/server.log (JVM output: $KAFKA_LOGS/kafka.out)" plog="log:  $PG_LOG"
-    [ "$KAFKA_FOREIGN" = 0 ] || klog="(not managed by this script)"
+    local slog="SASL_SSL, SCRAM-SHA-512 user $KAFKA_SASL_USER, CA $KAFKA_CA
+                                    (tools: --command-config $KAFKA_SASL_CLIENT_CONF)"
+    if [ "$KAFKA_FOREIGN" != 0 ]; then
+        klog="(not managed by this script)"
+        slog="(not managed by this script; the SASL_SSL test needs this listener with user $KAFKA_SASL_USER)"
+    fi
     [ "$PG_FOREIGN" = 0 ] || plog="(not managed by this script)"
     cat <<EOF
 
   Kafka       $KAFKA_BROKERS        $klog
+  Kafka SASL  $KAFKA_SASL_BROKERS        $slog
   PostgreSQL  $HOST:$PG_PORT        $plog
   VOX_KAFKA_BROKERS=$KAFKA_BROKERS
   VOX_DATABASE_URL=$DATABASE_URL
+  VOX_KAFKA_SASL_BROKERS=$KAFKA_SASL_BROKERS  (+ VOX_KAFKA_SASL_USERNAME, _PASSWORD, _CA)
 
-  eval "\$($0 env)"      # export both into your shell
+  eval "\$($0 env)"      # export them all into your shell
   $0 down                # stop
 EOF
 }
@@ -587,8 +810,14 @@ cmd_status() {
         else
             log "Kafka: process $pid alive but $KAFKA_BROKERS not answering"; ok=1
         fi
+        if port_open "$KAFKA_SASL_PORT"; then
+            log "Kafka SASL_SSL: listening on $KAFKA_SASL_BROKERS"
+        else
+            log "Kafka SASL_SSL: $KAFKA_SASL_BROKERS not answering (run '$0 up')"; ok=1
+        fi
     elif port_open "$KAFKA_PORT"; then
         log "Kafka: answering on $KAFKA_BROKERS (not started by this script)"
+        port_open "$KAFKA_SASL_PORT" || log "Kafka SASL_SSL: nothing answers on $KAFKA_SASL_BROKERS"
     else
         log "Kafka: down"; ok=1
     fi

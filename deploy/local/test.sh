@@ -6,17 +6,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
+deploy/local/prereqs.sh
 deploy/local/services.sh up
 eval "$(deploy/local/services.sh env)"
 # Tests pick their own topic namespaces and databases; never inherit one.
 unset VOX_TOPIC_NAMESPACE
-# Each test and benchmark run creates topics under a namespace of its own
-# (t<12 hex>. and b<8 hex>.); drop those of earlier runs so that the local
-# broker does not grow without bound. Best effort: a failure here is no
-# reason not to test. (So two test runs must not share one broker.)
+# Each test creates topics under a namespace of its own (t<12 hex>.); drop
+# those of earlier test runs so that the local broker does not grow without
+# bound. Benchmarks (b<8 hex>.) delete their own topics, and are left alone
+# here. Best effort: a failure here is no reason not to test. (So two test
+# runs must not share one broker.)
 deploy/local/services.sh kafka-run org.apache.kafka.tools.TopicCommand \
     --bootstrap-server "$VOX_KAFKA_BROKERS" --delete --if-exists \
-    --topic '(t[0-9a-f]{12}|b[0-9a-f]{8})\..*' >/dev/null 2>&1 \
+    --topic 't[0-9a-f]{12}\..*' >/dev/null 2>&1 \
     || echo "note: could not delete old test topics (continuing)" >&2
 
 # The wire format with another Avro library: fastavro decodes, from the .avsc
@@ -33,4 +35,8 @@ fi
 "$venv/bin/python" -c 'import fastavro' 2>/dev/null || "$venv/bin/python" -m pip install -q 'fastavro==1.13.1'
 "$venv/bin/python" schemas/interop/check_fastavro.py "$samples" schemas/avro
 
+# Documentation examples first (`--all-targets` does not run them).
+if [ $# -eq 0 ]; then
+    cargo test --workspace --doc
+fi
 cargo test --workspace --all-targets "$@"

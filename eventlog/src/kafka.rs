@@ -27,27 +27,90 @@ pub struct KafkaSettings {
     pub partitions: i32,
     /// Replication factor of each topic created on startup.
     pub replication_factor: i32,
+    /// `min.insync.replicas` of each topic created on startup: with
+    /// `acks=all`, an append is acknowledged once this many replicas have it.
+    pub min_insync_replicas: i32,
     /// How long an append or a transaction may take before it fails.
     pub timeout: Duration,
     /// Stable identity of this process among its role's replicas; part of the
     /// transactional id, so that a restarted instance fences its predecessor.
     pub instance_id: String,
+    /// TLS and SASL towards the brokers.
+    pub security: KafkaSecurity,
+}
+
+/// How Vox authenticates to Kafka and protects the connection.
+#[derive(Clone, Default)]
+pub struct KafkaSecurity {
+    /// `security.protocol`: `plaintext` (default), `ssl`, `sasl_plaintext` or
+    /// `sasl_ssl`.
+    pub protocol: Option<String>,
+    /// `sasl.mechanism`, e.g. `SCRAM-SHA-512`.
+    pub sasl_mechanism: Option<String>,
+    pub sasl_username: Option<String>,
+    /// Never printed.
+    pub sasl_password: Option<String>,
+    /// PEM file of the CA that signed the brokers' certificates
+    /// (`ssl.ca.location`); the system's CAs when unset.
+    pub ca_file: Option<std::path::PathBuf>,
+}
+
+impl std::fmt::Debug for KafkaSecurity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaSecurity")
+            .field("protocol", &self.protocol)
+            .field("sasl_mechanism", &self.sasl_mechanism)
+            .field("sasl_username", &self.sasl_username)
+            .field("sasl_password", &self.sasl_password.as_ref().map(|_| "***"))
+            .field("ca_file", &self.ca_file)
+            .finish()
+    }
 }
 
 impl KafkaSettings {
+    /// Production defaults: replication factor 3 and `min.insync.replicas`
+    /// 2, so an acknowledged append survives the loss of any one broker.
     pub fn new(brokers: impl Into<String>) -> KafkaSettings {
         KafkaSettings {
             brokers: brokers.into(),
             partitions: 3,
-            replication_factor: 1,
+            replication_factor: 3,
+            min_insync_replicas: 2,
             timeout: Duration::from_secs(30),
             instance_id: "0".to_owned(),
+            security: KafkaSecurity::default(),
+        }
+    }
+
+    /// For a single-broker development or test cluster: replication factor
+    /// 1 and `min.insync.replicas` 1 (an acknowledged append is on one disk).
+    pub fn single_broker(brokers: impl Into<String>) -> KafkaSettings {
+        KafkaSettings {
+            replication_factor: 1,
+            min_insync_replicas: 1,
+            ..KafkaSettings::new(brokers)
         }
     }
 
     fn client_config(&self) -> ClientConfig {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.brokers).set("client.id", "vox");
+        let s = &self.security;
+        if let Some(p) = &s.protocol {
+            c.set("security.protocol", p);
+        }
+        if let Some(m) = &s.sasl_mechanism {
+            c.set("sasl.mechanism", m);
+        }
+        if let Some(u) = &s.sasl_username {
+            c.set("sasl.username", u);
+        }
+        if let Some(p) = &s.sasl_password {
+            c.set("sasl.password", p);
+        }
+        if let Some(ca) = &s.ca_file {
+            c.set("ssl.ca.location", ca.to_string_lossy());
+        }
         c
     }
 }
@@ -75,6 +138,7 @@ impl KafkaLog {
 
     pub(crate) async fn ensure_topics(&self, topics: &[String]) -> Result<(), LogError> {
         let admin: AdminClient<DefaultClientContext> = self.settings.client_config().create()?;
+        let min_isr = self.settings.min_insync_replicas.to_string();
         let new: Vec<NewTopic<'_>> = topics
             .iter()
             .map(|t| {
@@ -86,9 +150,12 @@ impl KafkaLog {
                 // The log is the source of truth: nothing expires.
                 .set("retention.ms", "-1")
                 .set("retention.bytes", "-1")
+                .set("min.insync.replicas", &min_isr)
             })
             .collect();
-        let options = AdminOptions::new().operation_timeout(Some(self.settings.timeout));
+        let options = AdminOptions::new()
+            .operation_timeout(Some(self.settings.timeout))
+            .request_timeout(Some(self.settings.timeout));
         for result in admin.create_topics(&new, &options).await? {
             match result {
                 Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
@@ -149,6 +216,64 @@ impl KafkaLog {
         blocking(move || producer.flush(timeout).map_err(LogError::Kafka)).await
     }
 
+    pub(crate) async fn append_if_unchanged(
+        &self,
+        topic: &str,
+        seen: &Positions,
+        records: Vec<Output>,
+    ) -> Result<(), LogError> {
+        let settings = self.settings.clone();
+        let topic = topic.to_owned();
+        let seen = seen.clone();
+        blocking(move || {
+            let timeout = settings.timeout;
+            let producer: ThreadedProducer<_> = settings
+                .client_config()
+                .set("transactional.id", format!("vox-writer.{topic}"))
+                .set("enable.idempotence", "true")
+                .set("acks", "all")
+                .create()?;
+            // Fences every earlier writer of this topic: an open transaction
+            // of theirs is aborted, and they can no longer commit.
+            producer.init_transactions(timeout)?;
+            let reader = reader_consumer(&settings)?;
+            let assignment = assignment_of(&reader, &settings, std::slice::from_ref(&topic), &seen)?;
+            reader.assign(&assignment)?;
+            let mut remaining = end_offsets(&reader, &assignment, timeout)?;
+            // The reader starts where `seen` ends: any record it finds is new.
+            let mut unchanged = true;
+            read_positions(&reader, &mut remaining, timeout, |_| {
+                unchanged = false;
+                false
+            })?;
+            if !unchanged {
+                return Err(LogError::Conflict(topic));
+            }
+            let result = (|| {
+                producer.begin_transaction()?;
+                for o in &records {
+                    producer
+                        .send(BaseRecord::to(&o.topic).key(&o.key).payload(&o.payload))
+                        .map_err(|(e, _)| e)?;
+                }
+                producer.commit_transaction(timeout)
+            })();
+            match result {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    let _ = producer.abort_transaction(timeout);
+                    match e {
+                        KafkaError::Transaction(t) if t.is_fatal() || t.txn_requires_abort() => {
+                            Err(LogError::Conflict(topic))
+                        }
+                        e => Err(e.into()),
+                    }
+                }
+            }
+        })
+        .await
+    }
+
     pub(crate) async fn group_consumer(&self, group: &str, topics: &[String]) -> Result<KafkaGroupConsumer, LogError> {
         let settings = self.settings.clone();
         let group = group.to_owned();
@@ -188,37 +313,8 @@ impl KafkaLog {
         let topics = topics.to_vec();
         let start = start.clone();
         let consumer = blocking(move || {
-            let consumer: BaseConsumer = settings
-                .client_config()
-                // Never used to commit: readers keep their positions elsewhere.
-                .set("group.id", "vox-reader")
-                // A stored position that no longer exists is an error to see,
-                // not a reason to skip silently to the end.
-                .set("auto.offset.reset", "error")
-                .set("enable.auto.commit", "false")
-                .set("enable.auto.offset.store", "false")
-                .set("isolation.level", "read_committed")
-                .create()?;
-            let mut assignment = TopicPartitionList::new();
-            for topic in &topics {
-                let metadata = consumer.fetch_metadata(Some(topic), settings.timeout)?;
-                let partitions = metadata
-                    .topics()
-                    .iter()
-                    .find(|t| t.name() == topic)
-                    .map(|t| t.partitions().iter().map(|p| p.id()).collect::<Vec<_>>())
-                    .unwrap_or_default();
-                if partitions.is_empty() {
-                    return Err(LogError::UnknownTopic(topic.clone()));
-                }
-                for p in partitions {
-                    let offset = match start.get(&(topic.clone(), p)) {
-                        Some(o) => Offset::Offset(*o),
-                        None => Offset::Beginning,
-                    };
-                    assignment.add_partition_offset(topic, p, offset)?;
-                }
-            }
+            let consumer = reader_consumer(&settings)?;
+            let assignment = assignment_of(&consumer, &settings, &topics, &start)?;
             consumer.assign(&assignment)?;
             Ok((consumer, assignment))
         })
@@ -229,6 +325,110 @@ impl KafkaLog {
             timeout: self.settings.timeout,
         })
     }
+}
+
+/// A consumer that only reads: positions are kept by its caller.
+fn reader_consumer(settings: &KafkaSettings) -> Result<BaseConsumer, LogError> {
+    Ok(settings
+        .client_config()
+        // Never used to commit: readers keep their positions elsewhere.
+        .set("group.id", "vox-reader")
+        // A stored position that no longer exists is an error to see,
+        // not a reason to skip silently to the end.
+        .set("auto.offset.reset", "error")
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("isolation.level", "read_committed")
+        .create()?)
+}
+
+/// Every partition of `topics`, at `start` (the beginning where not named).
+fn assignment_of(
+    consumer: &BaseConsumer,
+    settings: &KafkaSettings,
+    topics: &[String],
+    start: &Positions,
+) -> Result<TopicPartitionList, LogError> {
+    let mut assignment = TopicPartitionList::new();
+    for topic in topics {
+        let metadata = consumer.fetch_metadata(Some(topic), settings.timeout)?;
+        let partitions = metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == topic)
+            .map(|t| t.partitions().iter().map(|p| p.id()).collect::<Vec<_>>())
+            .unwrap_or_default();
+        if partitions.is_empty() {
+            return Err(LogError::UnknownTopic(topic.clone()));
+        }
+        for p in partitions {
+            let offset = match start.get(&(topic.clone(), p)) {
+                Some(o) => Offset::Offset(*o),
+                None => Offset::Beginning,
+            };
+            assignment.add_partition_offset(topic, p, offset)?;
+        }
+    }
+    Ok(assignment)
+}
+
+/// The high watermark of every partition of `assignment` that the consumer
+/// has not reached yet.
+fn end_offsets(
+    consumer: &BaseConsumer,
+    assignment: &TopicPartitionList,
+    timeout: Duration,
+) -> Result<Positions, LogError> {
+    let position = consumer.position()?;
+    let mut remaining = Positions::new();
+    for e in assignment.elements() {
+        let (low, high) = consumer.fetch_watermarks(e.topic(), e.partition(), timeout)?;
+        let at = position
+            .find_partition(e.topic(), e.partition())
+            .and_then(|p| p.offset().to_raw())
+            .filter(|o| *o >= 0)
+            .or_else(|| e.offset().to_raw().filter(|o| *o >= 0));
+        if at.unwrap_or(low).max(low) < high {
+            remaining.insert((e.topic().to_owned(), e.partition()), high);
+        }
+    }
+    Ok(remaining)
+}
+
+/// Polls until the consumer's position reaches the offset each partition
+/// of `remaining` maps to. The position moves past transaction markers, which
+/// are never delivered as records. `each` sees every record; it returns
+/// whether to go on.
+fn read_positions(
+    consumer: &BaseConsumer,
+    remaining: &mut Positions,
+    timeout: Duration,
+    mut each: impl FnMut(Record) -> bool,
+) -> Result<(), LogError> {
+    let deadline = Instant::now() + timeout;
+    while !remaining.is_empty() {
+        if Instant::now() >= deadline {
+            return Err(LogError::Timeout(timeout));
+        }
+        for r in poll_blocking(consumer, 1000, Duration::from_millis(100))? {
+            let key = (r.topic.clone(), r.partition);
+            if remaining.get(&key).is_some_and(|high| r.offset + 1 >= *high) {
+                remaining.remove(&key);
+            }
+            if !each(r) {
+                return Ok(());
+            }
+        }
+        let position = consumer.position()?;
+        remaining.retain(|(topic, partition), high| {
+            let at = position
+                .find_partition(topic, *partition)
+                .and_then(|p| p.offset().to_raw())
+                .unwrap_or(-1);
+            at < *high
+        });
+    }
+    Ok(())
 }
 
 /// Runs blocking librdkafka calls off the async workers.
@@ -394,49 +594,30 @@ impl KafkaReader {
         let assignment = self.assignment.clone();
         let timeout = self.timeout;
         let records = blocking(move || {
-            // The end of each partition now, and where this reader stands.
-            let mut remaining = Positions::new();
+            // Where this reader stands, to seek back to on an error.
             let position = inner.position()?;
             let mut rewind = TopicPartitionList::new();
             for e in assignment.elements() {
-                let (low, high) = inner.fetch_watermarks(e.topic(), e.partition(), timeout)?;
                 let at = position
                     .find_partition(e.topic(), e.partition())
                     .and_then(|p| p.offset().to_raw())
                     .filter(|o| *o >= 0);
                 rewind.add_partition_offset(e.topic(), e.partition(), at.map_or(e.offset(), Offset::Offset))?;
-                if at.unwrap_or(low).max(low) < high {
-                    remaining.insert((e.topic().to_owned(), e.partition()), high);
-                }
             }
-            let read = read_until(&inner, remaining, timeout);
+            let mut records = Vec::new();
+            let read = end_offsets(&inner, &assignment, timeout).and_then(|mut remaining| {
+                read_positions(&inner, &mut remaining, timeout, |r| {
+                    records.push(r);
+                    true
+                })
+            });
             if read.is_err() {
                 inner.seek_partitions(rewind, timeout)?;
             }
-            read
+            read.map(|()| records)
         })
         .await?;
         out.extend(records);
         Ok(())
     }
-}
-
-/// Polls until every partition in `remaining` has been read to the offset
-/// it maps to.
-fn read_until(inner: &BaseConsumer, mut remaining: Positions, timeout: Duration) -> Result<Vec<Record>, LogError> {
-    let deadline = Instant::now() + timeout;
-    let mut records = Vec::new();
-    while !remaining.is_empty() {
-        if Instant::now() >= deadline {
-            return Err(LogError::Timeout(timeout));
-        }
-        for r in poll_blocking(inner, 1000, Duration::from_millis(200))? {
-            let key = (r.topic.clone(), r.partition);
-            if remaining.get(&key).is_some_and(|high| r.offset + 1 >= *high) {
-                remaining.remove(&key);
-            }
-            records.push(r);
-        }
-    }
-    Ok(records)
 }

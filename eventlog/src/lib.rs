@@ -17,7 +17,7 @@ mod sqlite;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-pub use kafka::{KafkaLog, KafkaSettings};
+pub use kafka::{KafkaLog, KafkaSecurity, KafkaSettings};
 pub use sqlite::SqliteLog;
 
 /// A record read from the log.
@@ -66,6 +66,8 @@ pub enum LogError {
     Aborted(String),
     #[error("a background task of the log failed: {0}")]
     Task(String),
+    #[error("topic '{0}' changed since it was read (another writer appended first); read it again and retry")]
+    Conflict(String),
 }
 
 /// The log: embedded SQLite or Kafka.
@@ -92,6 +94,26 @@ impl Log {
         match self {
             Log::Sqlite(l) => l.append(records).await,
             Log::Kafka(l) => l.append(records).await,
+        }
+    }
+
+    /// Compare-and-set: appends `outputs` (all to `topic`) only if nothing
+    /// was appended to `topic` after `seen`, the positions a reader had when
+    /// it last read the topic to its end (per partition: the offset after
+    /// the last record read; a partition not named: nothing read). Fails
+    /// with [`LogError::Conflict`], appending nothing, otherwise. Concurrent
+    /// conditional appends to one topic are serialised: SQLite, one write
+    /// transaction; Kafka, a transactional producer whose id is the topic's,
+    /// so a later writer fences an earlier one until it has committed.
+    pub async fn append_if_unchanged(
+        &self,
+        topic: &str,
+        seen: &Positions,
+        outputs: Vec<Output>,
+    ) -> Result<(), LogError> {
+        match self {
+            Log::Sqlite(l) => l.append_if_unchanged(topic, seen, outputs).await,
+            Log::Kafka(l) => l.append_if_unchanged(topic, seen, outputs).await,
         }
     }
 
@@ -199,7 +221,7 @@ impl Reader {
     }
 
     /// Reads until the reader has passed every record that existed when the
-    /// call began. Only for topics written without transactions.
+    /// call began (on Kafka, also past transaction markers).
     pub async fn read_to_end(&mut self, out: &mut Vec<Record>) -> Result<(), LogError> {
         match self {
             Reader::Sqlite(r) => r.read_to_end(out).await,

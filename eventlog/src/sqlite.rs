@@ -65,6 +65,28 @@ impl SqliteLog {
         Ok(appended)
     }
 
+    pub(crate) async fn append_if_unchanged(
+        &self,
+        topic: &str,
+        seen: &Positions,
+        records: Vec<Output>,
+    ) -> Result<(), LogError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let next: i64 = sqlx::query("SELECT next_offset FROM log_topics WHERE topic = ?")
+            .bind(topic)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| LogError::UnknownTopic(topic.to_owned()))?
+            .get(0);
+        if next != seen.get(&(topic.to_owned(), 0)).copied().unwrap_or(0) {
+            return Err(LogError::Conflict(topic.to_owned()));
+        }
+        append_in(&mut tx, records).await?;
+        tx.commit().await?;
+        self.appended.notify_waiters();
+        Ok(())
+    }
+
     pub(crate) async fn group_consumer(&self, group: &str, topics: &[String]) -> Result<SqliteGroupConsumer, LogError> {
         let mut committed = Positions::new();
         for topic in topics {

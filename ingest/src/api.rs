@@ -22,9 +22,6 @@ use crate::telemetry;
 use crate::validate::{external_id_of, validate_sized, ItemError, ValidItem};
 use crate::AppState;
 
-/// How long a client may take to send a body (5 MiB at most).
-const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
-
 pub(crate) fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/v1/feedback/batch", post(batch))
@@ -114,39 +111,52 @@ async fn batch(
     body: Body,
 ) -> Response {
     let started = Instant::now();
-    let response = match handle(&state, peer, &uri, &headers, body).await {
+    let mut body = Some(body);
+    let response = match handle(&state, peer, &uri, &headers, &mut body).await {
         Ok(response) => response,
         Err(refused) => {
-            let (error, client, tenant) = *refused;
-            let actor = client.as_deref().unwrap_or("anonymous");
+            let Refused {
+                error,
+                client,
+                tenant,
+                claimed,
+            } = *refused;
             let action = if error.status() == StatusCode::UNAUTHORIZED {
                 "auth.failure"
             } else {
                 "feedback.batch"
             };
-            let outcome = if error.status().is_server_error() {
-                Outcome::Failure
-            } else {
-                Outcome::Denied
-            };
             if action == "auth.failure" {
-                let known = state
-                    .directory
-                    .read(|d| client.as_deref().is_some_and(|c| d.client(c).is_some()));
-                let label = if known { actor.to_owned() } else { "unknown".to_owned() };
-                metrics::counter!(telemetry::AUTH_FAILURES, "client" => label, "reason" => error.code()).increment(1);
+                // A label only for ids this node knows: made-up ids cannot
+                // grow the metrics without bound.
+                let label = claimed
+                    .as_deref()
+                    .filter(|c| state.directory.read(|d| d.client_known(c)))
+                    .unwrap_or("unknown")
+                    .to_owned();
+                metrics::counter!(telemetry::AUTH_FAILURES, "client" => label, "reason" => error.reason()).increment(1);
             }
-            let details = BTreeMap::from([("code".to_owned(), error.code().to_owned())]);
-            let record = audit::record(
-                tenant.as_deref(),
-                actor,
-                action,
-                outcome,
-                peer,
-                &state.settings.region,
-                details,
+            state.audit.refused(
+                audit::RefusalKey {
+                    tenant,
+                    actor: client.unwrap_or_else(|| "anonymous".to_owned()),
+                    source: Some(peer.ip()),
+                    action,
+                    reason: error.reason(),
+                    claimed,
+                },
+                error.status().as_u16(),
             );
-            state.audit.record(record);
+            if let Some(unread) = body.take() {
+                // Refused before its body was read: let the client finish
+                // sending (discarded, never buffered) so that it can read the
+                // answer instead of failing on a closed connection.
+                tokio::spawn(crate::body::discard(
+                    unread,
+                    state.settings.limits.max_body_bytes + DISCARD_SLACK,
+                    DISCARD_TIME,
+                ));
+            }
             error.into_response()
         }
     };
@@ -154,42 +164,102 @@ async fn batch(
     response
 }
 
-/// A refused request: the error, and who sent it as far as known.
-type Refused = Box<(ApiError, Option<String>, Option<String>)>;
+/// A refused request's body is discarded up to the body limit plus this.
+const DISCARD_SLACK: usize = 64 * 1024;
+/// ... and for at most this long.
+const DISCARD_TIME: std::time::Duration = std::time::Duration::from_secs(10);
 
-fn refuse(error: ApiError, auth: &Authenticated) -> Refused {
-    Box::new((error, Some(auth.client_id.clone()), Some(auth.tenant_id.clone())))
+/// A refused request: the error, who sent it as far as verified, and the
+/// client id it claimed (only of the valid form).
+struct Refused {
+    error: ApiError,
+    client: Option<String>,
+    tenant: Option<String>,
+    claimed: Option<String>,
 }
 
+fn anonymous(error: ApiError) -> Box<Refused> {
+    Box::new(Refused {
+        error,
+        client: None,
+        tenant: None,
+        claimed: None,
+    })
+}
+
+fn refuse(error: ApiError, auth: &Authenticated) -> Box<Refused> {
+    Box::new(Refused {
+        error,
+        client: Some(auth.client_id.clone()),
+        tenant: Some(auth.tenant_id.clone()),
+        claimed: None,
+    })
+}
+
+/// The stages of a batch: admission, the checks that need no body, the body
+/// (bounded by the node's body memory), the signature, the rate limit, the
+/// nonce, then the items.
 async fn handle(
     state: &AppState,
     peer: SocketAddr,
     uri: &Uri,
     headers: &HeaderMap,
-    body: Body,
-) -> Result<Response, Refused> {
-    let anonymous = |e: ApiError| Box::new((e, None, None));
+    body: &mut Option<Body>,
+) -> Result<Response, Box<Refused>> {
     state.in_flight.admit().map_err(anonymous)?;
-    let limits = &state.settings.limits;
-    let read = axum::body::to_bytes(body, limits.max_body_bytes);
-    let raw = tokio::time::timeout(BODY_TIMEOUT, read)
+    state.directory.fresh(state.settings.max_staleness).map_err(anonymous)?;
+    let unauthenticated = |u: crate::signature::Unauthenticated| {
+        Box::new(Refused {
+            error: u.error,
+            client: None,
+            tenant: None,
+            claimed: u.claimed,
+        })
+    };
+    let claim = crate::signature::precheck(state, headers)
         .await
-        .map_err(|_| {
-            anonymous(ApiError::BodyTimeout {
-                secs: BODY_TIMEOUT.as_secs(),
-            })
-        })?
-        .map_err(|_| {
-            anonymous(ApiError::BodyTooLarge {
-                limit: limits.max_body_bytes,
-            })
-        })?;
+        .map_err(unauthenticated)?;
+    let limits = &state.settings.limits;
+    let read = crate::body::read(
+        body,
+        headers,
+        limits.max_body_bytes,
+        &state.body_memory,
+        state.settings.body_timeout,
+    );
+    let (raw, _body_memory) = read.await.map_err(|e| {
+        Box::new(Refused {
+            error: e,
+            client: None,
+            tenant: None,
+            claimed: Some(claim.header.client_id.clone()).filter(|c| auth::secret::client_id_well_formed(c)),
+        })
+    })?;
     metrics::counter!(telemetry::BYTES_IN).increment(raw.len() as u64);
     let query = uri.query().unwrap_or("");
-    let auth = crate::signature::authenticate(state, headers, "POST", uri.path(), query, &raw)
-        .await
-        .map_err(|(e, client)| Box::new((e, client, None)))?;
+    let request = auth::signing::RequestToSign {
+        timestamp: claim.header.timestamp,
+        nonce: &claim.header.nonce,
+        method: "POST",
+        path: uri.path(),
+        query,
+        body: &raw,
+    };
+    let auth = crate::signature::verify(state, &claim, &request, headers).map_err(unauthenticated)?;
+    if claim.header.scheme == auth::Scheme::V1 {
+        metrics::counter!(telemetry::DEPRECATED_SCHEME, "client" => auth.client_id.clone()).increment(1);
+    }
     state.rate_limits.check(&auth.client_id).map_err(|e| refuse(e, &auth))?;
+    let skew = state.settings.clock_skew.as_secs() as i64;
+    state
+        .replays
+        .check(
+            &auth.client_id,
+            &claim.header.nonce,
+            claim.now,
+            claim.header.timestamp + skew + 1,
+        )
+        .map_err(|e| refuse(e, &auth))?;
     let region = &state.settings.region;
     state
         .directory
@@ -203,13 +273,16 @@ async fn handle(
         })
         .map_err(|e| refuse(e, &auth))?;
     let atomic = atomic(query).map_err(|e| refuse(e, &auth))?;
-    let header = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
-    let items = crate::body::decode_batch(
-        header(header::CONTENT_ENCODING),
-        header(header::CONTENT_TYPE).unwrap_or(""),
-        &raw,
-        limits,
+    let header = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let (encoding, content_type) = (header(header::CONTENT_ENCODING), header(header::CONTENT_TYPE));
+    let items = crate::body::decode_off_runtime(
+        &state.decode_slots,
+        encoding,
+        content_type.unwrap_or_default(),
+        raw,
+        limits.clone(),
     )
+    .await
     .map_err(|e| refuse(e, &auth))?;
 
     let batch_id = uuid::Uuid::new_v4().to_string();
@@ -293,7 +366,7 @@ async fn handle(
         &auth.client_id,
         "feedback.batch",
         outcome,
-        peer,
+        Some(peer.ip()),
         region,
         details,
     );

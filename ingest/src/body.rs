@@ -4,6 +4,13 @@
 
 use std::borrow::Cow;
 use std::io::Read;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{header, HeaderMap};
+use http_body_util::BodyExt;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::ApiError;
 use crate::validate::{split_sized, Format, Limits};
@@ -27,32 +34,203 @@ impl Encoding {
     }
 }
 
-/// The body as the client meant it, at most `max` bytes.
+/// The body as the client meant it, at most `max` bytes. Every frame or
+/// member of a compressed body is decoded (gzip members, zstd frames, zstd
+/// skippable frames); anything after the last one that is not another
+/// frame is refused, never silently dropped.
 pub fn decode(encoding: Encoding, raw: &[u8], max: usize) -> Result<Cow<'_, [u8]>, ApiError> {
-    let (name, reader): (&'static str, Box<dyn Read + '_>) = match encoding {
-        Encoding::Identity => return Ok(Cow::Borrowed(raw)),
-        Encoding::Gzip => ("gzip", Box::new(flate2::read::MultiGzDecoder::new(raw))),
-        Encoding::Zstd => {
-            let decoder =
-                ruzstd::decoding::StreamingDecoder::new(raw).map_err(|e| ApiError::InvalidContentEncoding {
-                    encoding: "zstd",
-                    detail: e.to_string(),
-                })?;
-            ("zstd", Box::new(decoder))
+    let invalid = |encoding: &'static str| {
+        move |e: &dyn std::fmt::Display| ApiError::InvalidContentEncoding {
+            encoding,
+            detail: e.to_string(),
         }
     };
     let mut out = Vec::new();
-    reader
-        .take(max as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| ApiError::InvalidContentEncoding {
-            encoding: name,
-            detail: e.to_string(),
-        })?;
+    match encoding {
+        Encoding::Identity => return Ok(Cow::Borrowed(raw)),
+        Encoding::Gzip => {
+            flate2::read::MultiGzDecoder::new(raw)
+                .take(max as u64 + 1)
+                .read_to_end(&mut out)
+                .map_err(|e| invalid("gzip")(&e))?;
+        }
+        Encoding::Zstd => {
+            let mut input: &[u8] = raw;
+            loop {
+                use ruzstd::decoding::errors::{FrameDecoderError, ReadFrameHeaderError};
+                let decoder = match ruzstd::decoding::StreamingDecoder::new(&mut input) {
+                    Ok(decoder) => decoder,
+                    // A skippable frame: its header is read, skip its content.
+                    Err(FrameDecoderError::ReadFrameHeaderError(ReadFrameHeaderError::SkipFrame {
+                        length, ..
+                    })) => {
+                        let length = length as usize;
+                        if length > input.len() {
+                            return Err(invalid("zstd")(&"a skippable frame is cut short"));
+                        }
+                        input = &input[length..];
+                        if input.is_empty() {
+                            break;
+                        }
+                        continue;
+                    }
+                    Err(e) => return Err(invalid("zstd")(&e)),
+                };
+                let room = (max + 1).saturating_sub(out.len()) as u64;
+                decoder
+                    .take(room)
+                    .read_to_end(&mut out)
+                    .map_err(|e| invalid("zstd")(&e))?;
+                if input.is_empty() || out.len() > max {
+                    break;
+                }
+            }
+        }
+    }
     if out.len() > max {
         return Err(ApiError::DecompressedTooLarge { limit: max });
     }
     Ok(Cow::Owned(out))
+}
+
+/// The node's memory for request bodies being read, in KiB permits: a
+/// request holds its share until it is answered, and one that finds none
+/// left is refused (503 `overloaded`) instead of being buffered.
+pub struct BodyMemory {
+    kib: Arc<Semaphore>,
+}
+
+/// A request's share of [`BodyMemory`], returned when dropped.
+pub struct BodyPermit {
+    permits: Vec<OwnedSemaphorePermit>,
+    bytes: usize,
+}
+
+impl BodyMemory {
+    pub fn new(bytes: usize) -> BodyMemory {
+        BodyMemory {
+            kib: Arc::new(Semaphore::new(bytes.div_ceil(1024).min(Semaphore::MAX_PERMITS))),
+        }
+    }
+
+    /// Adds room for `bytes` more to `permit`, or refuses at once.
+    fn grow(&self, permit: &mut BodyPermit, bytes: usize) -> Result<(), ApiError> {
+        let kib = u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX);
+        let more = self
+            .kib
+            .clone()
+            .try_acquire_many_owned(kib)
+            .map_err(|_| ApiError::BodyMemoryFull { retry_after_secs: 1 })?;
+        permit.permits.push(more);
+        permit.bytes += kib as usize * 1024;
+        Ok(())
+    }
+
+    /// Free body memory now, in bytes (for tests and metrics).
+    pub fn available(&self) -> usize {
+        self.kib.available_permits() * 1024
+    }
+}
+
+/// What a body is first given before its length is known (chunked
+/// transfer): more is taken as it arrives.
+const FIRST_SHARE: usize = 64 * 1024;
+
+/// Reads a request body of at most `max` bytes within `timeout`, holding a
+/// share of `memory` for it. A declared `Content-Length` over `max` is
+/// refused before anything is read; so is a body for which the node has no
+/// memory left.
+pub async fn read(
+    body: &mut Option<Body>,
+    headers: &HeaderMap,
+    max: usize,
+    memory: &BodyMemory,
+    timeout: Duration,
+) -> Result<(Vec<u8>, BodyPermit), ApiError> {
+    let declared = match headers.get(header::CONTENT_LENGTH) {
+        None => None,
+        Some(v) => Some(v.to_str().ok().and_then(|v| v.trim().parse::<usize>().ok()).ok_or(
+            ApiError::MalformedBody {
+                format: "request",
+                detail: "Content-Length is not a number of bytes".into(),
+            },
+        )?),
+    };
+    if declared.is_some_and(|d| d > max) {
+        return Err(ApiError::BodyTooLarge { limit: max });
+    }
+    let mut permit = BodyPermit {
+        permits: Vec::new(),
+        bytes: 0,
+    };
+    memory.grow(&mut permit, declared.unwrap_or(FIRST_SHARE).max(1))?;
+    let mut buf = Vec::with_capacity(declared.unwrap_or(0));
+    // From here the body is read (and a refusal does not discard it again).
+    let Some(body) = body.take() else {
+        return Err(ApiError::Internal);
+    };
+    let collect = async {
+        let mut body = body;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|_| ApiError::BodyIncomplete)?;
+            let Ok(data) = frame.into_data() else { continue };
+            let len = buf.len() + data.len();
+            if len > max {
+                return Err(ApiError::BodyTooLarge { limit: max });
+            }
+            if len > permit.bytes {
+                let more = (len - permit.bytes).max(FIRST_SHARE);
+                memory.grow(&mut permit, more)?;
+            }
+            buf.extend_from_slice(&data);
+        }
+        Ok(())
+    };
+    tokio::time::timeout(timeout, collect)
+        .await
+        .map_err(|_| ApiError::BodyTimeout {
+            secs: timeout.as_secs(),
+        })??;
+    Ok((buf, permit))
+}
+
+/// Reads and drops a body without keeping it, up to `max` bytes and for at
+/// most `time`.
+pub async fn discard(body: Body, max: usize, time: Duration) {
+    let drain = async {
+        let mut body = body;
+        let mut seen = 0;
+        while let Some(Ok(frame)) = body.frame().await {
+            seen += frame.data_ref().map_or(0, |d| d.len());
+            if seen > max {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(time, drain).await;
+}
+
+/// Bodies up to this size, uncompressed, are split on the async worker;
+/// larger or compressed ones on the blocking pool.
+const INLINE_DECODE: usize = 256 * 1024;
+
+/// [`decode_batch`] off the async workers for large or compressed bodies,
+/// at most `slots` at a time (each costs up to the decompressed limit).
+pub async fn decode_off_runtime(
+    slots: &Semaphore,
+    content_encoding: Option<String>,
+    content_type: String,
+    raw: Vec<u8>,
+    limits: Limits,
+) -> Result<Vec<(serde_json::Value, usize)>, ApiError> {
+    let identity = matches!(Encoding::from_header(content_encoding.as_deref())?, Encoding::Identity);
+    if identity && raw.len() <= INLINE_DECODE {
+        return decode_batch(content_encoding.as_deref(), &content_type, &raw, &limits);
+    }
+    let _slot = slots.acquire().await.map_err(|_| ApiError::Internal)?;
+    tokio::task::spawn_blocking(move || decode_batch(content_encoding.as_deref(), &content_type, &raw, &limits))
+        .await
+        .map_err(|_| ApiError::Internal)?
 }
 
 /// Content-Encoding and Content-Type as sent, raw body in, items (with their
@@ -105,6 +283,35 @@ mod tests {
                 .map_err(|e| e.code())
                 .err(),
             Some("invalid_content_encoding")
+        );
+    }
+
+    fn zstd(data: &[u8]) -> Vec<u8> {
+        ruzstd::encoding::compress_to_vec(data, ruzstd::encoding::CompressionLevel::Fastest)
+    }
+
+    #[test]
+    fn every_zstd_frame_is_decoded_and_trailing_garbage_refused() {
+        let (a, b, c) = (b"{\"a\":1}\n", b"{\"b\":2}\n", b"{\"c\":3}\n");
+        let mut body = zstd(a);
+        body.extend(zstd(b));
+        // A skippable frame (magic 0x184D2A50, length 3) between data frames.
+        body.extend([0x50, 0x2a, 0x4d, 0x18, 3, 0, 0, 0, 9, 9, 9]);
+        body.extend(zstd(c));
+        let decoded = decode(Encoding::Zstd, &body, 1 << 20).expect("three frames decode");
+        assert_eq!(decoded.as_ref(), [&a[..], &b[..], &c[..]].concat().as_slice());
+        let mut garbage = zstd(a);
+        garbage.extend(b"trailing garbage");
+        assert_eq!(
+            decode(Encoding::Zstd, &garbage, 1 << 20).map_err(|e| e.code()).err(),
+            Some("invalid_content_encoding")
+        );
+        // The cap holds across frames.
+        let big = zstd(&vec![b' '; 600]);
+        let two = [big.clone(), big].concat();
+        assert_eq!(
+            decode(Encoding::Zstd, &two, 1000).map_err(|e| e.code()).err(),
+            Some("decompressed_too_large")
         );
     }
 

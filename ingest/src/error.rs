@@ -5,20 +5,30 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+const BAD_SIGNATURE: &str = "the signature does not verify, or the client id is not known: check VOX_CLIENT_ID, and sign the exact bytes sent with an active secret of this client";
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("the request is not signed: send `Authorization: VOX1-HMAC-SHA256 Credential=…, Timestamp=…, Nonce=…, Signature=…` (see the README, \"Signing requests\")")]
+    #[error("the request is not signed: send `Authorization: VOX2-HMAC-SHA256 Credential=…, Timestamp=…, Nonce=…, Signature=…` (see the README, \"Signing requests\")")]
     MissingSignature,
     #[error("{0}")]
     MalformedAuthorization(String),
     #[error("the request's timestamp {timestamp} is more than {skew_secs} s from this node's clock ({now}); sign with the current Unix time (check the client's clock)")]
     TimestampOutOfWindow { timestamp: i64, now: i64, skew_secs: i64 },
-    #[error("unknown client id '{0}'; check VOX_CLIENT_ID, or ask the tenant's admin for a credential")]
-    UnknownClient(String),
-    #[error("the signature does not match: sign the exact bytes sent with an active secret of this client (secrets rotated out or revoked no longer verify)")]
+    /// Answered exactly like [`ApiError::BadSignature`], so that nobody can
+    /// probe which client ids exist; metrics and audit keep the reason.
+    #[error("{BAD_SIGNATURE}")]
+    UnknownClient,
+    #[error("{BAD_SIGNATURE}")]
     BadSignature,
-    #[error("the client credential is revoked; ask the tenant's admin for a new one")]
+    #[error("the request is signed with a secret that was revoked or whose rotation grace period ended; ask the tenant's admin for a new one")]
     CredentialRevoked,
+    #[error("this node's copy of the tenant configuration is {age_secs} s old (its refreshes fail), so it cannot be sure your credential is still valid; retry after {retry_after_secs} s, or send to another node")]
+    ConfigStale { age_secs: u64, retry_after_secs: u64 },
+    #[error("the node has no memory left for request bodies right now; retry after {retry_after_secs} s, or send to another node")]
+    BodyMemoryFull { retry_after_secs: u64 },
+    #[error("the request body ended or failed before its declared length arrived; send the whole body")]
+    BodyIncomplete,
     #[error("this nonce was already used by this client within the time window: a replayed request. Use a fresh random nonce for every request")]
     Replayed,
     #[error("the node cannot remember more nonces right now; retry after {retry_after_secs} s")]
@@ -61,7 +71,7 @@ impl ApiError {
             ApiError::MissingSignature
             | ApiError::MalformedAuthorization(_)
             | ApiError::TimestampOutOfWindow { .. }
-            | ApiError::UnknownClient(_)
+            | ApiError::UnknownClient
             | ApiError::BadSignature
             | ApiError::CredentialRevoked
             | ApiError::Replayed => StatusCode::UNAUTHORIZED,
@@ -72,12 +82,16 @@ impl ApiError {
             ApiError::BodyTooLarge { .. } | ApiError::TooManyItems { .. } | ApiError::DecompressedTooLarge { .. } => {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
-            ApiError::MalformedBody { .. } | ApiError::InvalidContentEncoding { .. } => StatusCode::BAD_REQUEST,
+            ApiError::MalformedBody { .. } | ApiError::InvalidContentEncoding { .. } | ApiError::BodyIncomplete => {
+                StatusCode::BAD_REQUEST
+            }
             ApiError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::LogUnavailable { .. } | ApiError::ReplayCacheFull { .. } | ApiError::Overloaded { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::LogUnavailable { .. }
+            | ApiError::ReplayCacheFull { .. }
+            | ApiError::Overloaded { .. }
+            | ApiError::ConfigStale { .. }
+            | ApiError::BodyMemoryFull { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -89,18 +103,33 @@ impl ApiError {
             ApiError::LogUnavailable { retry_after_secs }
             | ApiError::ReplayCacheFull { retry_after_secs }
             | ApiError::RateLimited { retry_after_secs, .. }
-            | ApiError::Overloaded { retry_after_secs, .. } => Some(*retry_after_secs),
+            | ApiError::Overloaded { retry_after_secs, .. }
+            | ApiError::ConfigStale { retry_after_secs, .. }
+            | ApiError::BodyMemoryFull { retry_after_secs } => Some(*retry_after_secs),
             _ => None,
         }
     }
 
-    /// Stable machine-readable code.
+    /// Stable machine-readable code, as the client sees it.
     pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::UnknownClient => "bad_signature",
+            ApiError::BodyMemoryFull { .. } => "overloaded",
+            other => other.reason(),
+        }
+    }
+
+    /// The precise reason, for metrics and audit records (differs from
+    /// [`ApiError::code`] where telling the client would help an attacker).
+    pub fn reason(&self) -> &'static str {
         match self {
             ApiError::MissingSignature => "missing_signature",
             ApiError::MalformedAuthorization(_) => "malformed_authorization",
             ApiError::TimestampOutOfWindow { .. } => "timestamp_out_of_window",
-            ApiError::UnknownClient(_) => "unknown_client",
+            ApiError::UnknownClient => "unknown_client",
+            ApiError::ConfigStale { .. } => "config_stale",
+            ApiError::BodyMemoryFull { .. } => "body_memory_full",
+            ApiError::BodyIncomplete => "body_incomplete",
             ApiError::BadSignature => "bad_signature",
             ApiError::CredentialRevoked => "credential_revoked",
             ApiError::Replayed => "replayed_request",
@@ -136,8 +165,8 @@ struct ErrorDetail<'a> {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        tracing::info!(code = self.code(), %status, "request refused");
-        metrics::counter!(crate::telemetry::REQUESTS, "status" => status.as_u16().to_string(), "code" => self.code())
+        tracing::info!(code = self.code(), reason = self.reason(), %status, "request refused");
+        metrics::counter!(crate::telemetry::REQUESTS, "status" => status.as_u16().to_string(), "code" => self.reason())
             .increment(1);
         let body = ErrorBody {
             error: ErrorDetail {

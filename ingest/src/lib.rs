@@ -45,8 +45,8 @@ pub struct IngestSettings {
     pub limits: Limits,
     /// How far a request's timestamp may be from this node's clock.
     pub clock_skew: Duration,
-    /// Most nonces remembered for replay protection.
-    pub replay_capacity: usize,
+    /// Most nonces remembered per client for replay protection.
+    pub replay_per_client: usize,
     /// Sustained requests per second per client.
     pub rate_per_second: u32,
     /// Requests a client may send at once above the sustained rate.
@@ -57,6 +57,45 @@ pub struct IngestSettings {
     pub low_watermark: usize,
     /// How often the node re-reads `vox.config` (credentials, revocations).
     pub config_refresh: Duration,
+    /// Past this age of its last successful configuration refresh the node
+    /// refuses batches (503 `config_stale`) and reports unready, rather than
+    /// accept credentials that may have been revoked since.
+    pub max_staleness: Duration,
+    /// Memory for request bodies being read, across the node, in bytes.
+    pub body_memory: usize,
+    /// How long a client may take to send a body.
+    pub body_timeout: Duration,
+    /// Connection limits and the timeouts before a request is authenticated.
+    pub server: ServerLimits,
+    /// How often tallies of refused requests are written to `vox.audit`.
+    pub audit_interval: Duration,
+    /// When set, `/metrics` on the operations listener needs
+    /// `Authorization: Bearer <token>`.
+    pub ops_token: Option<auth::Secret>,
+}
+
+/// Limits of the HTTPS accept loop.
+#[derive(Debug, Clone)]
+pub struct ServerLimits {
+    /// Open connections at most; further ones wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// Open connections at most from one IP address; further ones are closed.
+    pub max_connections_per_address: usize,
+    /// Time for the TLS handshake.
+    pub handshake_timeout: Duration,
+    /// Time for a request's head to arrive (also the idle keep-alive time).
+    pub header_timeout: Duration,
+}
+
+impl Default for ServerLimits {
+    fn default() -> ServerLimits {
+        ServerLimits {
+            max_connections: 4096,
+            max_connections_per_address: 256,
+            handshake_timeout: Duration::from_secs(5),
+            header_timeout: Duration::from_secs(10),
+        }
+    }
 }
 
 impl IngestSettings {
@@ -67,12 +106,18 @@ impl IngestSettings {
             kek,
             limits: Limits::default(),
             clock_skew: Duration::from_secs(300),
-            replay_capacity: 1_000_000,
+            replay_per_client: 65_536,
             rate_per_second: 100,
             rate_burst: 200,
             high_watermark: 50_000,
             low_watermark: 25_000,
             config_refresh: Duration::from_secs(1),
+            max_staleness: Duration::from_secs(30),
+            body_memory: 128 << 20,
+            body_timeout: Duration::from_secs(30),
+            server: ServerLimits::default(),
+            audit_interval: Duration::from_secs(10),
+            ops_token: None,
         }
     }
 }
@@ -96,6 +141,8 @@ pub(crate) struct SharedDirectory {
     current: RwLock<Directory>,
     /// The follower, and when its last catch-up started.
     follower: tokio::sync::Mutex<(ConfigFollower, Option<std::time::Instant>)>,
+    /// When the last catch-up succeeded.
+    last_ok: std::sync::Mutex<std::time::Instant>,
 }
 
 impl SharedDirectory {
@@ -121,10 +168,32 @@ impl SharedDirectory {
         if let Some(next) = last_started.map(|started| started + min_interval) {
             tokio::time::sleep_until(next.into()).await;
         }
-        *last_started = Some(std::time::Instant::now());
+        let started = std::time::Instant::now();
+        *last_started = Some(started);
         if follower.catch_up().await? {
             let next = follower.directory().clone();
             *self.current.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = next;
+        }
+        *self.last_ok.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = started;
+        Ok(())
+    }
+
+    /// How long ago the configuration was last read to its end.
+    pub(crate) fn age(&self) -> Duration {
+        self.last_ok
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .elapsed()
+    }
+
+    /// Refuses to serve on a configuration older than `max`.
+    pub(crate) fn fresh(&self, max: Duration) -> Result<(), error::ApiError> {
+        let age = self.age();
+        if age > max {
+            return Err(error::ApiError::ConfigStale {
+                age_secs: age.as_secs(),
+                retry_after_secs: 5,
+            });
         }
         Ok(())
     }
@@ -136,8 +205,11 @@ pub(crate) struct AppState {
     pub(crate) settings: IngestSettings,
     pub(crate) raw_topic: String,
     pub(crate) audit_topic: String,
-    pub(crate) audit: audit::AuditSink,
+    pub(crate) audit: Arc<audit::AuditSink>,
     pub(crate) replays: signature::ReplayGuard,
+    pub(crate) body_memory: body::BodyMemory,
+    /// Large or compressed bodies decoded at once, at most.
+    pub(crate) decode_slots: tokio::sync::Semaphore,
     pub(crate) in_flight: overload::InFlight,
     pub(crate) rate_limits: overload::RateLimits,
     pub(crate) stopping: AtomicBool,
@@ -154,20 +226,30 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), IngestError> {
     telemetry::handle();
+    telemetry::register();
     let topics: Vec<String> = Topic::ALL.iter().map(|t| t.name(&settings.namespace)).collect();
     log.ensure_topics(&topics).await?;
     let follower = ConfigFollower::new(&log, &Topic::Config.name(&settings.namespace)).await?;
     let audit_topic = Topic::Audit.name(&settings.namespace);
-    let (audit, audit_task) = audit::AuditSink::spawn(log.clone(), audit_topic.clone());
+    let (audit, audit_task) = audit::AuditSink::spawn(
+        log.clone(),
+        audit_topic.clone(),
+        settings.region.clone(),
+        settings.audit_interval,
+    );
+    let decode_slots = std::thread::available_parallelism().map_or(2, |n| n.get() * 2);
     let state = Arc::new(AppState {
         directory: SharedDirectory {
             current: RwLock::new(follower.directory().clone()),
             follower: (follower, None).into(),
+            last_ok: std::time::Instant::now().into(),
         },
         raw_topic: Topic::FeedbackRaw.name(&settings.namespace),
         audit_topic,
         audit,
-        replays: signature::ReplayGuard::new(settings.replay_capacity),
+        replays: signature::ReplayGuard::new(settings.replay_per_client),
+        body_memory: body::BodyMemory::new(settings.body_memory),
+        decode_slots: tokio::sync::Semaphore::new(decode_slots),
         in_flight: overload::InFlight::new(settings.high_watermark, settings.low_watermark),
         rate_limits: overload::RateLimits::new(settings.rate_per_second, settings.rate_burst),
         stopping: AtomicBool::new(false),
@@ -184,6 +266,9 @@ pub async fn run(
                     tracing::warn!(error = %e, "refreshing the tenant configuration failed");
                 }
                 metrics::gauge!(telemetry::PRODUCER_QUEUE).set(state.log.queue_depth() as f64);
+                metrics::gauge!(telemetry::CONFIG_AGE).set(state.directory.age().as_secs_f64());
+                let used = state.settings.body_memory.saturating_sub(state.body_memory.available());
+                metrics::gauge!(telemetry::BODY_MEMORY).set(used as f64);
             }
         }
     });
@@ -202,11 +287,21 @@ pub async fn run(
         listeners.public,
         tls.clone(),
         api::router(state.clone()),
+        state.settings.server.clone(),
         stopped(stop_rx.clone()),
     );
     let ops = async {
         match listeners.ops {
-            Some(listener) => server::serve(listener, tls, ops::router(state.clone()), stopped(stop_rx.clone())).await,
+            Some(listener) => {
+                server::serve(
+                    listener,
+                    tls,
+                    ops::router(state.clone()),
+                    ServerLimits::default(),
+                    stopped(stop_rx.clone()),
+                )
+                .await
+            }
             None => Ok(()),
         }
     };

@@ -1,10 +1,14 @@
 //! The HTTPS accept loop: TLS handshakes run per connection (with a time
-//! limit) so a slow client cannot hold up others; at most `MAX_CONNECTIONS`
-//! are open at once; shutdown stops accepting
-//! and waits for in-flight connections.
+//! limit) so a slow client cannot hold up others; at most
+//! `max_connections` are open at once, and at most
+//! `max_connections_per_address` from one IP address (further ones are
+//! closed at once, so one client cannot starve the others); shutdown stops
+//! accepting and waits for in-flight connections.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
@@ -15,22 +19,57 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tower::Service;
 
-use crate::IngestError;
+use crate::{IngestError, ServerLimits};
 
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
-/// Open connections at most; further ones wait in the kernel's backlog.
-const MAX_CONNECTIONS: usize = 4096;
+
+/// Open connections per address; a slot is given back when dropped.
+#[derive(Clone, Default)]
+struct PerAddress(Arc<Mutex<HashMap<IpAddr, usize>>>);
+
+struct AddressSlot {
+    counts: PerAddress,
+    ip: IpAddr,
+}
+
+impl PerAddress {
+    fn take(&self, ip: IpAddr, max: usize) -> Option<AddressSlot> {
+        let mut counts = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let n = counts.entry(ip).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(AddressSlot {
+            counts: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut counts = self.counts.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(n) = counts.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&self.ip);
+            }
+        }
+    }
+}
 
 pub(crate) async fn serve(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
     app: Router,
+    limits: ServerLimits,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), IngestError> {
     let acceptor = TlsAcceptor::from(tls);
     let graceful = GracefulShutdown::new();
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let per_address = PerAddress::default();
     tokio::pin!(shutdown);
     loop {
         let slot = tokio::select! {
@@ -49,12 +88,19 @@ pub(crate) async fn serve(
                 }
             },
         };
+        let Some(address_slot) = per_address.take(peer.ip(), limits.max_connections_per_address) else {
+            tracing::debug!(%peer, "too many connections from this address; closed");
+            metrics::counter!(crate::telemetry::CONNECTIONS_REFUSED, "reason" => "per_address").increment(1);
+            drop(tcp);
+            continue;
+        };
         let acceptor = acceptor.clone();
         let app = app.clone();
         let watcher = graceful.watcher();
+        let (handshake_timeout, header_timeout) = (limits.handshake_timeout, limits.header_timeout);
         tokio::spawn(async move {
-            let _slot = slot;
-            let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+            let _slots = (slot, address_slot);
+            let stream = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
                 Ok(Ok(stream)) => stream,
                 Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                 Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
@@ -66,7 +112,7 @@ pub(crate) async fn serve(
             });
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(30))
+                .header_read_timeout(header_timeout)
                 .serve_connection(TokioIo::new(stream), service);
             if let Err(e) = watcher.watch(conn).await {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
@@ -78,4 +124,22 @@ pub(crate) async fn serve(
         tracing::warn!("in-flight connections did not finish within {DRAIN_TIMEOUT:?}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_have_their_own_limit() {
+        let p = PerAddress::default();
+        let a: IpAddr = [127, 0, 0, 1].into();
+        let b: IpAddr = [127, 0, 0, 2].into();
+        let first = p.take(a, 2).expect("first");
+        let _second = p.take(a, 2).expect("second");
+        assert!(p.take(a, 2).is_none(), "a third from the same address is refused");
+        assert!(p.take(b, 2).is_some(), "another address has its own limit");
+        drop(first);
+        assert!(p.take(a, 2).is_some(), "a closed connection gives its slot back");
+    }
 }

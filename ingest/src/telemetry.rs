@@ -25,6 +25,27 @@ pub const RATE_LIMITED: &str = "vox_ingest_rate_limited_total";
 pub const AUTH_FAILURES: &str = "vox_ingest_auth_failures_total";
 /// Audit records that could not be written (queue full or log failure).
 pub const AUDIT_DROPPED: &str = "vox_audit_records_dropped_total";
+/// Batches signed with the deprecated `VOX1-HMAC-SHA256` scheme, by client.
+pub const DEPRECATED_SCHEME: &str = "vox_ingest_deprecated_signature_scheme_total";
+/// Connections closed at once, by reason (`per_address`: the address has
+/// too many open).
+pub const CONNECTIONS_REFUSED: &str = "vox_ingest_connections_refused_total";
+/// Bytes of request bodies being read now (the node's body memory in use).
+pub const BODY_MEMORY: &str = "vox_ingest_body_memory_bytes";
+/// Age in seconds of this node's copy of the tenant configuration.
+pub const CONFIG_AGE: &str = "vox_ingest_config_age_seconds";
+
+/// Registers every series that has no per-client label with its zero value,
+/// so that each documented series exists from start-up.
+pub fn register() {
+    metrics::counter!(AUDIT_DROPPED).increment(0);
+    metrics::counter!(BYTES_IN).increment(0);
+    metrics::counter!(CONNECTIONS_REFUSED, "reason" => "per_address").increment(0);
+    metrics::gauge!(IN_FLIGHT).set(0.0);
+    metrics::gauge!(PRODUCER_QUEUE).set(0.0);
+    metrics::gauge!(BODY_MEMORY).set(0.0);
+    metrics::gauge!(CONFIG_AGE).set(0.0);
+}
 
 /// The process-wide recorder (installed on first use).
 pub fn handle() -> &'static PrometheusHandle {

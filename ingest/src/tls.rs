@@ -36,9 +36,15 @@ pub struct LocalCertificate {
     pub server_key: PathBuf,
 }
 
-/// Uses the certificate in `dir`, generating one on first start: a local CA
-/// (whose key is discarded after signing) and a server certificate for
-/// `localhost` and `127.0.0.1`.
+/// How long a generated server certificate is valid.
+pub const SERVER_CERT_DAYS: i64 = 825;
+/// A generated certificate this close to its end is made anew on start.
+pub const RENEW_BEFORE_DAYS: i64 = 30;
+
+/// Uses the certificate in `dir`, generating one on first start (and anew
+/// when it is within [`RENEW_BEFORE_DAYS`] of its end): a local CA (whose
+/// key is discarded after signing) and a server certificate for
+/// `localhost`, `127.0.0.1` and `::1`.
 pub fn ensure_local_certificate(dir: &Path) -> Result<LocalCertificate, TlsError> {
     let files = LocalCertificate {
         ca_cert: dir.join("ca.pem"),
@@ -46,12 +52,43 @@ pub fn ensure_local_certificate(dir: &Path) -> Result<LocalCertificate, TlsError
         server_key: dir.join("server.key"),
     };
     if files.ca_cert.exists() && files.server_cert.exists() && files.server_key.exists() {
-        return Ok(files);
+        let age = std::fs::metadata(&files.server_cert)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .unwrap_or_default();
+        let renew_after = std::time::Duration::from_secs(((SERVER_CERT_DAYS - RENEW_BEFORE_DAYS) * 86_400) as u64);
+        if age < renew_after {
+            return Ok(files);
+        }
+        tracing::warn!(
+            dir = %dir.display(),
+            "the local certificate ends within {RENEW_BEFORE_DAYS} days; making a new CA and certificate (clients must trust the new ca.pem)"
+        );
     }
-    std::fs::create_dir_all(dir).map_err(|source| TlsError::Write {
-        path: dir.to_owned(),
-        source,
-    })?;
+    create_certificate(dir, &["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()])
+}
+
+/// Makes a CA (its key discarded after signing) and a server certificate
+/// for `names` (host names or IP addresses) in `dir`: `ca.pem`,
+/// `server.pem`, `server.key` (0600).
+pub fn create_certificate(dir: &Path, names: &[String]) -> Result<LocalCertificate, TlsError> {
+    let files = LocalCertificate {
+        ca_cert: dir.join("ca.pem"),
+        server_cert: dir.join("server.pem"),
+        server_key: dir.join("server.key"),
+    };
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|source| TlsError::Write {
+                path: dir.to_owned(),
+                source,
+            })?;
+    }
     let now = time::OffsetDateTime::now_utc();
 
     let ca_key = KeyPair::generate()?;
@@ -64,12 +101,12 @@ pub fn ensure_local_certificate(dir: &Path) -> Result<LocalCertificate, TlsError
     let ca_cert = ca.self_signed(&ca_key)?;
 
     let key = KeyPair::generate()?;
-    let mut server = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()])?;
-    server.distinguished_name.push(DnType::CommonName, "vox ingest (local)");
+    let mut server = CertificateParams::new(names.to_vec())?;
+    server.distinguished_name.push(DnType::CommonName, "vox (local CA)");
     server.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     server.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     server.not_before = now - time::Duration::days(1);
-    server.not_after = now + time::Duration::days(825);
+    server.not_after = now + time::Duration::days(SERVER_CERT_DAYS);
     let server_cert = server.signed_by(&key, &ca_cert, &ca_key)?;
 
     write(&files.ca_cert, ca_cert.pem().as_bytes(), 0o644)?;

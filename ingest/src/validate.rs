@@ -115,7 +115,10 @@ pub fn split_sized(format: Format, body: &[u8], limits: &Limits) -> Result<Vec<(
                 return Err(too_many(raw.len()));
             }
             for r in raw {
-                items.push((parse(r.get().as_bytes(), "JSON", None)?, r.get().len()));
+                items.push((
+                    parse_sized(r.get().as_bytes(), limits, |raw| parse(raw, "JSON", None))?,
+                    r.get().len(),
+                ));
             }
         }
         Format::Ndjson => {
@@ -128,7 +131,10 @@ pub fn split_sized(format: Format, body: &[u8], limits: &Limits) -> Result<Vec<(
                     // Stop parsing early; the count is reported as "more than".
                     return Err(too_many(limits.max_items + 1));
                 }
-                items.push((parse(line, "NDJSON", Some(n + 1))?, line.len()));
+                items.push((
+                    parse_sized(line, limits, |raw| parse(raw, "NDJSON", Some(n + 1)))?,
+                    line.len(),
+                ));
             }
         }
     }
@@ -136,6 +142,21 @@ pub fn split_sized(format: Format, body: &[u8], limits: &Limits) -> Result<Vec<(
         return Err(malformed("batch", "the batch has no items".into()));
     }
     Ok(items)
+}
+
+/// Parses one item unless it is larger than the per-item limit: an oversized
+/// item is never parsed (a 20 MiB line would cost hundreds of MiB as a
+/// `Value`); it stays `null` and is refused as `item_too_large` by
+/// [`validate_sized`], which checks the size first.
+fn parse_sized(
+    raw: &[u8],
+    limits: &Limits,
+    parse: impl Fn(&[u8]) -> Result<Value, ApiError>,
+) -> Result<Value, ApiError> {
+    if raw.len() > limits.max_item_bytes {
+        return Ok(Value::Null);
+    }
+    parse(raw)
 }
 
 /// An item that passed validation; its tenant comes from the credential.
@@ -178,19 +199,19 @@ pub fn validate_sized(
     limits: &Limits,
     now: time::OffsetDateTime,
 ) -> Result<ValidItem, ItemError> {
-    let Value::Object(obj) = value else {
-        return Err(ItemError::new("invalid_type", "", "an item must be a JSON object"));
-    };
     if size > limits.max_item_bytes {
         return Err(ItemError::new(
             "item_too_large",
             "",
             format!(
-                "the item has {size} bytes of JSON, more than the limit of {}",
+                "the item has {size} bytes of JSON as sent, more than the limit of {}; shorten its text",
                 limits.max_item_bytes
             ),
         ));
     }
+    let Value::Object(obj) = value else {
+        return Err(ItemError::new("invalid_type", "", "an item must be a JSON object"));
+    };
     if let Some(unknown) = obj.keys().find(|k| !FIELDS.contains(&k.as_str())) {
         return Err(ItemError::new(
             "unknown_field",
@@ -289,11 +310,27 @@ fn check_string(field: &str, s: &str, max_chars: usize) -> Result<(), ItemError>
             format!("{field} has {chars} characters, more than {max_chars}"),
         ));
     }
-    if field != "text" && s.chars().any(char::is_control) {
+    if field == "text" {
+        // Free text may have tabs and line breaks, nothing else no store can hold.
+        if let Some((at, c)) = schemas::text::first_unstorable(s) {
+            return Err(ItemError::new(
+                "invalid_value",
+                field,
+                format!(
+                    "text contains the control character {} at character {at}; only tab, line feed and \
+                     carriage return are allowed: remove it or replace it with a space",
+                    schemas::text::describe(c)
+                ),
+            ));
+        }
+    } else if let Some((at, c)) = s.chars().enumerate().find(|(_, c)| c.is_control()) {
         return Err(ItemError::new(
             "invalid_value",
             field,
-            format!("{field} contains control characters"),
+            format!(
+                "{field} contains the control character {} at character {at}; remove it",
+                schemas::text::describe(c)
+            ),
         ));
     }
     Ok(())
@@ -325,11 +362,84 @@ fn occurred_at(obj: &Map<String, Value>, now: time::OffsetDateTime) -> Result<i6
     Ok((at.unix_timestamp_nanos() / 1000) as i64)
 }
 
+/// Whether `tag` is a well-formed BCP-47 tag (RFC 5646, section 2.1): a
+/// language tag, a private-use tag (`x-…`) or a grandfathered one
+/// (`i-klingon`). Case-insensitive; registration is not checked.
 fn is_language_tag(tag: &str) -> bool {
-    let mut parts = tag.split('-');
-    let primary = parts.next().unwrap_or_default();
-    let primary_ok = (2..=3).contains(&primary.len()) && primary.bytes().all(|b| b.is_ascii_alphabetic());
-    primary_ok && parts.all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
+    const IRREGULAR: [&str; 17] = [
+        "en-gb-oed",
+        "i-ami",
+        "i-bnn",
+        "i-default",
+        "i-enochian",
+        "i-hak",
+        "i-klingon",
+        "i-lux",
+        "i-mingo",
+        "i-navajo",
+        "i-pwn",
+        "i-tao",
+        "i-tay",
+        "i-tsu",
+        "sgn-be-fr",
+        "sgn-be-nl",
+        "sgn-ch-de",
+    ];
+    let lower = tag.to_ascii_lowercase();
+    if IRREGULAR.contains(&lower.as_str()) {
+        return true;
+    }
+    let subtags: Vec<&str> = lower.split('-').collect();
+    let alpha =
+        |s: &str, n: std::ops::RangeInclusive<usize>| n.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_lowercase());
+    let alnum = |s: &str, n: std::ops::RangeInclusive<usize>| {
+        n.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric())
+    };
+    let private_use = |rest: &[&str]| !rest.is_empty() && rest.iter().all(|s| alnum(s, 1..=8));
+    if subtags[0] == "x" {
+        return private_use(&subtags[1..]);
+    }
+    let mut i;
+    // language, with up to three extlang subtags after a 2-3 letter one
+    if alpha(subtags[0], 2..=3) {
+        i = 1;
+        while i < subtags.len() && i <= 3 && alpha(subtags[i], 3..=3) {
+            i += 1;
+        }
+    } else if alpha(subtags[0], 4..=8) {
+        i = 1;
+    } else {
+        return false;
+    }
+    if i < subtags.len() && alpha(subtags[i], 4..=4) {
+        i += 1; // script
+    }
+    if i < subtags.len()
+        && (alpha(subtags[i], 2..=2) || (subtags[i].len() == 3 && subtags[i].bytes().all(|b| b.is_ascii_digit())))
+    {
+        i += 1; // region
+    }
+    while i < subtags.len()
+        && (alnum(subtags[i], 5..=8)
+            || (subtags[i].len() == 4 && subtags[i].as_bytes()[0].is_ascii_digit() && alnum(subtags[i], 4..=4)))
+    {
+        i += 1; // variants
+    }
+    while i < subtags.len() && subtags[i].len() == 1 && subtags[i] != "x" && alnum(subtags[i], 1..=1) {
+        // an extension: a singleton and at least one 2-8 character subtag
+        let start = i + 1;
+        i = start;
+        while i < subtags.len() && alnum(subtags[i], 2..=8) {
+            i += 1;
+        }
+        if i == start {
+            return false;
+        }
+    }
+    if i < subtags.len() && subtags[i] == "x" {
+        return private_use(&subtags[i + 1..]);
+    }
+    i == subtags.len()
 }
 
 fn default_scale(kind: MetricKind) -> Option<(f64, f64)> {
@@ -674,6 +784,96 @@ mod tests {
                 .err(),
             Some("too_many_items")
         );
+    }
+
+    #[test]
+    fn oversized_items_are_not_parsed() {
+        let limits = Limits {
+            max_item_bytes: 1024,
+            ..Limits::default()
+        };
+        // Not even valid JSON: refused by its size, per item, never parsed.
+        let big = format!("{{\"text\": \"{}\n", "a".repeat(4096));
+        let body = format!("{}\n{big}{}\n", good(), good());
+        let items = split_sized(Format::Ndjson, body.as_bytes(), &limits).expect("the batch splits");
+        assert_eq!(items.len(), 3);
+        assert_eq!(
+            validate_sized(&items[1].0, items[1].1, &limits, now()).map_err(|e| e.code),
+            Err("item_too_large")
+        );
+        assert!(validate_sized(&items[2].0, items[2].1, &limits, now()).is_ok());
+        let array = format!("[{}, {{\"text\": \"{}\"}}]", good(), "a".repeat(4096));
+        let items = split_sized(Format::JsonArray, array.as_bytes(), &limits).expect("the array splits");
+        assert_eq!(items[1].0, Value::Null, "the oversized item was not parsed");
+        assert_eq!(
+            validate_sized(&items[1].0, items[1].1, &limits, now()).map_err(|e| e.code),
+            Err("item_too_large")
+        );
+    }
+
+    #[test]
+    fn control_characters_are_refused_where_no_store_can_hold_them() {
+        for (field, value) in [
+            ("text", "nul \u{0} inside"),
+            ("text", "escape \u{1b}[31m"),
+            ("text", "c1 \u{85}"),
+            ("respondent", "tab\there"),
+            ("external_id", "a\u{0}b"),
+        ] {
+            let err = validate_item(&with(field, json!(value)), &Limits::default(), now())
+                .expect_err(&format!("{field}={value:?} must be refused"));
+            assert_eq!(
+                (err.code, err.field.as_str()),
+                ("invalid_value", field),
+                "{}",
+                err.message
+            );
+            assert!(err.message.contains("U+00"), "{}", err.message);
+        }
+        let mut v = good();
+        v["metadata"] = json!({"k": "v\u{0}"});
+        assert_eq!(
+            validate_item(&v, &Limits::default(), now()).map_err(|e| e.code),
+            Err("invalid_value")
+        );
+        let fine = with("text", json!("line one\nline two\r\n\tindented"));
+        assert!(validate_item(&fine, &Limits::default(), now()).is_ok());
+    }
+
+    #[test]
+    fn every_well_formed_bcp47_tag_is_a_language() {
+        for tag in [
+            "en",
+            "fi",
+            "sv-FI",
+            "zh-Hant-TW",
+            "es-419",
+            "de-CH-1901",
+            "sl-rozaj-biske",
+            "en-US-u-ca-gregory",
+            "x-private",
+            "en-x-internal",
+            "i-klingon",
+            "EN-gb-OED",
+            "zh-yue-HK",
+            "tlh",
+        ] {
+            assert!(is_language_tag(tag), "{tag} is well-formed");
+        }
+        for tag in [
+            "",
+            "e",
+            "english please",
+            "en--us",
+            "en-",
+            "x",
+            "en-a",
+            "123",
+            "en-x-toolongsubtag",
+            "i-unknown",
+        ] {
+            assert!(!is_language_tag(tag), "{tag} is not well-formed");
+        }
     }
 
     #[test]

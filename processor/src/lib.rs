@@ -42,8 +42,6 @@ impl ProcessorSettings {
 pub enum ProcessorError {
     #[error(transparent)]
     Log(#[from] LogError),
-    #[error("encoding an output event failed: {0}")]
-    Encode(#[from] schemas::CodecError),
 }
 
 /// Runs until `shutdown` completes. A step that the log aborts is retried
@@ -73,10 +71,12 @@ pub async fn run(
         // Every item was accepted by ingest after its configuration was in
         // the log, so reading the config topic to its end first is enough.
         config.catch_up().await?;
+        // Every record gets an output: a record the processor cannot handle
+        // becomes a dead letter with its reason, never a stopped role.
         let outputs = records
             .iter()
             .map(|r| process(config.directory(), &settings, r, now_micros()))
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Vec<_>>();
         match consumer.commit_step(outputs, &records).await {
             Ok(()) => tracing::debug!(records = records.len(), "step committed"),
             Err(LogError::Aborted(reason)) => tracing::warn!(%reason, "step aborted; retrying its records"),
@@ -88,38 +88,14 @@ pub async fn run(
 }
 
 /// Handles one input record: the processed event, or a dead letter with the
-/// reason. Pure, so that it can be tested through events alone.
-pub fn process(
-    directory: &Directory,
-    settings: &ProcessorSettings,
-    record: &Record,
-    now: i64,
-) -> Result<Output, schemas::CodecError> {
-    let reject = |received: Option<&FeedbackReceived>, code: &str, reason: String| {
-        let rejected = FeedbackRejected {
-            event_id: received.map(|r| r.event_id.clone()),
-            tenant_id: received.map(|r| r.tenant_id.clone()),
-            collection: received.map(|r| r.collection.clone()),
-            external_id: received.map(|r| r.external_id.clone()),
-            reason_code: code.to_owned(),
-            reason,
-            processed_region: settings.region.clone(),
-            rejected_at: now,
-            source_topic: record.topic.clone(),
-            source_partition: record.partition,
-            source_offset: record.offset,
-            input: record.payload.clone(),
-        };
-        tracing::info!(code, offset = record.offset, "feedback rejected");
-        Ok(Output {
-            topic: Topic::FeedbackRejected.name(&settings.namespace),
-            key: record.key.clone(),
-            payload: schemas::encode(&rejected)?,
-        })
-    };
+/// reason. Never fails: whatever is wrong with one record (undecodable,
+/// refused by isolation, characters no store can hold, an event that does
+/// not encode) is that record's dead letter. Pure, so that it can be tested
+/// through events alone.
+pub fn process(directory: &Directory, settings: &ProcessorSettings, record: &Record, now: i64) -> Output {
     let received: FeedbackReceived = match schemas::decode(&record.payload) {
         Ok(r) => r,
-        Err(e) => return reject(None, "undecodable", e.to_string()),
+        Err(e) => return reject(settings, record, None, "undecodable", e.to_string(), now),
     };
     if let Err(e) = directory.check_accepted(
         &received.tenant_id,
@@ -127,7 +103,15 @@ pub fn process(
         &received.collection,
         &settings.region,
     ) {
-        return reject(Some(&received), e.code(), e.to_string());
+        return reject(settings, record, Some(&received), e.code(), e.to_string(), now);
+    }
+    if let Some((field, at, c)) = unstorable(&received) {
+        let reason = format!(
+            "{field} contains {} at character {at}, which no store can hold (ingest refuses it; this record \
+             reached the log another way)",
+            schemas::text::describe(c)
+        );
+        return reject(settings, record, Some(&received), "invalid_characters", reason, now);
     }
     let applied_tags = received
         .item
@@ -142,25 +126,87 @@ pub fn process(
         })
         .collect();
     let processed = FeedbackProcessed {
-        event_id: received.event_id,
-        tenant_id: received.tenant_id,
-        collection: received.collection,
-        external_id: received.external_id,
-        client_id: received.client_id,
-        batch_id: received.batch_id,
-        received_region: received.region,
+        event_id: received.event_id.clone(),
+        tenant_id: received.tenant_id.clone(),
+        collection: received.collection.clone(),
+        external_id: received.external_id.clone(),
+        client_id: received.client_id.clone(),
+        batch_id: received.batch_id.clone(),
+        received_region: received.region.clone(),
         processed_region: settings.region.clone(),
         received_at: received.received_at,
         processed_at: now,
-        item: received.item,
+        item: received.item.clone(),
         applied_tags,
         redactions: Vec::new(),
     };
-    Ok(Output {
-        topic: Topic::FeedbackProcessed.name(&settings.namespace),
-        key: record.key.clone(),
-        payload: schemas::encode(&processed)?,
+    match schemas::encode(&processed) {
+        Ok(payload) => Output {
+            topic: Topic::FeedbackProcessed.name(&settings.namespace),
+            key: record.key.clone(),
+            payload,
+        },
+        Err(e) => reject(settings, record, Some(&received), "unencodable", e.to_string(), now),
+    }
+}
+
+/// The first string of an item (ids included) with a character no store can
+/// hold: the field, the character index and the character.
+fn unstorable(r: &FeedbackReceived) -> Option<(String, usize, char)> {
+    let item = &r.item;
+    let mut fields: Vec<(String, &str)> = vec![
+        ("tenant_id".into(), &r.tenant_id),
+        ("collection".into(), &r.collection),
+        ("external_id".into(), &r.external_id),
+    ];
+    fields.extend(item.text.as_deref().map(|t| ("text".to_owned(), t)));
+    fields.extend(item.language.as_deref().map(|t| ("language".to_owned(), t)));
+    fields.extend(item.respondent.as_deref().map(|t| ("respondent".to_owned(), t)));
+    for (k, v) in &item.metadata {
+        fields.push((format!("metadata key {k:?}"), k));
+        fields.push((format!("metadata.{k}"), v));
+    }
+    for (i, t) in item.tags.iter().enumerate() {
+        fields.push((format!("tags[{i}].name"), &t.name));
+        fields.push((format!("tags[{i}].value"), &t.value));
+    }
+    fields.into_iter().find_map(|(field, value)| {
+        schemas::text::first_unstorable(value).map(|(at, c)| (schemas::text::sanitize(&field), at, c))
     })
+}
+
+/// The dead letter of `record`. Its identifying fields are made storable
+/// (U+FFFD for what no store can hold) so that the dead letter itself can
+/// always be projected.
+fn reject(
+    settings: &ProcessorSettings,
+    record: &Record,
+    received: Option<&FeedbackReceived>,
+    code: &str,
+    reason: String,
+    now: i64,
+) -> Output {
+    let clean = |s: &String| schemas::text::sanitize(s);
+    let rejected = FeedbackRejected {
+        event_id: received.map(|r| clean(&r.event_id)),
+        tenant_id: received.map(|r| clean(&r.tenant_id)),
+        collection: received.map(|r| clean(&r.collection)),
+        external_id: received.map(|r| clean(&r.external_id)),
+        reason_code: code.to_owned(),
+        reason: schemas::text::sanitize(&reason),
+        processed_region: settings.region.clone(),
+        rejected_at: now,
+        source_topic: record.topic.clone(),
+        source_partition: record.partition,
+        source_offset: record.offset,
+        input: record.payload.clone(),
+    };
+    tracing::info!(code, offset = record.offset, "feedback rejected");
+    Output {
+        topic: Topic::FeedbackRejected.name(&settings.namespace),
+        key: record.key.clone(),
+        payload: schemas::encode(&rejected).expect("a FeedbackRejected of plain strings and bytes always encodes"),
+    }
 }
 
 fn now_micros() -> i64 {

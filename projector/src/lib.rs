@@ -72,12 +72,82 @@ pub async fn run(
             continue;
         }
         let projection = project(&settings.namespace, &positions, &records);
-        store.apply(PROJECTOR, &projection).await?;
-        for m in projection.offsets {
-            positions.insert((m.topic, m.partition), m.to);
+        match store.apply(PROJECTOR, &projection).await {
+            Ok(()) => {
+                for m in projection.offsets {
+                    positions.insert((m.topic, m.partition), m.to);
+                }
+            }
+            // One record the store refuses must not stop the read models of
+            // every tenant: write the step record by record, and keep the
+            // refused one as a dead letter.
+            Err(e) if e.is_refused_data() => {
+                tracing::warn!(error = %e, "the store refused a step; writing its records one by one");
+                for r in &records {
+                    apply_one(&store, &settings.namespace, &mut positions, r).await?;
+                }
+            }
+            Err(e) => return Err(e.into()),
         }
     }
     tracing::info!("projector stopped");
+    Ok(())
+}
+
+/// Writes one record's step; if the store refuses its data, writes a dead
+/// letter for it instead (`store_refused`, with the database's reason). Fails
+/// only when the store fails for a reason that is not the record's.
+async fn apply_one(
+    store: &Store,
+    namespace: &str,
+    positions: &mut Positions,
+    r: &Record,
+) -> Result<(), ProjectorError> {
+    let projection = project(namespace, positions, std::slice::from_ref(r));
+    let refused = match store.apply(PROJECTOR, &projection).await {
+        Ok(()) => None,
+        Err(e) if e.is_refused_data() => Some(e),
+        Err(e) => return Err(e.into()),
+    };
+    let projection = match refused {
+        None => projection,
+        Some(e) => {
+            tracing::error!(topic = %r.topic, offset = r.offset, error = %e, "the store refused a record; kept as a rejection");
+            let mut dead = projection;
+            let (tenant_id, collection, external_id, event_id) = match dead.feedback.pop() {
+                Some(f) => (
+                    Some(f.tenant_id),
+                    Some(f.collection),
+                    Some(f.external_id),
+                    Some(f.event_id),
+                ),
+                None => dead
+                    .rejections
+                    .pop()
+                    .map(|d| (d.tenant_id, d.collection, d.external_id, d.event_id))
+                    .unwrap_or_default(),
+            };
+            dead.feedback.clear();
+            dead.rejections = vec![RejectionRow {
+                source_topic: r.topic.clone(),
+                source_partition: r.partition,
+                source_offset: r.offset,
+                tenant_id,
+                collection,
+                external_id,
+                event_id,
+                reason_code: "store_refused".to_owned(),
+                reason: schemas::text::sanitize(&e.to_string()),
+                processed_region: String::new(),
+                rejected_at: 0,
+            }];
+            store.apply(PROJECTOR, &dead).await?;
+            dead
+        }
+    };
+    for m in projection.offsets {
+        positions.insert((m.topic, m.partition), m.to);
+    }
     Ok(())
 }
 
@@ -92,24 +162,45 @@ pub fn project(namespace: &str, positions: &Positions, records: &[Record]) -> Pr
         *next = (*next).max(r.offset + 1);
         if r.topic == processed_topic {
             match schemas::decode::<FeedbackProcessed>(&r.payload) {
-                Ok(p) => projection.feedback.push(feedback_row(p)),
+                Ok(p) => {
+                    let row = feedback_row(p);
+                    match unstorable(&row) {
+                        None => projection.feedback.push(row),
+                        Some(reason) => projection.rejections.push(RejectionRow {
+                            source_topic: r.topic.clone(),
+                            source_partition: r.partition,
+                            source_offset: r.offset,
+                            tenant_id: Some(sanitize(&row.tenant_id)),
+                            collection: Some(sanitize(&row.collection)),
+                            external_id: Some(sanitize(&row.external_id)),
+                            event_id: Some(sanitize(&row.event_id)),
+                            reason_code: "invalid_characters".to_owned(),
+                            reason,
+                            processed_region: sanitize(&row.processed_region),
+                            rejected_at: row.processed_at,
+                        }),
+                    }
+                }
                 Err(e) => projection.rejections.push(undecodable(r, e)),
             }
         } else {
             match schemas::decode::<FeedbackRejected>(&r.payload) {
-                Ok(d) => projection.rejections.push(RejectionRow {
-                    source_topic: d.source_topic,
-                    source_partition: d.source_partition,
-                    source_offset: d.source_offset,
-                    tenant_id: d.tenant_id,
-                    collection: d.collection,
-                    external_id: d.external_id,
-                    event_id: d.event_id,
-                    reason_code: d.reason_code,
-                    reason: d.reason,
-                    processed_region: d.processed_region,
-                    rejected_at: d.rejected_at,
-                }),
+                Ok(d) => {
+                    let clean = |s: Option<String>| s.map(|s| sanitize(&s));
+                    projection.rejections.push(RejectionRow {
+                        source_topic: sanitize(&d.source_topic),
+                        source_partition: d.source_partition,
+                        source_offset: d.source_offset,
+                        tenant_id: clean(d.tenant_id),
+                        collection: clean(d.collection),
+                        external_id: clean(d.external_id),
+                        event_id: clean(d.event_id),
+                        reason_code: sanitize(&d.reason_code),
+                        reason: sanitize(&d.reason),
+                        processed_region: sanitize(&d.processed_region),
+                        rejected_at: d.rejected_at,
+                    })
+                }
                 Err(e) => projection.rejections.push(undecodable(r, e)),
             }
         }
@@ -127,6 +218,56 @@ pub fn project(namespace: &str, positions: &Positions, records: &[Record]) -> Pr
         })
         .collect();
     projection
+}
+
+use schemas::text::sanitize;
+
+/// Why a feedback row cannot be stored anywhere (a character no store can
+/// hold, e.g. U+0000, which PostgreSQL refuses), or None.
+fn unstorable(row: &FeedbackRow) -> Option<String> {
+    let strings = [
+        ("tenant_id", Some(row.tenant_id.as_str())),
+        ("collection", Some(&row.collection)),
+        ("external_id", Some(&row.external_id)),
+        ("event_id", Some(&row.event_id)),
+        ("client_id", Some(&row.client_id)),
+        ("batch_id", Some(&row.batch_id)),
+        ("text", row.text.as_deref()),
+        ("language", row.language.as_deref()),
+        ("respondent", row.respondent.as_deref()),
+        ("received_region", Some(&row.received_region)),
+        ("processed_region", Some(&row.processed_region)),
+    ];
+    let mut json = Vec::new();
+    json_strings("metadata", &row.metadata, &mut json);
+    json_strings("tags", &row.tags, &mut json);
+    strings
+        .into_iter()
+        .filter_map(|(field, value)| value.map(|v| (field, v)))
+        .chain(json.iter().map(|(field, v)| (*field, v.as_str())))
+        .find_map(|(field, value)| {
+            schemas::text::first_unstorable(value).map(|(at, c)| {
+                format!(
+                    "{field} contains {} at character {at}, which no store can hold",
+                    schemas::text::describe(c)
+                )
+            })
+        })
+}
+
+/// Every string (object keys included) inside a JSON value.
+fn json_strings<'a>(field: &'static str, value: &'a serde_json::Value, out: &mut Vec<(&'static str, &'a String)>) {
+    match value {
+        serde_json::Value::String(s) => out.push((field, s)),
+        serde_json::Value::Array(items) => items.iter().for_each(|v| json_strings(field, v, out)),
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                out.push((field, k));
+                json_strings(field, v, out);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// A record the projector cannot read is kept as a dead letter, not dropped.
@@ -147,12 +288,22 @@ fn undecodable(r: &Record, e: schemas::CodecError) -> RejectionRow {
     }
 }
 
+/// A whole number as a JSON integer (`9`, not `9.0`), anything else as a
+/// float.
+fn number(v: f64) -> serde_json::Value {
+    if v.fract() == 0.0 && v.abs() < 9_007_199_254_740_992.0 {
+        serde_json::Value::from(v as i64)
+    } else {
+        serde_json::Value::from(v)
+    }
+}
+
 fn feedback_row(p: FeedbackProcessed) -> FeedbackRow {
     let metrics = p
         .item
         .metrics
         .iter()
-        .map(|m| serde_json::json!({"kind": m.kind.as_str(), "value": m.value, "scale": [m.scale_min, m.scale_max]}))
+        .map(|m| serde_json::json!({"kind": m.kind.as_str(), "value": number(m.value), "scale": [number(m.scale_min), number(m.scale_max)]}))
         .collect();
     let tags = p
         .applied_tags

@@ -31,34 +31,62 @@ def crc64_avro(data: bytes) -> int:
 
 EXPECTED = {
     "feedback_received": {"tenant_id": "acme", "external_id": "nps-1", "region": "eu"},
-    "tenant_created": {"tenant_id": "acme", "name": "Acme Oy", "region": "eu"},
+    "feedback_processed": {"tenant_id": "acme", "external_id": "nps-1", "processed_region": "eu"},
     "feedback_rejected": {"reason_code": "undecodable", "input": b"\x00\x9f\xff\x01", "event_id": None},
+    "tenant_created": {"tenant_id": "acme", "name": "Acme Oy", "region": "eu"},
+    "collection_created": {"tenant_id": "acme", "collection": "nps-2026", "name": "NPS 2026"},
+    "client_credential_issued": {"client_id": "vox_ci_0011223344556677", "secret_version": 1},
+    "client_secret_rotated": {"secret_version": 2, "kek_id": "kek-1"},
+    "client_credential_revoked": {"secret_version": 1, "client_id": "vox_ci_0011223344556677"},
+    "audit_record": {"action": "feedback.batch", "outcome": "success", "details": {"accepted": "1"}},
 }
+
+
+def version(path: Path) -> int:
+    return int(path.stem.rsplit(".v", 1)[1])
 
 
 def main() -> int:
     samples, schemas = Path(sys.argv[1]), Path(sys.argv[2])
     passed = failed = 0
+    files = sorted(schemas.glob("*.avsc"))
+    stems = sorted({p.stem.rsplit(".v", 1)[0] for p in files})
+    missing = [stem for stem in stems if stem not in EXPECTED]
+    if missing:
+        print(f"FAIL no sample for {', '.join(missing)}: add one to schemas/examples/sample_events.rs and EXPECTED")
+        failed += len(missing)
     for stem, expected in EXPECTED.items():
+        versions = sorted(schemas.glob(f"{stem}.v*.avsc"), key=version)
         data = (samples / f"{stem}.bin").read_bytes()
-        newest = sorted(schemas.glob(f"{stem}.v*.avsc"), key=lambda p: int(p.stem.rsplit(".v", 1)[1]))[-1]
-        schema = fastavro.parse_schema(json.loads(newest.read_text()))
-        fingerprint = crc64_avro(to_parsing_canonical_form(schema).encode())
-        problems = []
-        if data[:2] != b"\xc3\x01":
-            problems.append("missing C3 01 marker")
-        if struct.unpack("<Q", data[2:10])[0] != fingerprint:
-            problems.append("fingerprint is not the little-endian CRC-64-AVRO of the schema")
-        record = fastavro.schemaless_reader(io.BytesIO(data[10:]), schema)
-        for key, value in expected.items():
-            if record.get(key) != value:
-                problems.append(f"{key}: {record.get(key)!r} != {value!r}")
-        if problems:
-            failed += 1
-            print(f"FAIL {stem}: {'; '.join(problems)}")
-        else:
-            passed += 1
-            print(f"ok   {stem}: decoded by fastavro {fastavro.__version__} from {newest.name}")
+        newest = versions[-1]
+        writer = fastavro.parse_schema(json.loads(newest.read_text()))
+        fingerprint = crc64_avro(to_parsing_canonical_form(writer).encode())
+        for path in versions:
+            # The newest version wrote the sample; every committed version
+            # must read it (an older consumer, through schema resolution).
+            reader = fastavro.parse_schema(json.loads(path.read_text()))
+            problems = []
+            if data[:2] != b"\xc3\x01":
+                problems.append("missing C3 01 marker")
+            if struct.unpack("<Q", data[2:10])[0] != fingerprint:
+                problems.append("fingerprint is not the little-endian CRC-64-AVRO of the newest schema")
+            try:
+                record = fastavro.schemaless_reader(io.BytesIO(data[10:]), writer, reader)
+            except Exception as e:  # noqa: BLE001 - report any decoding failure
+                problems.append(f"does not decode: {e}")
+                record = {}
+            for key, value in expected.items():
+                if key in record and record.get(key) != value:
+                    problems.append(f"{key}: {record.get(key)!r} != {value!r}")
+                if key not in record and path == newest:
+                    problems.append(f"{key} is missing")
+            if problems:
+                failed += 1
+                print(f"FAIL {path.name}: {'; '.join(problems)}")
+            else:
+                passed += 1
+                how = "decoded" if path == newest else f"read (written as {newest.name})"
+                print(f"ok   {path.name}: {how} by fastavro {fastavro.__version__}")
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 

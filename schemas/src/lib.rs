@@ -4,6 +4,7 @@
 
 mod codec;
 mod events;
+pub mod text;
 mod topics;
 
 pub use codec::{

@@ -1,8 +1,11 @@
 //! The store seam: read models and the projector's input offsets, in SQLite
 //! (embedded) or PostgreSQL (distributed). Only this crate writes SQL for the
 //! read models. Every projection step is one SQL transaction that writes the
-//! rows and moves the stored offsets with a compare-and-set, and rows are
-//! deduplicated on the event id, so a replayed batch changes nothing.
+//! rows and moves the stored offsets with a compare-and-set. A feedback
+//! item is one row per event id: a later event of the same item with other
+//! content (a correction) replaces the earlier one, and one with the same
+//! content (a client's retry) changes nothing, so a replayed batch changes
+//! nothing and the newest version in log order wins.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -31,6 +34,46 @@ pub enum StoreError {
     },
     #[error("stored JSON column could not be read: {0}")]
     Json(#[from] serde_json::Error),
+}
+
+impl StoreError {
+    /// Whether the database refused this data rather than failed: a value
+    /// it cannot hold, a constraint, a row too large. Such a failure belongs
+    /// to a record (the projector turns it into a dead letter and moves on);
+    /// any other failure (connection, disk, locks) stops or retries the
+    /// role.
+    pub fn is_refused_data(&self) -> bool {
+        match self {
+            StoreError::Json(_) => true,
+            StoreError::Database(sqlx::Error::Encode(_)) => true,
+            StoreError::Database(sqlx::Error::Database(db)) => {
+                let code = db.code().unwrap_or_default();
+                match self.backend_of(db.as_ref()) {
+                    // SQLSTATE classes 22 (data exception), 23 (integrity
+                    // constraint), 54 (program limit, e.g. a row too large).
+                    Backend::Postgres => ["22", "23", "54"].iter().any(|class| code.starts_with(class)),
+                    // Primary result codes TOOBIG, CONSTRAINT, MISMATCH, RANGE.
+                    Backend::Sqlite => code
+                        .parse::<i32>()
+                        .is_ok_and(|c| [18, 19, 20, 25].contains(&(c & 0xff))),
+                }
+            }
+            _ => false,
+        }
+    }
+
+    fn backend_of(&self, db: &dyn sqlx::error::DatabaseError) -> Backend {
+        if db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>().is_some() {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        }
+    }
+}
+
+enum Backend {
+    Postgres,
+    Sqlite,
 }
 
 /// One row of the feedback read model.
@@ -141,7 +184,21 @@ macro_rules! apply_in {
                 $json,
                 ", $14",
                 $json,
-                ", $15, $16, $17, $18) ON CONFLICT DO NOTHING"
+                ", $15, $16, $17, $18) ON CONFLICT (event_id) DO UPDATE SET \
+                 client_id = excluded.client_id, batch_id = excluded.batch_id, channel = excluded.channel, \
+                 occurred_at = excluded.occurred_at, text = excluded.text, language = excluded.language, \
+                 metrics = excluded.metrics, respondent = excluded.respondent, metadata = excluded.metadata, \
+                 tags = excluded.tags, received_region = excluded.received_region, \
+                 processed_region = excluded.processed_region, received_at = excluded.received_at, \
+                 processed_at = excluded.processed_at \
+                 WHERE feedback.channel IS DISTINCT FROM excluded.channel \
+                 OR feedback.occurred_at IS DISTINCT FROM excluded.occurred_at \
+                 OR feedback.text IS DISTINCT FROM excluded.text \
+                 OR feedback.language IS DISTINCT FROM excluded.language \
+                 OR feedback.metrics IS DISTINCT FROM excluded.metrics \
+                 OR feedback.respondent IS DISTINCT FROM excluded.respondent \
+                 OR feedback.metadata IS DISTINCT FROM excluded.metadata \
+                 OR feedback.tags IS DISTINCT FROM excluded.tags"
             ))
             .bind(&f.tenant_id)
             .bind(&f.collection)

@@ -11,6 +11,9 @@ pub struct ConfigFollower {
     topic: String,
     reader: Reader,
     directory: Directory,
+    /// Where the follower stands: the offset after the last record applied,
+    /// per partition (for compare-and-set writes).
+    seen: Positions,
     /// A catch-up failed part-way: the reader may have moved past records
     /// that were never applied, so the next one starts over from offset 0.
     restart: bool,
@@ -24,6 +27,7 @@ impl ConfigFollower {
             topic: config_topic.to_owned(),
             reader,
             directory: Directory::default(),
+            seen: Positions::new(),
             restart: false,
         };
         follower.catch_up().await?;
@@ -43,8 +47,9 @@ impl ConfigFollower {
             let mut records = Vec::new();
             reader.read_to_end(&mut records).await?;
             let mut directory = Directory::default();
-            apply_all(&mut directory, records);
-            (self.reader, self.directory, self.restart) = (reader, directory, false);
+            let mut seen = Positions::new();
+            apply_all(&mut directory, &mut seen, records);
+            (self.reader, self.directory, self.seen, self.restart) = (reader, directory, seen, false);
             return Ok(true);
         }
         let mut records = Vec::new();
@@ -53,17 +58,24 @@ impl ConfigFollower {
             return Err(e);
         }
         let changed = !records.is_empty();
-        apply_all(&mut self.directory, records);
+        apply_all(&mut self.directory, &mut self.seen, records);
         Ok(changed)
     }
 
     pub fn directory(&self) -> &Directory {
         &self.directory
     }
+
+    /// The positions the directory was folded to (see
+    /// [`eventlog::Log::append_if_unchanged`]).
+    pub fn positions(&self) -> &Positions {
+        &self.seen
+    }
 }
 
-fn apply_all(directory: &mut Directory, records: Vec<eventlog::Record>) {
+fn apply_all(directory: &mut Directory, seen: &mut Positions, records: Vec<eventlog::Record>) {
     for r in records {
+        seen.insert((r.topic.clone(), r.partition), r.offset + 1);
         match ConfigEvent::decode(&r.payload) {
             Ok(event) => {
                 if let Err(e) = directory.apply(&event) {

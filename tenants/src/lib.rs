@@ -107,6 +107,9 @@ pub struct Client {
     pub collections: Vec<String>,
     /// Secret versions that have not been revoked.
     pub secrets: BTreeMap<i32, SecretVersion>,
+    /// Revoked secret versions: they never verify, but a request signed with
+    /// one is told that its credential is revoked (it proved it held it).
+    pub revoked_secrets: BTreeMap<i32, SecretVersion>,
     /// The highest version ever issued (revoked ones included): versions are
     /// never reused, so an audit record's version names one secret.
     pub highest_version: i32,
@@ -161,6 +164,10 @@ impl Directory {
 
     pub fn tenants(&self) -> impl Iterator<Item = &Tenant> {
         self.tenants.values()
+    }
+
+    pub fn clients(&self) -> impl Iterator<Item = &Client> {
+        self.clients.values()
     }
 
     /// Whether `event` is a valid next step from the current state. The CLI
@@ -279,6 +286,7 @@ impl Directory {
                         name: e.name.clone(),
                         collections: e.collections.clone(),
                         secrets: BTreeMap::from([(e.secret_version, version)]),
+                        revoked_secrets: BTreeMap::new(),
                         highest_version: e.secret_version,
                         revoked: false,
                     },
@@ -303,7 +311,9 @@ impl Directory {
                 if let Some(c) = self.clients.get_mut(&e.client_id) {
                     match e.secret_version {
                         Some(v) => {
-                            c.secrets.remove(&v);
+                            if let Some(secret) = c.secrets.remove(&v) {
+                                c.revoked_secrets.insert(v, secret);
+                            }
                         }
                         None => c.revoked = true,
                     }
@@ -316,6 +326,9 @@ impl Directory {
     /// Verifies a signed request: `signature` must be the HMAC of
     /// `string_to_sign` under one of the client's active secrets (opened
     /// with `kek`). Returns the tenant and the secret version that matched.
+    /// [`AuthError::Revoked`] only when the signature verifies under a
+    /// secret that was revoked or whose grace period ended (the caller held
+    /// it); any other mismatch is [`AuthError::BadSignature`].
     pub fn verify_signature(
         &self,
         kek: &Kek,
@@ -325,23 +338,43 @@ impl Directory {
         now_micros: i64,
     ) -> Result<Authenticated, AuthError> {
         let client = self.clients.get(client_id).ok_or(AuthError::UnknownClient)?;
-        if client.revoked {
-            return Err(AuthError::Revoked);
-        }
-        for (version, entry) in client.secrets.iter().rev().filter(|(_, s)| s.active_at(now_micros)) {
-            let Some(sealed) = &entry.sealed else { continue };
+        let matches = |version: i32, entry: &SecretVersion| -> Result<bool, AuthError> {
+            let Some(sealed) = &entry.sealed else { return Ok(false) };
             let secret = kek
-                .open(&client.tenant_id, client_id, *version, sealed)
+                .open(&client.tenant_id, client_id, version, sealed)
                 .map_err(|_| AuthError::Unsealable(client_id.to_owned()))?;
-            if auth::signing::verify(&secret, string_to_sign, signature) {
-                return Ok(Authenticated {
-                    tenant_id: client.tenant_id.clone(),
-                    client_id: client.client_id.clone(),
-                    secret_version: *version,
-                });
+            Ok(auth::signing::verify(secret.expose(), string_to_sign, signature))
+        };
+        if !client.revoked {
+            for (version, entry) in client.secrets.iter().rev().filter(|(_, s)| s.active_at(now_micros)) {
+                if matches(*version, entry)? {
+                    return Ok(Authenticated {
+                        tenant_id: client.tenant_id.clone(),
+                        client_id: client.client_id.clone(),
+                        secret_version: *version,
+                    });
+                }
+            }
+        }
+        let retired = client
+            .secrets
+            .iter()
+            .filter(|(_, s)| client.revoked || !s.active_at(now_micros))
+            .chain(client.revoked_secrets.iter());
+        for (version, entry) in retired {
+            if matches(*version, entry)? {
+                return Err(AuthError::Revoked);
             }
         }
         Err(AuthError::BadSignature)
+    }
+
+    /// Whether `client_id` names a client (revoked ones included: their
+    /// callers may be told so once a signature proves it). Checked before a
+    /// request's body is read; the answer for an unknown client is the same
+    /// as for a bad signature.
+    pub fn client_known(&self, client_id: &str) -> bool {
+        self.clients.contains_key(client_id)
     }
 
     /// Tenant isolation at ingest: may this client of this tenant write
@@ -537,7 +570,16 @@ mod tests {
         assert_eq!(who(&d, &kek, "c1", &s1, NOW), Ok(1));
         assert_eq!(who(&d, &kek, "c1", &s2, NOW), Ok(2));
         d.apply(&revoked(Some(1))).expect("valid revoke");
-        assert_eq!(who(&d, &kek, "c1", &s1, NOW), Err(AuthError::BadSignature));
+        assert_eq!(
+            who(&d, &kek, "c1", &s1, NOW),
+            Err(AuthError::Revoked),
+            "a revoked secret is told so: its holder proved it held it"
+        );
+        assert_eq!(
+            who(&d, &kek, "c1", &auth::new_secret(), NOW),
+            Err(AuthError::BadSignature),
+            "a secret it never had is not told that the credential is revoked"
+        );
         assert_eq!(who(&d, &kek, "c1", &s2, NOW), Ok(2));
         d.apply(&revoked(None)).expect("valid revoke");
         assert_eq!(who(&d, &kek, "c1", &s2, NOW), Err(AuthError::Revoked));
@@ -581,7 +623,7 @@ mod tests {
         assert_eq!(who(&d, &kek, "c1", &s1, NOW), Ok(1), "inside the grace period");
         assert_eq!(
             who(&d, &kek, "c1", &s1, NOW + 1_000_000),
-            Err(AuthError::BadSignature),
+            Err(AuthError::Revoked),
             "after it"
         );
         assert_eq!(who(&d, &kek, "c1", &s2, NOW + 1_000_000), Ok(2));

@@ -33,6 +33,41 @@ pub fn kafka_brokers() -> String {
     brokers
 }
 
+/// The local broker's SASL_SSL listener and its SCRAM credentials.
+pub struct KafkaSaslSsl {
+    pub brokers: String,
+    pub username: String,
+    pub password: String,
+    pub ca_file: String,
+}
+
+/// The SASL_SSL listener of the test Kafka cluster (from `VOX_KAFKA_SASL_*`,
+/// which `deploy/local/services.sh env` prints); fails the test if it is not
+/// configured or not reachable.
+pub fn kafka_sasl_ssl() -> KafkaSaslSsl {
+    let var = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| {
+            panic!(
+                "{name} is not set: the SASL_SSL test needs the local broker's SASL_SSL listener. Run \
+                 `eval \"$(deploy/local/services.sh env)\"` after `deploy/local/services.sh up` (or run \
+                 the whole suite with `deploy/local/test.sh`)"
+            )
+        })
+    };
+    let brokers = var("VOX_KAFKA_SASL_BROKERS");
+    require_reachable(
+        "Kafka (SASL_SSL)",
+        brokers.split(',').next().unwrap_or_default(),
+        "VOX_KAFKA_SASL_BROKERS",
+    );
+    KafkaSaslSsl {
+        brokers,
+        username: var("VOX_KAFKA_SASL_USERNAME"),
+        password: var("VOX_KAFKA_SASL_PASSWORD"),
+        ca_file: var("VOX_KAFKA_SASL_CA"),
+    }
+}
+
 /// A topic namespace no other test uses, e.g. `t3f9c1d2.`.
 pub fn namespace() -> String {
     format!("t{}.", &uuid::Uuid::new_v4().simple().to_string()[..12])

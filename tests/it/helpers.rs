@@ -48,7 +48,9 @@ impl Node {
                 (log, store, String::new(), None)
             }
             Backend::KafkaPostgres => {
-                let log = Log::Kafka(KafkaLog::connect(KafkaSettings::new(testenv::kafka_brokers())).expect("kafka"));
+                let log = Log::Kafka(
+                    KafkaLog::connect(KafkaSettings::single_broker(testenv::kafka_brokers())).expect("kafka"),
+                );
                 let db = testenv::TestDatabase::create().await;
                 let store = Store::connect_postgres(&db.url).await.expect("postgres");
                 (log, store, testenv::namespace(), Some(db))
@@ -62,6 +64,8 @@ impl Node {
         let ops_url = format!("https://127.0.0.1:{}", ops.local_addr().expect("addr").port());
         let kek = auth::Kek::generate();
         let mut settings = ingest::IngestSettings::new("eu", namespace.clone(), kek.clone());
+        // Tallies of refused requests reach the audit topic quickly in tests.
+        settings.audit_interval = Duration::from_millis(200);
         tune(&mut settings);
         let roles = vox::serve::Roles {
             log: log.clone(),

@@ -49,6 +49,10 @@ struct Request {
     content_encoding: Option<String>,
     /// Replaces the computed Authorization header (None: send none).
     authorization: Option<Option<String>>,
+    /// Sign with the deprecated `VOX1` scheme instead of `VOX2`.
+    v1: bool,
+    /// Signs this content type instead of the one sent.
+    signed_content_type: Option<String>,
 }
 
 impl Request {
@@ -65,22 +69,34 @@ impl Request {
             content_type: "application/x-ndjson".into(),
             content_encoding: None,
             authorization: None,
+            v1: false,
+            signed_content_type: None,
         }
     }
 
-    fn authorization(&self) -> Option<String> {
+    fn authorization(&self, host: &str) -> Option<String> {
         self.authorization.clone().unwrap_or_else(|| {
-            Some(auth::signing::authorization(
+            let request = auth::signing::RequestToSign {
+                timestamp: self.timestamp,
+                nonce: &self.nonce,
+                method: "POST",
+                path: PATH,
+                query: &self.query,
+                body: &self.signed_body,
+            };
+            if self.v1 {
+                return Some(auth::signing::authorization(&self.client_id, &self.secret, &request));
+            }
+            let headers = auth::SignedHeaders {
+                host,
+                content_type: self.signed_content_type.as_deref().unwrap_or(&self.content_type),
+                content_encoding: self.content_encoding.as_deref().unwrap_or(""),
+            };
+            Some(auth::signing::authorization_v2(
                 &self.client_id,
                 &self.secret,
-                &auth::signing::RequestToSign {
-                    timestamp: self.timestamp,
-                    nonce: &self.nonce,
-                    method: "POST",
-                    path: PATH,
-                    query: &self.query,
-                    body: &self.signed_body,
-                },
+                &request,
+                &headers,
             ))
         })
     }
@@ -97,7 +113,8 @@ impl Request {
             .post(format!("{}{PATH}{query}", node.url))
             .header("content-type", &self.content_type)
             .body(self.sent_body.clone());
-        if let Some(auth) = self.authorization() {
+        let host = node.url.trim_start_matches("https://");
+        if let Some(auth) = self.authorization(host) {
             request = request.header("authorization", auth);
         }
         if let Some(encoding) = &self.content_encoding {
@@ -146,10 +163,29 @@ pub async fn whole_request_errors_append_nothing(node: Node) {
             "malformed_authorization",
         ),
         (
-            "an unknown client id",
+            "an unknown client id (answered like a bad signature)",
             Box::new(|r| r.client_id = "vox_ci_0000000000000000".into()),
             401,
-            "unknown_client",
+            "bad_signature",
+        ),
+        (
+            "a content type altered after signing",
+            Box::new(|r| r.signed_content_type = Some("application/json".into())),
+            401,
+            "bad_signature",
+        ),
+        (
+            "a 200 KB Credential",
+            Box::new(|r| {
+                r.authorization = Some(Some(format!(
+                    "VOX2-HMAC-SHA256 Credential={}, Timestamp={}, Nonce=0123456789abcdef, Signature={}",
+                    "a".repeat(200_000),
+                    now(),
+                    "00".repeat(32)
+                )))
+            }),
+            401,
+            "malformed_authorization",
         ),
         (
             "a wrong secret",
@@ -171,13 +207,13 @@ pub async fn whole_request_errors_append_nothing(node: Node) {
         ),
         (
             "an expired timestamp",
-            Box::new(|r| r.timestamp -= 301),
+            Box::new(|r| r.timestamp -= 310),
             401,
             "timestamp_out_of_window",
         ),
         (
             "a future timestamp",
-            Box::new(|r| r.timestamp += 301),
+            Box::new(|r| r.timestamp += 310),
             401,
             "timestamp_out_of_window",
         ),
@@ -330,7 +366,7 @@ pub async fn rotation_and_revocation_take_effect(node: Node) {
     assert_eq!(rotated.secret_version, 2);
     let new = Tenant {
         client_id: old.client_id.clone(),
-        secret: rotated.secret,
+        secret: rotated.secret.expose().to_owned(),
     };
     status_within(&node, &new, 200, "the new secret verifies").await;
     status_within(&node, &old, 200, "the old secret still verifies").await;
@@ -339,7 +375,10 @@ pub async fn rotation_and_revocation_take_effect(node: Node) {
         .await
         .expect("revoke v1");
     let body = status_within(&node, &old, 401, "the revoked version is refused").await;
-    assert_eq!(body["error"]["code"], "bad_signature");
+    assert_eq!(
+        body["error"]["code"], "credential_revoked",
+        "a caller that signs with a revoked secret is told so"
+    );
     status_within(&node, &new, 200, "the other version still verifies").await;
 
     vox::admin::revoke_client(&node.log, &node.namespace, "acme", &old.client_id, None)
@@ -417,7 +456,7 @@ pub async fn credentials_are_scoped_to_collections(node: Node) {
     .expect("client");
     let scoped = Tenant {
         client_id: issued.client_id,
-        secret: issued.secret,
+        secret: issued.secret.expose().to_owned(),
     };
     let request = Request::new(
         &scoped,
@@ -583,7 +622,7 @@ async fn kafka_log_failure_answers_503_and_accepts_nothing() {
     use rdkafka::client::DefaultClientContext;
 
     let brokers = testenv::kafka_brokers();
-    let mut kafka = eventlog::KafkaSettings::new(brokers.clone());
+    let mut kafka = eventlog::KafkaSettings::single_broker(brokers.clone());
     kafka.timeout = Duration::from_secs(3);
     let log = eventlog::Log::Kafka(eventlog::KafkaLog::connect(kafka).expect("kafka"));
     let namespace = testenv::namespace();
@@ -599,7 +638,7 @@ async fn kafka_log_failure_answers_503_and_accepts_nothing() {
         .expect("client");
     let acme = Tenant {
         client_id: issued.client_id,
-        secret: issued.secret,
+        secret: issued.secret.expose().to_owned(),
     };
 
     let dir = tempfile::tempdir().expect("dir");

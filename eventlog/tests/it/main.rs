@@ -40,7 +40,7 @@ impl Fixture {
                     .expect("open sqlite log"),
             ),
             Backend::Kafka(brokers) => {
-                let mut settings = KafkaSettings::new(brokers.clone());
+                let mut settings = KafkaSettings::single_broker(brokers.clone());
                 settings.timeout = Duration::from_secs(20);
                 Log::Kafka(KafkaLog::connect(settings).expect("connect kafka"))
             }
@@ -255,6 +255,60 @@ async fn reader_starts_at_given_positions(f: Fixture) {
     assert_eq!(payloads(&poll_reader(&mut reader, 3).await), ["3", "4", "5"]);
 }
 
+/// Where a reader stands after reading `topic` to its end.
+async fn read_to_end(log: &Log, topic: &str, from: &Positions) -> (Vec<Record>, Positions) {
+    let mut reader = log.reader(&[topic.to_owned()], from).await.expect("reader");
+    let mut records = Vec::new();
+    reader.read_to_end(&mut records).await.expect("read to end");
+    let mut seen = from.clone();
+    for r in &records {
+        seen.insert((r.topic.clone(), r.partition), r.offset + 1);
+    }
+    (records, seen)
+}
+
+/// A conditional append succeeds only on the position it was read at; of
+/// two writers that read the same position, exactly one wins; readers read
+/// past what conditional appends leave in the log (Kafka: transaction
+/// markers).
+async fn conditional_appends_compare_and_set(f: Fixture) {
+    let topic = f.topic("config");
+    let log = f.open().await;
+    log.ensure_topics(std::slice::from_ref(&topic)).await.expect("topics");
+    let (_, empty) = read_to_end(&log, &topic, &Positions::new()).await;
+    log.append_if_unchanged(&topic, &empty, vec![out(&topic, "k", "first".into())])
+        .await
+        .expect("unchanged since read: appended");
+    let err = log
+        .append_if_unchanged(&topic, &empty, vec![out(&topic, "k", "stale".into())])
+        .await
+        .expect_err("the topic changed since that read");
+    assert!(matches!(err, eventlog::LogError::Conflict(_)), "{err}");
+    let (records, seen) = read_to_end(&log, &topic, &Positions::new()).await;
+    assert_eq!(payloads(&records), ["first"], "the stale write appended nothing");
+
+    // Two writers that read the same state race; exactly one wins.
+    let (a, b) = tokio::join!(
+        log.append_if_unchanged(&topic, &seen, vec![out(&topic, "k", "a".into())]),
+        log.append_if_unchanged(&topic, &seen, vec![out(&topic, "k", "b".into())]),
+    );
+    assert_eq!(
+        [a.is_ok(), b.is_ok()].iter().filter(|ok| **ok).count(),
+        1,
+        "exactly one of two racing writers wins: {a:?} {b:?}"
+    );
+    let (more, seen) = read_to_end(&log, &topic, &seen).await;
+    assert_eq!(more.len(), 1, "{:?}", payloads(&more));
+    // A reader that has read everything can write again; reading from there
+    // finds nothing new (it passes the markers).
+    log.append_if_unchanged(&topic, &seen, vec![out(&topic, "k", "last".into())])
+        .await
+        .expect("appended after a fresh read");
+    let (all, _) = read_to_end(&log, &topic, &Positions::new()).await;
+    assert_eq!(all.len(), 3);
+    assert_eq!(payloads(&all)[2], "last");
+}
+
 macro_rules! conformance {
     ($($test:ident),+ $(,)?) => {
         mod sqlite {
@@ -281,4 +335,76 @@ conformance!(
     group_consumer_resumes_after_restart,
     crash_between_output_and_commit_leaves_nothing,
     reader_starts_at_given_positions,
+    conditional_appends_compare_and_set,
 );
+
+/// Kafka over TLS with SASL/SCRAM, against the local broker's SASL_SSL
+/// listener (`deploy/local/services.sh` makes it; its `env` names it): the
+/// configured credentials write and read; a wrong password is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_over_sasl_ssl() {
+    let secure = testenv::kafka_sasl_ssl();
+    let mut settings = KafkaSettings::single_broker(secure.brokers.clone());
+    settings.timeout = Duration::from_secs(20);
+    settings.security = eventlog::KafkaSecurity {
+        protocol: Some("sasl_ssl".into()),
+        sasl_mechanism: Some("SCRAM-SHA-512".into()),
+        sasl_username: Some(secure.username.clone()),
+        sasl_password: Some(secure.password.clone()),
+        ca_file: Some(secure.ca_file.clone().into()),
+    };
+    assert!(
+        !format!("{settings:?}").contains(&secure.password),
+        "the password never prints"
+    );
+    let topic = format!("{}secure", testenv::namespace());
+    let log = Log::Kafka(KafkaLog::connect(settings.clone()).expect("connect"));
+    log.ensure_topics(std::slice::from_ref(&topic))
+        .await
+        .expect("topics over SASL_SSL");
+    log.append(vec![out(&topic, "k", "over tls".into())])
+        .await
+        .expect("append over SASL_SSL");
+    assert_eq!(payloads(&log.read_all(&topic).await.expect("read")), ["over tls"]);
+
+    settings.security.sasl_password = Some("wrong".into());
+    settings.timeout = Duration::from_secs(5);
+    let wrong = Log::Kafka(KafkaLog::connect(settings).expect("a client is created"));
+    assert!(
+        wrong.ensure_topics(std::slice::from_ref(&topic)).await.is_err()
+            || wrong.append(vec![out(&topic, "k", "x".into())]).await.is_err(),
+        "a wrong password neither creates topics nor appends"
+    );
+    assert_eq!(log.read_all(&topic).await.expect("read").len(), 1);
+}
+
+/// Topics are created with the configured `min.insync.replicas`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_topics_carry_min_insync_replicas() {
+    use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
+    let brokers = testenv::kafka_brokers();
+    let topic = format!("{}durable", testenv::namespace());
+    let settings = KafkaSettings::single_broker(brokers.clone());
+    assert_eq!(
+        (
+            KafkaSettings::new("x").replication_factor,
+            KafkaSettings::new("x").min_insync_replicas
+        ),
+        (3, 2),
+        "production defaults"
+    );
+    let log = Log::Kafka(KafkaLog::connect(settings).expect("connect"));
+    log.ensure_topics(std::slice::from_ref(&topic)).await.expect("topics");
+    let admin: AdminClient<rdkafka::client::DefaultClientContext> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .create()
+        .expect("admin");
+    let described = admin
+        .describe_configs([&ResourceSpecifier::Topic(&topic)], &AdminOptions::new())
+        .await
+        .expect("describe");
+    let config = described[0].as_ref().expect("the topic's config");
+    let value = |name: &str| config.get(name).and_then(|e| e.value.clone());
+    assert_eq!(value("min.insync.replicas").as_deref(), Some("1"));
+    assert_eq!(value("retention.ms").as_deref(), Some("-1"));
+}

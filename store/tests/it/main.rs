@@ -132,7 +132,7 @@ async fn a_step_writes_rows_and_offsets_together(f: Fixture) {
 }
 
 /// Replaying a step changes nothing: the offset compare-and-set refuses it
-/// whole, and a repeated event id (a retried item) is stored once.
+/// whole; a repeated event id is stored once, as its newest version.
 async fn replaying_a_step_changes_nothing(f: Fixture) {
     let store = f.open().await;
     let first = step(0, 1, vec![row("acme", "1", "first")], vec![]);
@@ -143,15 +143,16 @@ async fn replaying_a_step_changes_nothing(f: Fixture) {
         "{replay:?}"
     );
 
-    // The same item arriving again at a later offset (a client retry) keeps
-    // the first version and still moves the offset.
+    // The same item arriving again at a later offset (a client's resend,
+    // a correction) replaces the earlier version, never silently dropped,
+    // and still moves the offset.
     store
-        .apply(P, &step(1, 2, vec![row("acme", "1", "retried")], vec![]))
+        .apply(P, &step(1, 2, vec![row("acme", "1", "corrected")], vec![]))
         .await
-        .expect("apply duplicate");
+        .expect("apply the later version");
     assert_eq!(
         store.feedback("acme").await.expect("rows"),
-        vec![row("acme", "1", "first")]
+        vec![row("acme", "1", "corrected")]
     );
     assert_eq!(store.positions(P).await.expect("positions")[0].2, 2);
     f.finish().await;
