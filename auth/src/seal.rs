@@ -84,10 +84,15 @@ impl Kek {
             return Kek::from_file(path);
         }
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|source| SealError::Write {
-                path: dir.to_owned(),
-                source,
-            })?;
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|source| SealError::Write {
+                    path: dir.to_owned(),
+                    source,
+                })?;
         }
         let kek = Kek::generate();
         let err = |source| SealError::Write {

@@ -220,6 +220,13 @@ pub fn validate_sized(
         ));
     }
     let external_id = required_string(obj, "external_id", 256)?;
+    if external_id.is_empty() {
+        return Err(ItemError::new(
+            "invalid_value",
+            "external_id",
+            "external_id is empty; give every item its id in your system",
+        ));
+    }
     let collection = required_string(obj, "collection", 63)?;
     tenants::validate_id("collection", &collection)
         .map_err(|e| ItemError::new("invalid_value", "collection", e.to_string()))?;
