@@ -131,7 +131,11 @@ impl Settings {
                     path: path.to_owned(),
                     source,
                 })?;
-                if file.kek.is_some() || file.kafka_sasl_password.is_some() || file.ops_token.is_some() {
+                if file.kek.is_some()
+                    || file.kafka_sasl_password.is_some()
+                    || file.ops_token.is_some()
+                    || file.database_url.is_some()
+                {
                     // The file holds a secret: only its owner may read it.
                     check_private(path)?;
                 }

@@ -20,7 +20,7 @@
 # user `vox`) for the tests of the authenticated/encrypted client path. Its TLS material (a
 # local CA, ca.pem, and a broker certificate for 127.0.0.1/localhost signed by it) is made
 # once with openssl in $VOX_LOCAL_DIR/kafka/tls/, the password once in
-# $VOX_LOCAL_DIR/kafka/sasl-password; `env` prints both (VOX_KAFKA_SASL_*). A Kafka that this
+# $VOX_LOCAL_DIR/kafka/sasl-password; `env` prints both (VOX_TEST_KAFKA_SASL_*). A Kafka that this
 # script started earlier without that listener is restarted by `up`.
 #
 # Environment:
@@ -352,7 +352,7 @@ kafka_broker_cert_ok() {
 # TLS material of the SASL_SSL listener, made once (and again when missing, broken or within 30
 # days of expiry): a local CA and a broker certificate for 127.0.0.1/localhost signed by it.
 # Kafka reads the broker's unencrypted PKCS#8 key followed by its certificate chain from one PEM
-# file; clients trust ca.pem (VOX_KAFKA_SASL_CA). Only called before Kafka starts, so a running
+# file; clients trust ca.pem (VOX_TEST_KAFKA_SASL_CA). Only called before Kafka starts, so a running
 # broker never has other material than the files.
 ensure_kafka_tls() {
     local new_ca=0
@@ -761,10 +761,10 @@ print_env() {
     echo "export VOX_KAFKA_ALLOW_UNSAFE_DURABILITY=true"
     # The SASL_SSL listener's settings exist once 'up' has made them.
     if [ -s "$KAFKA_SASL_PWFILE" ] && [ -s "$KAFKA_CA" ]; then
-        echo "export VOX_KAFKA_SASL_BROKERS=$KAFKA_SASL_BROKERS"
-        echo "export VOX_KAFKA_SASL_USERNAME=$KAFKA_SASL_USER"
-        echo "export VOX_KAFKA_SASL_PASSWORD=$(cat "$KAFKA_SASL_PWFILE")"
-        echo "export VOX_KAFKA_SASL_CA=$KAFKA_CA"
+        echo "export VOX_TEST_KAFKA_SASL_BROKERS=$KAFKA_SASL_BROKERS"
+        echo "export VOX_TEST_KAFKA_SASL_USERNAME=$KAFKA_SASL_USER"
+        echo "export VOX_TEST_KAFKA_SASL_PASSWORD=$(cat "$KAFKA_SASL_PWFILE")"
+        echo "export VOX_TEST_KAFKA_SASL_CA=$KAFKA_CA"
     fi
 }
 
@@ -789,7 +789,7 @@ cmd_up() {
   PostgreSQL  $HOST:$PG_PORT        $plog
   VOX_KAFKA_BROKERS=$KAFKA_BROKERS
   VOX_DATABASE_URL=$DATABASE_URL
-  VOX_KAFKA_SASL_BROKERS=$KAFKA_SASL_BROKERS  (+ VOX_KAFKA_SASL_USERNAME, _PASSWORD, _CA)
+  VOX_TEST_KAFKA_SASL_BROKERS=$KAFKA_SASL_BROKERS  (+ VOX_TEST_KAFKA_SASL_USERNAME, _PASSWORD, _CA)
 
   eval "\$($0 env)"      # export them all into your shell
   $0 down                # stop

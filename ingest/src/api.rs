@@ -332,6 +332,8 @@ async fn handle(
             .map(|r| r.index.to_string())
             .collect();
         for r in results.iter_mut().filter(|r| r.status == "accepted") {
+            metrics::counter!(telemetry::ITEMS, "outcome" => "rejected", "reason" => "atomic_batch_failed")
+                .increment(1);
             *r = ItemResult::rejected(
                 r.index,
                 r.external_id.as_deref(),

@@ -38,6 +38,10 @@ pub const CONFIG_AGE: &str = "vox_ingest_config_age_seconds";
 /// Registers every series that has no per-client label with its zero value,
 /// so that each documented series exists from start-up.
 pub fn register() {
+    metrics::counter!(REQUESTS, "status" => "200", "code" => "ok").increment(0);
+    metrics::counter!(ITEMS, "outcome" => "accepted", "reason" => "").increment(0);
+    let _ = metrics::histogram!(LATENCY);
+    let _ = metrics::histogram!(APPEND_LATENCY);
     metrics::counter!(AUDIT_DROPPED).increment(0);
     metrics::counter!(BYTES_IN).increment(0);
     metrics::counter!(CONNECTIONS_REFUSED, "reason" => "per_address").increment(0);

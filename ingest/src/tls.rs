@@ -168,3 +168,35 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_certificate_near_its_end_is_made_anew() {
+        let dir = std::env::temp_dir().join(format!("vox-tls-test-{}", uuid::Uuid::new_v4().simple()));
+        let first = ensure_local_certificate(&dir).expect("made");
+        let ca = std::fs::read(&first.ca_cert).expect("ca");
+        let again = ensure_local_certificate(&dir).expect("kept");
+        assert_eq!(
+            std::fs::read(&again.ca_cert).expect("ca"),
+            ca,
+            "a fresh certificate is kept"
+        );
+        // Make the server certificate look 800 days old (825-day validity).
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(800 * 86_400);
+        std::fs::File::options()
+            .write(true)
+            .open(&first.server_cert)
+            .and_then(|f| f.set_modified(old))
+            .expect("set mtime");
+        let renewed = ensure_local_certificate(&dir).expect("renewed");
+        assert_ne!(
+            std::fs::read(&renewed.ca_cert).expect("ca"),
+            ca,
+            "a new CA and certificate"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

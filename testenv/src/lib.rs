@@ -41,7 +41,7 @@ pub struct KafkaSaslSsl {
     pub ca_file: String,
 }
 
-/// The SASL_SSL listener of the test Kafka cluster (from `VOX_KAFKA_SASL_*`,
+/// The SASL_SSL listener of the test Kafka cluster (from `VOX_TEST_KAFKA_SASL_*`,
 /// which `deploy/local/services.sh env` prints); fails the test if it is not
 /// configured or not reachable.
 pub fn kafka_sasl_ssl() -> KafkaSaslSsl {
@@ -54,17 +54,17 @@ pub fn kafka_sasl_ssl() -> KafkaSaslSsl {
             )
         })
     };
-    let brokers = var("VOX_KAFKA_SASL_BROKERS");
+    let brokers = var("VOX_TEST_KAFKA_SASL_BROKERS");
     require_reachable(
         "Kafka (SASL_SSL)",
         brokers.split(',').next().unwrap_or_default(),
-        "VOX_KAFKA_SASL_BROKERS",
+        "VOX_TEST_KAFKA_SASL_BROKERS",
     );
     KafkaSaslSsl {
         brokers,
-        username: var("VOX_KAFKA_SASL_USERNAME"),
-        password: var("VOX_KAFKA_SASL_PASSWORD"),
-        ca_file: var("VOX_KAFKA_SASL_CA"),
+        username: var("VOX_TEST_KAFKA_SASL_USERNAME"),
+        password: var("VOX_TEST_KAFKA_SASL_PASSWORD"),
+        ca_file: var("VOX_TEST_KAFKA_SASL_CA"),
     }
 }
 

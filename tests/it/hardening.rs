@@ -194,6 +194,10 @@ pub async fn concurrent_configuration_writes_are_not_lost(node: Node) {
     let rotate = || vox::admin::rotate_client(&node.log, &node.namespace, &node.kek, "acme", &acme.client_id, None);
     let (a, b) = tokio::join!(rotate(), rotate());
     let (a, b) = (a.expect("first rotation"), b.expect("second rotation"));
+    assert!(
+        !format!("{a:?}").contains(a.secret.expose()),
+        "an issued credential never prints its secret"
+    );
     let mut versions = [a.secret_version, b.secret_version];
     versions.sort();
     assert_eq!(versions, [2, 3]);
@@ -321,6 +325,22 @@ async fn bodies_cost_memory_only_after_the_header_checks() {
         answer.contains("overloaded") && answer.to_ascii_lowercase().contains("retry-after"),
         "{answer}"
     );
+    // A body that ends before its declared length is told so.
+    let (mut short, _) = stalled_request(
+        &node,
+        Some(&claim("nonce-cccccccccccccccc")),
+        2048,
+        Duration::from_millis(100),
+    )
+    .await;
+    short.shutdown().await.expect("close the sending side");
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(quick, short.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 400") && answer.contains("body_incomplete"),
+        "{answer}"
+    );
     drop(first);
     // The first request's memory comes back once its connection is gone.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -438,6 +458,10 @@ async fn the_ops_token_protects_metrics() {
         "vox_ingest_connections_refused_total",
         "vox_ingest_body_memory_bytes",
         "vox_ingest_config_age_seconds",
+        "vox_ingest_requests_total{status=\"200\",code=\"ok\"}",
+        "vox_ingest_items_total{outcome=\"accepted\",reason=\"\"}",
+        "vox_ingest_request_duration_seconds",
+        "vox_ingest_log_append_duration_seconds",
     ] {
         assert!(text.contains(series), "{series} is there from the start:\n{text}");
     }

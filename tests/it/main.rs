@@ -427,6 +427,17 @@ fn cli_keeps_data_private_and_commands_repeatable() {
     assert_eq!(mode(&certs.join("server.key")), 0o600);
     assert!(certs.join("ca.pem").exists());
 
+    // A configuration file that holds a secret must be private.
+    let config = dir.path().join("vox.toml");
+    std::fs::write(&config, format!("kek = \"{}\"\n", "ab".repeat(32))).expect("config");
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let (code, _, err) = run(&["--config", config.to_str().expect("utf-8"), "tenant", "list"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("vox.toml") && err.contains("other users"), "{err}");
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let (code, _, err) = run(&["--config", config.to_str().expect("utf-8"), "tenant", "list"]);
+    assert_eq!(code, Some(0), "{err}");
+
     // A data directory others can read is refused, with the fix.
     std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     let (code, _, err) = run(&["tenant", "list"]);
