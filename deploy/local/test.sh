@@ -35,8 +35,16 @@ fi
 "$venv/bin/python" -c 'import fastavro' 2>/dev/null || "$venv/bin/python" -m pip install -q 'fastavro==1.13.1'
 "$venv/bin/python" schemas/interop/check_fastavro.py "$samples" schemas/avro
 
-# Documentation examples first (`--all-targets` does not run them).
+# Documentation examples first (`--all-targets` does not run them), then
+# every crate's tests; the last line sums up every test binary's result.
+results="$samples/cargo-test.log"
+status=0
 if [ $# -eq 0 ]; then
-    cargo test --workspace --doc
+    cargo test --workspace --doc 2>&1 | tee "$results" || status=$?
 fi
-cargo test --workspace --all-targets "$@"
+if [ "$status" -eq 0 ]; then
+    cargo test --workspace --all-targets "$@" 2>&1 | tee -a "$results" || status=$?
+fi
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "all tests: %d passed, %d failed\n", p, f }' "$results"
+exit "$status"
