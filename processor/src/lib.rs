@@ -215,3 +215,193 @@ fn now_micros() -> i64 {
         .map(|d| d.as_micros() as i64)
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    //! `process` through events alone: a directory folded from
+    //! configuration events, one input record, the one output it gets.
+    use super::*;
+    use schemas::{
+        Channel, ClientCredentialIssued, ClientCredentialRevoked, CollectionCreated, ConfigEvent, FeedbackItem,
+        SourceTag, TenantCreated,
+    };
+
+    const NOW: i64 = 1_800_000_000_000_000;
+
+    fn directory(extra: &[ConfigEvent]) -> Directory {
+        let mut events = vec![
+            ConfigEvent::TenantCreated(TenantCreated {
+                tenant_id: "acme".into(),
+                name: "Acme".into(),
+                region: "eu".into(),
+                created_at: 0,
+            }),
+            ConfigEvent::TenantCreated(TenantCreated {
+                tenant_id: "initech".into(),
+                name: "Initech".into(),
+                region: "us".into(),
+                created_at: 0,
+            }),
+        ];
+        for (tenant, collection) in [("acme", "nps"), ("acme", "support"), ("initech", "nps")] {
+            events.push(ConfigEvent::CollectionCreated(CollectionCreated {
+                tenant_id: tenant.into(),
+                collection: collection.into(),
+                name: collection.into(),
+                created_at: 0,
+            }));
+        }
+        for (tenant, client, collections) in [("acme", "c-all", vec![]), ("acme", "c-nps", vec!["nps".to_owned()])] {
+            events.push(ConfigEvent::ClientCredentialIssued(ClientCredentialIssued {
+                tenant_id: tenant.into(),
+                client_id: client.into(),
+                name: client.into(),
+                collections,
+                secret_version: 1,
+                secret_sha256: vec![],
+                issued_at: 0,
+                sealed_secret: None,
+                kek_id: None,
+            }));
+        }
+        events.extend_from_slice(extra);
+        let mut d = Directory::default();
+        for e in &events {
+            d.apply(e).expect("a valid setup");
+        }
+        d
+    }
+
+    fn received(tenant: &str, client: &str, collection: &str, text: &str) -> FeedbackReceived {
+        FeedbackReceived {
+            event_id: schemas::feedback_event_id(tenant, collection, "x-1"),
+            tenant_id: tenant.into(),
+            collection: collection.into(),
+            external_id: "x-1".into(),
+            client_id: client.into(),
+            region: "eu".into(),
+            batch_id: "b".into(),
+            received_at: NOW - 1,
+            item: FeedbackItem {
+                occurred_at: NOW - 10,
+                channel: Channel::Survey,
+                text: Some(text.into()),
+                language: None,
+                metrics: vec![],
+                respondent: None,
+                metadata: Default::default(),
+                tags: vec![SourceTag {
+                    name: "topic".into(),
+                    value: "delivery".into(),
+                }],
+            },
+        }
+    }
+
+    fn record(payload: Vec<u8>) -> Record {
+        Record {
+            topic: "vox.feedback.raw".into(),
+            partition: 1,
+            offset: 41,
+            key: b"acme/nps/x-1".to_vec(),
+            payload,
+        }
+    }
+
+    /// What the output says: its topic, and the reason code of a dead letter.
+    fn outcome(d: &Directory, input: Vec<u8>) -> (String, Option<String>) {
+        let settings = ProcessorSettings::new("eu", "");
+        let out = process(d, &settings, &record(input), NOW);
+        let reason = (out.topic == "vox.feedback.rejected").then(|| {
+            let r: FeedbackRejected = schemas::decode(&out.payload).expect("a dead letter");
+            assert_eq!((r.source_partition, r.source_offset), (1, 41), "names its input");
+            r.reason_code
+        });
+        (out.topic, reason)
+    }
+
+    #[test]
+    fn every_record_gets_one_output() {
+        let revoked = ConfigEvent::ClientCredentialRevoked(ClientCredentialRevoked {
+            tenant_id: "acme".into(),
+            client_id: "c-all".into(),
+            secret_version: None,
+            revoked_at: 0,
+        });
+        let encode = |r: FeedbackReceived| schemas::encode(&r).expect("encode");
+        let cases: Vec<(&str, Vec<ConfigEvent>, Vec<u8>, Option<&str>)> = vec![
+            ("valid", vec![], encode(received("acme", "c-all", "nps", "fine")), None),
+            ("not Avro", vec![], b"\x00\x01garbage".to_vec(), Some("undecodable")),
+            (
+                "unknown tenant",
+                vec![],
+                encode(received("globex", "c-all", "nps", "x")),
+                Some("unknown_tenant"),
+            ),
+            (
+                "tenant of another region",
+                vec![],
+                encode(received("initech", "c-all", "nps", "x")),
+                Some("wrong_region"),
+            ),
+            (
+                "unknown collection",
+                vec![],
+                encode(received("acme", "c-all", "sales", "x")),
+                Some("unknown_collection"),
+            ),
+            (
+                "collection outside the credential",
+                vec![],
+                encode(received("acme", "c-nps", "support", "x")),
+                Some("collection_not_allowed"),
+            ),
+            (
+                "unknown client",
+                vec![],
+                encode(received("acme", "c-none", "nps", "x")),
+                Some("unknown_client"),
+            ),
+            (
+                "client revoked after acceptance",
+                vec![revoked],
+                encode(received("acme", "c-all", "nps", "x")),
+                None,
+            ),
+            (
+                "NUL in the text",
+                vec![],
+                encode(received("acme", "c-all", "nps", "a\u{0}b")),
+                Some("invalid_characters"),
+            ),
+        ];
+        for (name, extra, input, reason) in cases {
+            let (topic, got) = outcome(&directory(&extra), input);
+            let want_topic = if reason.is_some() {
+                "vox.feedback.rejected"
+            } else {
+                "vox.feedback.processed"
+            };
+            assert_eq!((topic.as_str(), got.as_deref()), (want_topic, reason), "{name}");
+        }
+    }
+
+    #[test]
+    fn processed_events_carry_the_item_and_its_client_tags() {
+        let settings = ProcessorSettings::new("eu", "t.");
+        let input = received("acme", "c-all", "nps", "fine");
+        let out = process(
+            &directory(&[]),
+            &settings,
+            &record(schemas::encode(&input).expect("encode")),
+            NOW,
+        );
+        assert_eq!(out.topic, "t.vox.feedback.processed");
+        assert_eq!(out.key, b"acme/nps/x-1", "the key of the input");
+        let p: FeedbackProcessed = schemas::decode(&out.payload).expect("processed");
+        assert_eq!((p.event_id, p.item), (input.event_id, input.item));
+        assert_eq!((p.processed_region.as_str(), p.processed_at), ("eu", NOW));
+        assert_eq!(p.applied_tags.len(), 1);
+        assert_eq!(p.applied_tags[0].source, TagSource::Client);
+    }
+}

@@ -337,3 +337,123 @@ fn feedback_row(p: FeedbackProcessed) -> FeedbackRow {
         processed_at: p.processed_at,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! `project` through events alone: records in, rows, rejections and
+    //! offset moves out.
+    use super::*;
+    use schemas::{Channel, FeedbackItem, Metric, MetricKind};
+
+    fn processed(external_id: &str, text: &str) -> FeedbackProcessed {
+        FeedbackProcessed {
+            event_id: schemas::feedback_event_id("acme", "nps", external_id),
+            tenant_id: "acme".into(),
+            collection: "nps".into(),
+            external_id: external_id.into(),
+            client_id: "c".into(),
+            batch_id: "b".into(),
+            received_region: "eu".into(),
+            processed_region: "eu".into(),
+            received_at: 1,
+            processed_at: 2,
+            item: FeedbackItem {
+                occurred_at: 3,
+                channel: Channel::Survey,
+                text: Some(text.into()),
+                language: None,
+                metrics: vec![Metric {
+                    kind: MetricKind::Nps,
+                    value: 9.0,
+                    scale_min: 0.0,
+                    scale_max: 10.0,
+                }],
+                respondent: None,
+                metadata: Default::default(),
+                tags: vec![],
+            },
+            applied_tags: vec![],
+            redactions: vec![],
+        }
+    }
+
+    fn record(topic: &str, offset: i64, payload: Vec<u8>) -> Record {
+        Record {
+            topic: topic.into(),
+            partition: 0,
+            offset,
+            key: vec![],
+            payload,
+        }
+    }
+
+    #[test]
+    fn records_become_rows_rejections_and_offset_moves() {
+        let processed_topic = "vox.feedback.processed";
+        let rejected_topic = "vox.feedback.rejected";
+        let dead = FeedbackRejected {
+            event_id: None,
+            tenant_id: Some("acme".into()),
+            collection: None,
+            external_id: Some("bad\u{0}id".into()),
+            reason_code: "unknown_collection".into(),
+            reason: "no such collection".into(),
+            processed_region: "eu".into(),
+            rejected_at: 5,
+            source_topic: "vox.feedback.raw".into(),
+            source_partition: 2,
+            source_offset: 7,
+            input: vec![],
+        };
+        let records = vec![
+            record(
+                processed_topic,
+                10,
+                schemas::encode(&processed("ok-1", "fine")).expect("encode"),
+            ),
+            record(processed_topic, 11, b"not avro".to_vec()),
+            record(
+                processed_topic,
+                12,
+                schemas::encode(&processed("nul", "a\u{0}b")).expect("encode"),
+            ),
+            record(rejected_topic, 4, schemas::encode(&dead).expect("encode")),
+        ];
+        let positions: Positions = [((processed_topic.to_owned(), 0), 10)].into_iter().collect();
+        let p = project("", &positions, &records);
+
+        assert_eq!(p.feedback.len(), 1);
+        let row = &p.feedback[0];
+        assert_eq!((row.external_id.as_str(), row.text.as_deref()), ("ok-1", Some("fine")));
+        assert_eq!(
+            row.metrics,
+            serde_json::json!([{"kind": "nps", "value": 9, "scale": [0, 10]}]),
+            "whole numbers stay integers"
+        );
+        let codes: Vec<(&str, &str)> = p
+            .rejections
+            .iter()
+            .map(|r| (r.source_topic.as_str(), r.reason_code.as_str()))
+            .collect();
+        assert_eq!(
+            codes,
+            [
+                (processed_topic, "undecodable"),
+                (processed_topic, "invalid_characters"),
+                ("vox.feedback.raw", "unknown_collection"),
+            ]
+        );
+        assert_eq!(
+            p.rejections[2].external_id.as_deref(),
+            Some("bad\u{fffd}id"),
+            "a dead letter is made storable"
+        );
+        let mut moves: Vec<(String, i64, i64)> = p.offsets.iter().map(|m| (m.topic.clone(), m.from, m.to)).collect();
+        moves.sort();
+        assert_eq!(
+            moves,
+            [(processed_topic.to_owned(), 10, 13), (rejected_topic.to_owned(), 0, 5)],
+            "from the stored positions to after the last record, per partition"
+        );
+    }
+}
