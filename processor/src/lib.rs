@@ -329,7 +329,9 @@ mod tests {
             revoked_at: 0,
         });
         let encode = |r: FeedbackReceived| schemas::encode(&r).expect("encode");
-        let cases: Vec<(&str, Vec<ConfigEvent>, Vec<u8>, Option<&str>)> = vec![
+        /// (case, extra configuration events, input payload, expected dead-letter reason)
+        type Case<'a> = (&'a str, Vec<ConfigEvent>, Vec<u8>, Option<&'a str>);
+        let cases: Vec<Case> = vec![
             ("valid", vec![], encode(received("acme", "c-all", "nps", "fine")), None),
             ("not Avro", vec![], b"\x00\x01garbage".to_vec(), Some("undecodable")),
             (
