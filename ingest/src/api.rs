@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use eventlog::Output;
-use schemas::{feedback_event_id, feedback_key, FeedbackReceived, Outcome};
+use schemas::{feedback_event_id, feedback_key, AuditAction, FeedbackReceived, Outcome, ReasonCode};
 use serde::{Deserialize, Serialize};
 use tenants::{Authenticated, IsolationError};
 
@@ -78,7 +78,7 @@ impl ItemResult {
             external_id: external_id.map(str::to_owned),
             status: "rejected".into(),
             event_id: None,
-            code: Some(e.code.to_owned()),
+            code: Some(e.code.as_str().to_owned()),
             field: Some(e.field),
             message: Some(e.message),
         }
@@ -122,11 +122,11 @@ async fn batch(
                 claimed,
             } = *refused;
             let action = if error.status() == StatusCode::UNAUTHORIZED {
-                "auth.failure"
+                AuditAction::AuthFailure
             } else {
-                "feedback.batch"
+                AuditAction::FeedbackBatch
             };
-            if action == "auth.failure" {
+            if action == AuditAction::AuthFailure {
                 // A label only for ids this node knows: made-up ids cannot
                 // grow the metrics without bound.
                 let label = claimed
@@ -318,7 +318,7 @@ async fn handle(
                 });
             }
             Err(e) => {
-                metrics::counter!(telemetry::ITEMS, "outcome" => "rejected", "reason" => e.code).increment(1);
+                metrics::counter!(telemetry::ITEMS, "outcome" => "rejected", "reason" => e.code.as_str()).increment(1);
                 results.push(ItemResult::rejected(index, external_id_of(value), e));
             }
         }
@@ -338,7 +338,7 @@ async fn handle(
                 r.index,
                 r.external_id.as_deref(),
                 ItemError {
-                    code: "atomic_batch_failed",
+                    code: ReasonCode::AtomicBatchFailed,
                     field: String::new(),
                     message: format!(
                         "not appended: the batch is atomic and item(s) {} failed",
@@ -366,7 +366,7 @@ async fn handle(
     let record = audit::record(
         Some(&auth.tenant_id),
         &auth.client_id,
-        "feedback.batch",
+        AuditAction::FeedbackBatch,
         outcome,
         Some(peer.ip()),
         region,
@@ -426,7 +426,7 @@ fn check_item(
         .map_err(isolation_error)?;
     if !seen.insert((v.collection.clone(), v.external_id.clone())) {
         return Err(ItemError {
-            code: "duplicate_in_batch",
+            code: ReasonCode::DuplicateInBatch,
             field: "external_id".into(),
             message: "the same collection and external_id appear earlier in this batch".into(),
         });

@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use eventlog::{Log, Output};
-use schemas::{ActorKind, AuditRecord, Outcome};
+use schemas::{ActorKind, AuditAction, AuditRecord, Outcome};
 use tokio::sync::mpsc;
 
 /// Most bytes of encoded records waiting for the writer.
@@ -39,7 +39,7 @@ pub(crate) struct RefusalKey {
     /// The verified client id, or `anonymous`.
     pub(crate) actor: String,
     pub(crate) source: Option<IpAddr>,
-    pub(crate) action: &'static str,
+    pub(crate) action: AuditAction,
     pub(crate) reason: &'static str,
     /// A claimed (unverified) client id of the valid form.
     pub(crate) claimed: Option<String>,
@@ -246,7 +246,7 @@ fn now_micros() -> i64 {
 pub(crate) fn record(
     tenant: Option<&str>,
     actor_id: &str,
-    action: &str,
+    action: AuditAction,
     outcome: Outcome,
     source: Option<IpAddr>,
     region: &str,
@@ -258,7 +258,7 @@ pub(crate) fn record(
         occurred_at: now_micros(),
         actor_kind: ActorKind::Client,
         actor_id: actor_id.to_owned(),
-        action: action.to_owned(),
+        action: action.as_str().to_owned(),
         resource: None,
         outcome,
         source_address: source.map(|ip| ip.to_string()),

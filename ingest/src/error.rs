@@ -3,6 +3,7 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use schemas::ReasonCode;
 use serde::Serialize;
 
 const BAD_SIGNATURE: &str = "the signature does not verify, or the client id is not known: check VOX_CLIENT_ID, and sign the exact bytes sent with an active secret of this client";
@@ -112,41 +113,51 @@ impl ApiError {
 
     /// Stable machine-readable code, as the client sees it.
     pub fn code(&self) -> &'static str {
-        match self {
-            ApiError::UnknownClient => "bad_signature",
-            ApiError::BodyMemoryFull { .. } => "overloaded",
-            other => other.reason(),
+        self.public_code().as_str()
+    }
+
+    /// The precise reason, for metrics and audit records.
+    pub fn reason(&self) -> &'static str {
+        self.reason_code().as_str()
+    }
+
+    /// The code the client sees: where telling the client the precise
+    /// reason would help an attacker, a coarser one.
+    pub fn public_code(&self) -> ReasonCode {
+        match self.reason_code() {
+            ReasonCode::UnknownClient => ReasonCode::BadSignature,
+            ReasonCode::BodyMemoryFull => ReasonCode::Overloaded,
+            other => other,
         }
     }
 
-    /// The precise reason, for metrics and audit records (differs from
-    /// [`ApiError::code`] where telling the client would help an attacker).
-    pub fn reason(&self) -> &'static str {
+    /// The precise reason.
+    pub fn reason_code(&self) -> ReasonCode {
         match self {
-            ApiError::MissingSignature => "missing_signature",
-            ApiError::MalformedAuthorization(_) => "malformed_authorization",
-            ApiError::TimestampOutOfWindow { .. } => "timestamp_out_of_window",
-            ApiError::UnknownClient => "unknown_client",
-            ApiError::ConfigStale { .. } => "config_stale",
-            ApiError::BodyMemoryFull { .. } => "body_memory_full",
-            ApiError::BodyIncomplete => "body_incomplete",
-            ApiError::BadSignature => "bad_signature",
-            ApiError::CredentialRevoked => "credential_revoked",
-            ApiError::Replayed => "replayed_request",
-            ApiError::ReplayCacheFull { .. } => "replay_cache_full",
-            ApiError::RateLimited { .. } => "rate_limited",
-            ApiError::Overloaded { .. } => "overloaded",
-            ApiError::UnsupportedContentEncoding(_) => "unsupported_content_encoding",
-            ApiError::InvalidContentEncoding { .. } => "invalid_content_encoding",
-            ApiError::DecompressedTooLarge { .. } => "decompressed_too_large",
-            ApiError::BodyTimeout { .. } => "body_timeout",
-            ApiError::WrongRegion { .. } => "wrong_region",
-            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
-            ApiError::BodyTooLarge { .. } => "body_too_large",
-            ApiError::TooManyItems { .. } => "too_many_items",
-            ApiError::MalformedBody { .. } => "malformed_body",
-            ApiError::LogUnavailable { .. } => "log_unavailable",
-            ApiError::Internal => "internal",
+            ApiError::MissingSignature => ReasonCode::MissingSignature,
+            ApiError::MalformedAuthorization(_) => ReasonCode::MalformedAuthorization,
+            ApiError::TimestampOutOfWindow { .. } => ReasonCode::TimestampOutOfWindow,
+            ApiError::UnknownClient => ReasonCode::UnknownClient,
+            ApiError::ConfigStale { .. } => ReasonCode::ConfigStale,
+            ApiError::BodyMemoryFull { .. } => ReasonCode::BodyMemoryFull,
+            ApiError::BodyIncomplete => ReasonCode::BodyIncomplete,
+            ApiError::BadSignature => ReasonCode::BadSignature,
+            ApiError::CredentialRevoked => ReasonCode::CredentialRevoked,
+            ApiError::Replayed => ReasonCode::ReplayedRequest,
+            ApiError::ReplayCacheFull { .. } => ReasonCode::ReplayCacheFull,
+            ApiError::RateLimited { .. } => ReasonCode::RateLimited,
+            ApiError::Overloaded { .. } => ReasonCode::Overloaded,
+            ApiError::UnsupportedContentEncoding(_) => ReasonCode::UnsupportedContentEncoding,
+            ApiError::InvalidContentEncoding { .. } => ReasonCode::InvalidContentEncoding,
+            ApiError::DecompressedTooLarge { .. } => ReasonCode::DecompressedTooLarge,
+            ApiError::BodyTimeout { .. } => ReasonCode::BodyTimeout,
+            ApiError::WrongRegion { .. } => ReasonCode::WrongRegion,
+            ApiError::UnsupportedMediaType(_) => ReasonCode::UnsupportedMediaType,
+            ApiError::BodyTooLarge { .. } => ReasonCode::BodyTooLarge,
+            ApiError::TooManyItems { .. } => ReasonCode::TooManyItems,
+            ApiError::MalformedBody { .. } => ReasonCode::MalformedBody,
+            ApiError::LogUnavailable { .. } => ReasonCode::LogUnavailable,
+            ApiError::Internal => ReasonCode::Internal,
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use schemas::{Channel, FeedbackItem, Metric, MetricKind, SourceTag};
+use schemas::{Channel, FeedbackItem, Metric, MetricKind, ReasonCode, SourceTag};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -59,14 +59,14 @@ impl Format {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ItemError {
     /// Stable machine-readable code.
-    pub code: &'static str,
+    pub code: ReasonCode,
     /// The offending field, e.g. `metrics[0].value`; empty for the whole item.
     pub field: String,
     pub message: String,
 }
 
 impl ItemError {
-    fn new(code: &'static str, field: impl Into<String>, message: impl Into<String>) -> ItemError {
+    fn new(code: ReasonCode, field: impl Into<String>, message: impl Into<String>) -> ItemError {
         ItemError {
             code,
             field: field.into(),
@@ -201,7 +201,7 @@ pub fn validate_sized(
 ) -> Result<ValidItem, ItemError> {
     if size > limits.max_item_bytes {
         return Err(ItemError::new(
-            "item_too_large",
+            ReasonCode::ItemTooLarge,
             "",
             format!(
                 "the item has {size} bytes of JSON as sent, more than the limit of {}; shorten its text",
@@ -210,11 +210,15 @@ pub fn validate_sized(
         ));
     }
     let Value::Object(obj) = value else {
-        return Err(ItemError::new("invalid_type", "", "an item must be a JSON object"));
+        return Err(ItemError::new(
+            ReasonCode::InvalidType,
+            "",
+            "an item must be a JSON object",
+        ));
     };
     if let Some(unknown) = obj.keys().find(|k| !FIELDS.contains(&k.as_str())) {
         return Err(ItemError::new(
-            "unknown_field",
+            ReasonCode::UnknownField,
             unknown.as_str(),
             format!("unknown field '{unknown}'; the fields are {}", FIELDS.join(", ")),
         ));
@@ -222,14 +226,14 @@ pub fn validate_sized(
     let external_id = required_string(obj, "external_id", 256)?;
     if external_id.is_empty() {
         return Err(ItemError::new(
-            "invalid_value",
+            ReasonCode::InvalidValue,
             "external_id",
             "external_id is empty; give every item its id in your system",
         ));
     }
     let collection = required_string(obj, "collection", 63)?;
     tenants::validate_id("collection", &collection)
-        .map_err(|e| ItemError::new("invalid_value", "collection", e.to_string()))?;
+        .map_err(|e| ItemError::new(ReasonCode::InvalidValue, "collection", e.to_string()))?;
     let occurred_at = occurred_at(obj, now)?;
     let channel_name = required_string(obj, "channel", 32)?;
     let channel = Channel::ALL
@@ -238,7 +242,7 @@ pub fn validate_sized(
         .ok_or_else(|| {
             let names: Vec<&str> = Channel::ALL.iter().map(|c| c.as_str()).collect();
             ItemError::new(
-                "invalid_value",
+                ReasonCode::InvalidValue,
                 "channel",
                 format!("unknown channel '{channel_name}'; use one of {}", names.join(", ")),
             )
@@ -246,7 +250,7 @@ pub fn validate_sized(
     let text = optional_string(obj, "text", 32 * 1024)?;
     if text.as_deref() == Some("") {
         return Err(ItemError::new(
-            "invalid_value",
+            ReasonCode::InvalidValue,
             "text",
             "text is empty; leave it out instead",
         ));
@@ -255,7 +259,7 @@ pub fn validate_sized(
     if let Some(tag) = &language {
         if !is_language_tag(tag) {
             return Err(ItemError::new(
-                "invalid_value",
+                ReasonCode::InvalidValue,
                 "language",
                 format!("'{tag}' is not a BCP-47 language tag such as en, fi or sv-FI"),
             ));
@@ -264,7 +268,7 @@ pub fn validate_sized(
     let metrics = metrics(obj)?;
     if text.is_none() && metrics.is_empty() {
         return Err(ItemError::new(
-            "missing_field",
+            ReasonCode::MissingField,
             "text",
             "an item needs text, metrics, or both",
         ));
@@ -289,12 +293,12 @@ pub fn validate_sized(
 }
 
 fn type_error(field: &str, expected: &str) -> ItemError {
-    ItemError::new("invalid_type", field, format!("{field} must be {expected}"))
+    ItemError::new(ReasonCode::InvalidType, field, format!("{field} must be {expected}"))
 }
 
 fn required_string(obj: &Map<String, Value>, field: &str, max_chars: usize) -> Result<String, ItemError> {
     optional_string(obj, field, max_chars)?
-        .ok_or_else(|| ItemError::new("missing_field", field, format!("{field} is required")))
+        .ok_or_else(|| ItemError::new(ReasonCode::MissingField, field, format!("{field} is required")))
 }
 
 fn optional_string(obj: &Map<String, Value>, field: &str, max_chars: usize) -> Result<Option<String>, ItemError> {
@@ -312,7 +316,7 @@ fn check_string(field: &str, s: &str, max_chars: usize) -> Result<(), ItemError>
     let chars = s.chars().count();
     if chars > max_chars {
         return Err(ItemError::new(
-            "too_long",
+            ReasonCode::TooLong,
             field,
             format!("{field} has {chars} characters, more than {max_chars}"),
         ));
@@ -321,7 +325,7 @@ fn check_string(field: &str, s: &str, max_chars: usize) -> Result<(), ItemError>
         // Free text may have tabs and line breaks, nothing else no store can hold.
         if let Some((at, c)) = schemas::text::first_unstorable(s) {
             return Err(ItemError::new(
-                "invalid_value",
+                ReasonCode::InvalidValue,
                 field,
                 format!(
                     "text contains the control character {} at character {at}; only tab, line feed and \
@@ -332,7 +336,7 @@ fn check_string(field: &str, s: &str, max_chars: usize) -> Result<(), ItemError>
         }
     } else if let Some((at, c)) = s.chars().enumerate().find(|(_, c)| c.is_control()) {
         return Err(ItemError::new(
-            "invalid_value",
+            ReasonCode::InvalidValue,
             field,
             format!(
                 "{field} contains the control character {} at character {at}; remove it",
@@ -347,21 +351,21 @@ fn occurred_at(obj: &Map<String, Value>, now: time::OffsetDateTime) -> Result<i6
     let raw = required_string(obj, "occurred_at", 64)?;
     let at = time::OffsetDateTime::parse(&raw, &time::format_description::well_known::Rfc3339).map_err(|e| {
         ItemError::new(
-            "invalid_value",
+            ReasonCode::InvalidValue,
             "occurred_at",
             format!("'{raw}' is not an RFC 3339 timestamp such as 2026-11-03T09:14:22Z ({e})"),
         )
     })?;
     if at > now + time::Duration::days(1) {
         return Err(ItemError::new(
-            "out_of_range",
+            ReasonCode::OutOfRange,
             "occurred_at",
             format!("'{raw}' is more than a day in the future"),
         ));
     }
     if at.year() < 1990 {
         return Err(ItemError::new(
-            "out_of_range",
+            ReasonCode::OutOfRange,
             "occurred_at",
             format!("'{raw}' is before 1990"),
         ));
@@ -465,7 +469,11 @@ fn metrics(obj: &Map<String, Value>) -> Result<Vec<Metric>, ItemError> {
         Some(_) => return Err(type_error("metrics", "an array of {kind, value, scale}")),
     };
     if list.len() > 32 {
-        return Err(ItemError::new("too_many", "metrics", "at most 32 metrics per item"));
+        return Err(ItemError::new(
+            ReasonCode::TooMany,
+            "metrics",
+            "at most 32 metrics per item",
+        ));
     }
     let mut out = Vec::with_capacity(list.len());
     for (i, m) in list.iter().enumerate() {
@@ -475,7 +483,7 @@ fn metrics(obj: &Map<String, Value>) -> Result<Vec<Metric>, ItemError> {
         };
         if let Some(unknown) = m.keys().find(|k| !["kind", "value", "scale"].contains(&k.as_str())) {
             return Err(ItemError::new(
-                "unknown_field",
+                ReasonCode::UnknownField,
                 field(unknown),
                 format!("unknown field '{unknown}'; a metric has kind, value and scale"),
             ));
@@ -483,27 +491,39 @@ fn metrics(obj: &Map<String, Value>) -> Result<Vec<Metric>, ItemError> {
         let kind_name = m
             .get("kind")
             .and_then(Value::as_str)
-            .ok_or_else(|| ItemError::new("missing_field", field("kind"), "kind is required"))?;
+            .ok_or_else(|| ItemError::new(ReasonCode::MissingField, field("kind"), "kind is required"))?;
         let kind = MetricKind::ALL
             .into_iter()
             .find(|k| k.as_str() == kind_name)
             .ok_or_else(|| {
                 ItemError::new(
-                    "invalid_value",
+                    ReasonCode::InvalidValue,
                     field("kind"),
                     format!("unknown metric kind '{kind_name}'; use nps, csat, ces, rating or custom"),
                 )
             })?;
         let value = match m.get("value") {
             Some(Value::Number(n)) => n.as_f64().filter(|v| v.is_finite()),
-            None => return Err(ItemError::new("missing_field", field("value"), "value is required")),
+            None => {
+                return Err(ItemError::new(
+                    ReasonCode::MissingField,
+                    field("value"),
+                    "value is required",
+                ))
+            }
             Some(_) => return Err(type_error(&field("value"), "a number")),
         }
-        .ok_or_else(|| ItemError::new("invalid_value", field("value"), "value must be a finite number"))?;
+        .ok_or_else(|| {
+            ItemError::new(
+                ReasonCode::InvalidValue,
+                field("value"),
+                "value must be a finite number",
+            )
+        })?;
         let scale = match m.get("scale") {
             None | Some(Value::Null) => default_scale(kind).ok_or_else(|| {
                 ItemError::new(
-                    "missing_field",
+                    ReasonCode::MissingField,
                     field("scale"),
                     "a custom metric needs a scale [min, max]",
                 )
@@ -512,7 +532,7 @@ fn metrics(obj: &Map<String, Value>) -> Result<Vec<Metric>, ItemError> {
                 (Some(a), Some(b)) if a.is_finite() && b.is_finite() && a < b => (a, b),
                 _ => {
                     return Err(ItemError::new(
-                        "invalid_value",
+                        ReasonCode::InvalidValue,
                         field("scale"),
                         "scale must be [min, max] with min < max",
                     ))
@@ -523,7 +543,7 @@ fn metrics(obj: &Map<String, Value>) -> Result<Vec<Metric>, ItemError> {
         if let Some(expected) = default_scale(kind) {
             if scale != expected {
                 return Err(ItemError::new(
-                    "invalid_value",
+                    ReasonCode::InvalidValue,
                     field("scale"),
                     format!("{kind_name} is on the scale [{}, {}]", expected.0, expected.1),
                 ));
@@ -531,7 +551,7 @@ fn metrics(obj: &Map<String, Value>) -> Result<Vec<Metric>, ItemError> {
         }
         if value < scale.0 || value > scale.1 {
             return Err(ItemError::new(
-                "out_of_range",
+                ReasonCode::OutOfRange,
                 field("value"),
                 format!(
                     "{kind_name} value {value} is outside its scale [{}, {}]",
@@ -541,7 +561,7 @@ fn metrics(obj: &Map<String, Value>) -> Result<Vec<Metric>, ItemError> {
         }
         if kind == MetricKind::Nps && value.fract() != 0.0 {
             return Err(ItemError::new(
-                "invalid_value",
+                ReasonCode::InvalidValue,
                 field("value"),
                 "an NPS value is a whole number from 0 to 10",
             ));
@@ -564,7 +584,7 @@ fn metadata(obj: &Map<String, Value>) -> Result<BTreeMap<String, String>, ItemEr
     };
     if map.len() > 64 {
         return Err(ItemError::new(
-            "too_many",
+            ReasonCode::TooMany,
             "metadata",
             "at most 64 metadata entries per item",
         ));
@@ -574,7 +594,7 @@ fn metadata(obj: &Map<String, Value>) -> Result<BTreeMap<String, String>, ItemEr
         let field = format!("metadata.{k}");
         if k.is_empty() || k.chars().count() > 128 || k.chars().any(char::is_control) {
             return Err(ItemError::new(
-                "invalid_value",
+                ReasonCode::InvalidValue,
                 field,
                 "metadata keys have 1 to 128 characters, no control characters",
             ));
@@ -595,7 +615,7 @@ fn tags(obj: &Map<String, Value>) -> Result<Vec<SourceTag>, ItemError> {
         Some(_) => return Err(type_error("tags", "an array of {name, value}")),
     };
     if list.len() > 64 {
-        return Err(ItemError::new("too_many", "tags", "at most 64 tags per item"));
+        return Err(ItemError::new(ReasonCode::TooMany, "tags", "at most 64 tags per item"));
     }
     let mut out = Vec::with_capacity(list.len());
     for (i, t) in list.iter().enumerate() {
@@ -605,7 +625,7 @@ fn tags(obj: &Map<String, Value>) -> Result<Vec<SourceTag>, ItemError> {
         };
         if let Some(unknown) = t.keys().find(|k| !["name", "value"].contains(&k.as_str())) {
             return Err(ItemError::new(
-                "unknown_field",
+                ReasonCode::UnknownField,
                 format!("{field}.{unknown}"),
                 format!("unknown field '{unknown}'; a tag has name and value"),
             ));
@@ -718,7 +738,12 @@ mod tests {
         ];
         for (item, code, field) in cases {
             let err = validate_item(&item, &Limits::default(), now()).expect_err(&format!("{item} must be refused"));
-            assert_eq!((err.code, err.field.as_str()), (code, field), "{item}: {}", err.message);
+            assert_eq!(
+                (err.code.as_str(), err.field.as_str()),
+                (code, field),
+                "{item}: {}",
+                err.message
+            );
             assert!(!err.message.is_empty());
         }
     }
@@ -729,7 +754,7 @@ mod tests {
         v.as_object_mut().expect("object").remove("metrics");
         v.as_object_mut().expect("object").remove("language");
         assert_eq!(
-            validate_item(&v, &Limits::default(), now()).map_err(|e| e.code),
+            validate_item(&v, &Limits::default(), now()).map_err(|e| e.code.as_str()),
             Err("missing_field")
         );
         let metrics_only = without("text");
@@ -743,7 +768,7 @@ mod tests {
             ..Limits::default()
         };
         assert_eq!(
-            validate_item(&good(), &limits, now()).map_err(|e| e.code),
+            validate_item(&good(), &limits, now()).map_err(|e| e.code.as_str()),
             Err("item_too_large")
         );
     }
@@ -805,7 +830,7 @@ mod tests {
         let items = split_sized(Format::Ndjson, body.as_bytes(), &limits).expect("the batch splits");
         assert_eq!(items.len(), 3);
         assert_eq!(
-            validate_sized(&items[1].0, items[1].1, &limits, now()).map_err(|e| e.code),
+            validate_sized(&items[1].0, items[1].1, &limits, now()).map_err(|e| e.code.as_str()),
             Err("item_too_large")
         );
         assert!(validate_sized(&items[2].0, items[2].1, &limits, now()).is_ok());
@@ -813,7 +838,7 @@ mod tests {
         let items = split_sized(Format::JsonArray, array.as_bytes(), &limits).expect("the array splits");
         assert_eq!(items[1].0, Value::Null, "the oversized item was not parsed");
         assert_eq!(
-            validate_sized(&items[1].0, items[1].1, &limits, now()).map_err(|e| e.code),
+            validate_sized(&items[1].0, items[1].1, &limits, now()).map_err(|e| e.code.as_str()),
             Err("item_too_large")
         );
     }
@@ -830,7 +855,7 @@ mod tests {
             let err = validate_item(&with(field, json!(value)), &Limits::default(), now())
                 .expect_err(&format!("{field}={value:?} must be refused"));
             assert_eq!(
-                (err.code, err.field.as_str()),
+                (err.code.as_str(), err.field.as_str()),
                 ("invalid_value", field),
                 "{}",
                 err.message
@@ -840,7 +865,7 @@ mod tests {
         let mut v = good();
         v["metadata"] = json!({"k": "v\u{0}"});
         assert_eq!(
-            validate_item(&v, &Limits::default(), now()).map_err(|e| e.code),
+            validate_item(&v, &Limits::default(), now()).map_err(|e| e.code.as_str()),
             Err("invalid_value")
         );
         let fine = with("text", json!("line one\nline two\r\n\tindented"));

@@ -8,7 +8,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use eventlog::{Log, LogError, Output, Record};
-use schemas::{AppliedTag, FeedbackProcessed, FeedbackReceived, FeedbackRejected, TagSource, Topic};
+use schemas::{AppliedTag, FeedbackProcessed, FeedbackReceived, FeedbackRejected, ReasonCode, TagSource, Topic};
 use tenants::{ConfigFollower, Directory};
 
 #[derive(Debug, Clone)]
@@ -95,7 +95,7 @@ pub async fn run(
 pub fn process(directory: &Directory, settings: &ProcessorSettings, record: &Record, now: i64) -> Output {
     let received: FeedbackReceived = match schemas::decode(&record.payload) {
         Ok(r) => r,
-        Err(e) => return reject(settings, record, None, "undecodable", e.to_string(), now),
+        Err(e) => return reject(settings, record, None, ReasonCode::Undecodable, e.to_string(), now),
     };
     if let Err(e) = directory.check_accepted(
         &received.tenant_id,
@@ -111,7 +111,14 @@ pub fn process(directory: &Directory, settings: &ProcessorSettings, record: &Rec
              reached the log another way)",
             schemas::text::describe(c)
         );
-        return reject(settings, record, Some(&received), "invalid_characters", reason, now);
+        return reject(
+            settings,
+            record,
+            Some(&received),
+            ReasonCode::InvalidCharacters,
+            reason,
+            now,
+        );
     }
     let applied_tags = received
         .item
@@ -146,7 +153,14 @@ pub fn process(directory: &Directory, settings: &ProcessorSettings, record: &Rec
             key: record.key.clone(),
             payload,
         },
-        Err(e) => reject(settings, record, Some(&received), "unencodable", e.to_string(), now),
+        Err(e) => reject(
+            settings,
+            record,
+            Some(&received),
+            ReasonCode::Unencodable,
+            e.to_string(),
+            now,
+        ),
     }
 }
 
@@ -182,7 +196,7 @@ fn reject(
     settings: &ProcessorSettings,
     record: &Record,
     received: Option<&FeedbackReceived>,
-    code: &str,
+    code: ReasonCode,
     reason: String,
     now: i64,
 ) -> Output {
@@ -192,7 +206,7 @@ fn reject(
         tenant_id: received.map(|r| clean(&r.tenant_id)),
         collection: received.map(|r| clean(&r.collection)),
         external_id: received.map(|r| clean(&r.external_id)),
-        reason_code: code.to_owned(),
+        reason_code: code.as_str().to_owned(),
         reason: schemas::text::sanitize(&reason),
         processed_region: settings.region.clone(),
         rejected_at: now,
@@ -201,7 +215,7 @@ fn reject(
         source_offset: record.offset,
         input: record.payload.clone(),
     };
-    tracing::info!(code, offset = record.offset, "feedback rejected");
+    tracing::info!(code = code.as_str(), offset = record.offset, "feedback rejected");
     Output {
         topic: Topic::FeedbackRejected.name(&settings.namespace),
         key: record.key.clone(),

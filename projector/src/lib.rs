@@ -8,7 +8,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use eventlog::{Log, LogError, Positions, Record};
-use schemas::{FeedbackProcessed, FeedbackRejected, Topic};
+use schemas::{FeedbackProcessed, FeedbackRejected, ReasonCode, Topic};
 use store::{FeedbackRow, OffsetMove, Projection, RejectionRow, Store, StoreError};
 
 /// The name under which this projector stores its offsets.
@@ -136,7 +136,7 @@ async fn apply_one(
                 collection,
                 external_id,
                 event_id,
-                reason_code: "store_refused".to_owned(),
+                reason_code: ReasonCode::StoreRefused.as_str().to_owned(),
                 reason: schemas::text::sanitize(&e.to_string()),
                 processed_region: String::new(),
                 rejected_at: 0,
@@ -174,7 +174,7 @@ pub fn project(namespace: &str, positions: &Positions, records: &[Record]) -> Pr
                             collection: Some(sanitize(&row.collection)),
                             external_id: Some(sanitize(&row.external_id)),
                             event_id: Some(sanitize(&row.event_id)),
-                            reason_code: "invalid_characters".to_owned(),
+                            reason_code: ReasonCode::InvalidCharacters.as_str().to_owned(),
                             reason,
                             processed_region: sanitize(&row.processed_region),
                             rejected_at: row.processed_at,
@@ -281,7 +281,7 @@ fn undecodable(r: &Record, e: schemas::CodecError) -> RejectionRow {
         collection: None,
         external_id: None,
         event_id: None,
-        reason_code: "undecodable".to_owned(),
+        reason_code: ReasonCode::Undecodable.as_str().to_owned(),
         reason: e.to_string(),
         processed_region: String::new(),
         rejected_at: 0,

@@ -6,12 +6,14 @@ mod codec;
 mod events;
 pub mod text;
 mod topics;
+mod vocabulary;
 
 pub use codec::{
     decode, encode, fingerprint, fingerprint_of, parsing_canonical_form, CodecError, Event, SchemaVersion, HEADER_LEN,
 };
 pub use events::*;
 pub use topics::Topic;
+pub use vocabulary::{AuditAction, ReasonCode};
 
 #[cfg(test)]
 mod tests;

@@ -73,13 +73,14 @@ pub enum IsolationError {
 
 impl IsolationError {
     /// A stable, machine-readable code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> schemas::ReasonCode {
+        use schemas::ReasonCode;
         match self {
-            IsolationError::UnknownTenant(_) => "unknown_tenant",
-            IsolationError::WrongRegion { .. } => "wrong_region",
-            IsolationError::UnknownCollection { .. } => "unknown_collection",
-            IsolationError::CollectionNotAllowed { .. } => "collection_not_allowed",
-            IsolationError::UnknownClient(_) => "unknown_client",
+            IsolationError::UnknownTenant(_) => ReasonCode::UnknownTenant,
+            IsolationError::WrongRegion { .. } => ReasonCode::WrongRegion,
+            IsolationError::UnknownCollection { .. } => ReasonCode::UnknownCollection,
+            IsolationError::CollectionNotAllowed { .. } => ReasonCode::CollectionNotAllowed,
+            IsolationError::UnknownClient(_) => ReasonCode::UnknownClient,
         }
     }
 }
@@ -603,7 +604,7 @@ mod tests {
         assert_eq!(d.client("c1").map(|c| c.highest_version), Some(2));
         d.apply(&revoked(None)).expect("revoke all");
         assert_eq!(
-            d.check_write("acme", "c1", "nps", "eu").map_err(|e| e.code()),
+            d.check_write("acme", "c1", "nps", "eu").map_err(|e| e.code().as_str()),
             Err("unknown_client")
         );
         assert_eq!(
@@ -635,19 +636,20 @@ mod tests {
         let d = directory_with_client(&kek, &auth::new_secret());
         assert_eq!(d.check_write("acme", "c1", "nps", "eu"), Ok(()));
         assert_eq!(
-            d.check_write("acme", "c1", "nps", "us").map_err(|e| e.code()),
+            d.check_write("acme", "c1", "nps", "us").map_err(|e| e.code().as_str()),
             Err("wrong_region")
         );
         assert_eq!(
-            d.check_write("acme", "c1", "support", "eu").map_err(|e| e.code()),
+            d.check_write("acme", "c1", "support", "eu")
+                .map_err(|e| e.code().as_str()),
             Err("collection_not_allowed")
         );
         assert_eq!(
-            d.check_write("acme", "c1", "nope", "eu").map_err(|e| e.code()),
+            d.check_write("acme", "c1", "nope", "eu").map_err(|e| e.code().as_str()),
             Err("unknown_collection")
         );
         assert_eq!(
-            d.check_write("other", "c1", "nps", "eu").map_err(|e| e.code()),
+            d.check_write("other", "c1", "nps", "eu").map_err(|e| e.code().as_str()),
             Err("unknown_tenant")
         );
     }

@@ -444,3 +444,17 @@ fn cli_keeps_data_private_and_commands_repeatable() {
     assert_eq!(code, Some(1));
     assert!(err.contains("chmod") && err.contains("other users"), "{err}");
 }
+
+/// README is the contract: every reason code and audit action the code can
+/// produce is named there.
+#[test]
+fn readme_names_every_reason_code_and_audit_action() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+    let missing: Vec<&str> = schemas::ReasonCode::ALL
+        .iter()
+        .map(|c| c.as_str())
+        .chain(schemas::AuditAction::ALL.iter().map(|a| a.as_str()))
+        .filter(|s| !readme.contains(&format!("`{s}`")))
+        .collect();
+    assert!(missing.is_empty(), "README does not name {missing:?}");
+}

@@ -1,0 +1,172 @@
+//! One vocabulary for every component: why something was refused or
+//! rejected ([`ReasonCode`]), and what an audit record is about
+//! ([`AuditAction`]). Each variant serialises to a stable string that
+//! clients, dashboards and auditors depend on: never change one, add new
+//! variants instead (and document them in README).
+
+use std::fmt;
+
+macro_rules! vocabulary {
+    ($(#[$meta:meta])* $name:ident { $($(#[doc = $doc:literal])* $variant:ident = $text:literal,)+ }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name {
+            $($(#[doc = $doc])* $variant,)+
+        }
+
+        impl $name {
+            /// Every variant, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The stable string.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)+
+                }
+            }
+
+            /// The variant of a stable string.
+            pub fn parse(text: &str) -> Option<$name> {
+                match text {
+                    $($text => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+    };
+}
+
+vocabulary!(
+    /// Why a request, an item or a record was refused or rejected.
+    ReasonCode {
+        // Whole requests at ingest.
+        /// No `Authorization` header.
+        MissingSignature = "missing_signature",
+        /// The `Authorization` header is not of the scheme's form.
+        MalformedAuthorization = "malformed_authorization",
+        /// The signed timestamp is outside the window.
+        TimestampOutOfWindow = "timestamp_out_of_window",
+        /// The claimed client id is not known (answered as `bad_signature`).
+        UnknownClient = "unknown_client",
+        /// The signature does not verify under any active secret.
+        BadSignature = "bad_signature",
+        /// The signature verifies under a revoked or expired secret.
+        CredentialRevoked = "credential_revoked",
+        /// The nonce was used before within the window.
+        ReplayedRequest = "replayed_request",
+        /// The client's share of the replay cache is full.
+        ReplayCacheFull = "replay_cache_full",
+        /// The client sends faster than its rate.
+        RateLimited = "rate_limited",
+        /// Too many items wait for the log.
+        Overloaded = "overloaded",
+        /// No memory left for request bodies (answered as `overloaded`).
+        BodyMemoryFull = "body_memory_full",
+        /// The node's configuration could not be refreshed for too long.
+        ConfigStale = "config_stale",
+        /// A `Content-Encoding` other than gzip, zstd or identity.
+        UnsupportedContentEncoding = "unsupported_content_encoding",
+        /// A corrupt, truncated or trailing compressed body.
+        InvalidContentEncoding = "invalid_content_encoding",
+        /// The body decompresses past the limit.
+        DecompressedTooLarge = "decompressed_too_large",
+        /// The body took too long to arrive.
+        BodyTimeout = "body_timeout",
+        /// The body ended before its declared length.
+        BodyIncomplete = "body_incomplete",
+        /// The tenant is pinned to another region.
+        WrongRegion = "wrong_region",
+        /// A `Content-Type` other than JSON or NDJSON.
+        UnsupportedMediaType = "unsupported_media_type",
+        /// The body is over the limit as sent.
+        BodyTooLarge = "body_too_large",
+        /// More items than a batch may have.
+        TooManyItems = "too_many_items",
+        /// The body is not valid JSON/NDJSON, or the query is unknown.
+        MalformedBody = "malformed_body",
+        /// The log did not confirm the batch.
+        LogUnavailable = "log_unavailable",
+        /// Anything else; details are logged, never shown.
+        Internal = "internal",
+        // Items at ingest.
+        /// A field has the wrong JSON type.
+        InvalidType = "invalid_type",
+        /// A required field is missing.
+        MissingField = "missing_field",
+        /// A field the contract does not know.
+        UnknownField = "unknown_field",
+        /// A value breaks the field's rules.
+        InvalidValue = "invalid_value",
+        /// A number or time outside its range.
+        OutOfRange = "out_of_range",
+        /// A string longer than its limit.
+        TooLong = "too_long",
+        /// A list or map with more entries than its limit.
+        TooMany = "too_many",
+        /// An item larger than its limit in bytes of JSON as sent.
+        ItemTooLarge = "item_too_large",
+        /// The same collection and external id earlier in the batch.
+        DuplicateInBatch = "duplicate_in_batch",
+        /// The collection does not exist in the tenant.
+        UnknownCollection = "unknown_collection",
+        /// The credential may not write the collection.
+        CollectionNotAllowed = "collection_not_allowed",
+        /// The tenant does not exist.
+        UnknownTenant = "unknown_tenant",
+        /// A valid item of an atomic batch in which another item failed.
+        AtomicBatchFailed = "atomic_batch_failed",
+        // Records in the pipeline (processor, projector).
+        /// The record is not a readable event.
+        Undecodable = "undecodable",
+        /// The record holds a character no store can hold.
+        InvalidCharacters = "invalid_characters",
+        /// The processed event could not be encoded.
+        Unencodable = "unencodable",
+        /// The database refused the row.
+        StoreRefused = "store_refused",
+    }
+);
+
+vocabulary!(
+    /// What an audit record is about.
+    AuditAction {
+        /// A batch of feedback, accepted in part or whole, or refused after authentication.
+        FeedbackBatch = "feedback.batch",
+        /// A request that failed authentication.
+        AuthFailure = "auth.failure",
+    }
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_are_unique_and_round_trip() {
+        let mut seen = std::collections::BTreeSet::new();
+        for code in ReasonCode::ALL {
+            assert!(seen.insert(code.as_str()), "{code} appears twice");
+            assert_eq!(ReasonCode::parse(code.as_str()), Some(*code));
+            assert!(code.as_str().bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
+        }
+        for action in AuditAction::ALL {
+            assert_eq!(AuditAction::parse(action.as_str()), Some(*action));
+        }
+        assert_eq!(
+            serde_json::to_string(&ReasonCode::BadSignature).expect("json"),
+            "\"bad_signature\""
+        );
+    }
+}
