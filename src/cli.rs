@@ -465,7 +465,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let directory = admin::directory(&log, &ns).await?;
             let t = directory
                 .tenant(&tenant)
-                .ok_or_else(|| tenants::ConfigError::UnknownTenant(tenant.clone()))?;
+                .ok_or_else(|| directory::ConfigError::UnknownTenant(tenant.clone()))?;
             for c in t.collections.values() {
                 writeln!(stdout, "{}", serde_json::json!({"id": c.id, "name": c.name}))?;
             }
@@ -501,7 +501,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let log = settings.open_log().await?;
             let directory = admin::directory(&log, &ns).await?;
             if directory.tenant(&tenant).is_none() {
-                return Err(tenants::ConfigError::UnknownTenant(tenant).into());
+                return Err(directory::ConfigError::UnknownTenant(tenant).into());
             }
             let mut clients: Vec<_> = directory.clients().filter(|c| c.tenant_id == tenant).collect();
             clients.sort_by(|a, b| a.client_id.cmp(&b.client_id));
@@ -578,7 +578,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             // The tenant must exist: an empty answer for a typo says nothing.
             let log = settings.open_log().await?;
             if admin::directory(&log, &ns).await?.tenant(&tenant).is_none() {
-                return Err(tenants::ConfigError::UnknownTenant(tenant).into());
+                return Err(directory::ConfigError::UnknownTenant(tenant).into());
             }
             let store = settings.open_store().await?;
             eprintln!("vox inspect: reading {}", settings.store_description());

@@ -3,7 +3,8 @@
 //! (all in one process on the embedded backends, or one role per process on
 //! Kafka + PostgreSQL). `main.rs` only parses the command line.
 
-pub mod admin;
+/// The configuration commands (`directory::commands`).
+pub use directory::commands as admin;
 pub mod cli;
 pub mod inspect;
 pub mod push;

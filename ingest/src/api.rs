@@ -11,10 +11,10 @@ use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use directory::{Authenticated, IsolationError};
 use eventlog::Output;
 use schemas::{feedback_event_id, feedback_key, AuditAction, FeedbackReceived, Outcome, ReasonCode};
 use serde::{Deserialize, Serialize};
-use tenants::{Authenticated, IsolationError};
 
 use crate::audit;
 use crate::error::ApiError;
@@ -207,7 +207,12 @@ async fn handle(
     body: &mut Option<Body>,
 ) -> Result<Response, Box<Refused>> {
     state.in_flight.admit().map_err(anonymous)?;
-    state.directory.fresh(state.settings.max_staleness).map_err(anonymous)?;
+    state.directory.fresh(state.settings.max_staleness).map_err(|age| {
+        anonymous(ApiError::ConfigStale {
+            age_secs: age.as_secs(),
+            retry_after_secs: 5,
+        })
+    })?;
     let unauthenticated = |u: crate::signature::Unauthenticated| {
         Box::new(Refused {
             error: u.error,

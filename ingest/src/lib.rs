@@ -20,13 +20,13 @@ pub mod validate;
 
 use std::future::Future;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use auth::Kek;
+use directory::{ConfigFollower, SharedDirectory};
 use eventlog::{Log, LogError};
 use schemas::Topic;
-use tenants::{ConfigFollower, Directory};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -136,69 +136,6 @@ pub struct Listeners {
     pub ops: Option<TcpListener>,
 }
 
-/// The tenant configuration as this node knows it, refreshed from the log.
-pub(crate) struct SharedDirectory {
-    current: RwLock<Directory>,
-    /// The follower, and when its last catch-up started.
-    follower: tokio::sync::Mutex<(ConfigFollower, Option<std::time::Instant>)>,
-    /// When the last catch-up succeeded.
-    last_ok: std::sync::Mutex<std::time::Instant>,
-}
-
-impl SharedDirectory {
-    pub(crate) fn read<T>(&self, f: impl FnOnce(&Directory) -> T) -> T {
-        f(&self.current.read().unwrap_or_else(|poisoned| poisoned.into_inner()))
-    }
-
-    /// Reads `vox.config` to its end and publishes the new state.
-    pub(crate) async fn refresh(&self) -> Result<(), LogError> {
-        self.refresh_after(Duration::ZERO).await
-    }
-
-    /// Makes sure a catch-up starts after this call was made, sharing one
-    /// with concurrent callers, and starting catch-ups at most once per
-    /// `min_interval` (later callers wait for their turn, none is skipped).
-    pub(crate) async fn refresh_after(&self, min_interval: Duration) -> Result<(), LogError> {
-        let asked = std::time::Instant::now();
-        let mut guard = self.follower.lock().await;
-        let (follower, last_started) = &mut *guard;
-        if last_started.is_some_and(|started| started >= asked) {
-            return Ok(());
-        }
-        if let Some(next) = last_started.map(|started| started + min_interval) {
-            tokio::time::sleep_until(next.into()).await;
-        }
-        let started = std::time::Instant::now();
-        *last_started = Some(started);
-        if follower.catch_up().await? {
-            let next = follower.directory().clone();
-            *self.current.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = next;
-        }
-        *self.last_ok.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = started;
-        Ok(())
-    }
-
-    /// How long ago the configuration was last read to its end.
-    pub(crate) fn age(&self) -> Duration {
-        self.last_ok
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .elapsed()
-    }
-
-    /// Refuses to serve on a configuration older than `max`.
-    pub(crate) fn fresh(&self, max: Duration) -> Result<(), error::ApiError> {
-        let age = self.age();
-        if age > max {
-            return Err(error::ApiError::ConfigStale {
-                age_secs: age.as_secs(),
-                retry_after_secs: 5,
-            });
-        }
-        Ok(())
-    }
-}
-
 pub(crate) struct AppState {
     pub(crate) log: Log,
     pub(crate) directory: SharedDirectory,
@@ -239,11 +176,7 @@ pub async fn run(
     );
     let decode_slots = std::thread::available_parallelism().map_or(2, |n| n.get() * 2);
     let state = Arc::new(AppState {
-        directory: SharedDirectory {
-            current: RwLock::new(follower.directory().clone()),
-            follower: (follower, None).into(),
-            last_ok: std::time::Instant::now().into(),
-        },
+        directory: SharedDirectory::new(follower),
         raw_topic: Topic::FeedbackRaw.name(&settings.namespace),
         audit_topic,
         audit,

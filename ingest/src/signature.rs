@@ -16,7 +16,7 @@ use std::sync::Mutex;
 
 use auth::{AuthorizationHeader, Scheme, SignedHeaders};
 use axum::http::{header, HeaderMap};
-use tenants::{AuthError, Authenticated};
+use directory::{AuthError, Authenticated};
 
 use crate::error::ApiError;
 use crate::AppState;

@@ -232,7 +232,7 @@ pub fn validate_sized(
         ));
     }
     let collection = required_string(obj, "collection", 63)?;
-    tenants::validate_id("collection", &collection)
+    directory::validate_id("collection", &collection)
         .map_err(|e| ItemError::new(ReasonCode::InvalidValue, "collection", e.to_string()))?;
     let occurred_at = occurred_at(obj, now)?;
     let channel_name = required_string(obj, "channel", 32)?;

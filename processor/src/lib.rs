@@ -7,9 +7,9 @@
 use std::future::Future;
 use std::time::Duration;
 
+use directory::{ConfigFollower, Directory};
 use eventlog::{Log, LogError, Output, Record};
 use schemas::{AppliedTag, FeedbackProcessed, FeedbackReceived, FeedbackRejected, ReasonCode, TagSource, Topic};
-use tenants::{ConfigFollower, Directory};
 
 #[derive(Debug, Clone)]
 pub struct ProcessorSettings {

@@ -1,12 +1,24 @@
-//! Tenant configuration state, folded from the events of `vox.config`.
-//! [`Directory`] is pure; [`ConfigFollower`] reads the log into one. Ingest uses it to authenticate clients, the processor to
-//! re-check tenant isolation, the CLI to refuse invalid commands.
+//! The directory: tenant configuration (tenants, regions, collections,
+//! client credentials), folded from the events of `vox.config`.
+//!
+//! * [`Directory`] (this module) is the pure fold: `check` and `apply` per
+//!   event, and the access checks built on it. It does no I/O.
+//! * [`ConfigFollower`] reads the log into a `Directory`;
+//!   [`SharedDirectory`] is the live copy a long-running role reads and
+//!   refreshes; [`commands`] are the configuration writes the CLI calls.
+//!   These are the I/O shell around the fold.
+//!
+//! Ingest uses it to authenticate clients, the processor to re-check tenant
+//! isolation, the CLI to refuse invalid commands.
 
+pub mod commands;
 mod follow;
+mod shared;
 
 use std::collections::{BTreeMap, HashMap};
 
 pub use follow::ConfigFollower;
+pub use shared::SharedDirectory;
 
 use auth::Kek;
 use schemas::ConfigEvent;

@@ -1,4 +1,5 @@
-//! Admin commands: each appends one configuration event to `vox.config`
+//! Configuration commands (what `vox tenant|collection|client …` call): each
+//! appends one configuration event to `vox.config`
 //! after checking it against the configuration folded from the log. The
 //! append is a compare-and-set against the position the configuration was
 //! read at, so two concurrent commands never both "succeed" with one lost:
@@ -6,6 +7,7 @@
 
 use std::time::Duration;
 
+use crate::{ConfigError, ConfigFollower, Directory};
 use auth::{Kek, Secret};
 use eventlog::{Log, LogError, Output};
 use schemas::{
@@ -13,7 +15,6 @@ use schemas::{
     TenantCreated, Topic,
 };
 use sha2::{Digest, Sha256};
-use tenants::{ConfigError, ConfigFollower, Directory};
 
 /// How often a configuration write is tried when other writers keep
 /// appending first.
