@@ -19,4 +19,4 @@ esac
 deploy/local/prereqs.sh
 deploy/local/services.sh up >/dev/null
 eval "$(deploy/local/services.sh env)"
-cargo run --release --example ingest_bench -- "$@"
+cargo run --release -p vox --example ingest_bench -- "$@"

@@ -1,0 +1,1 @@
+//! The end-to-end tests live in `it/` (one test binary, `cargo test -p tests`).
