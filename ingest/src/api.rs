@@ -292,7 +292,7 @@ async fn handle(
 
     let batch_id = uuid::Uuid::new_v4().to_string();
     let now = time::OffsetDateTime::now_utc();
-    let received_at = (now.unix_timestamp_nanos() / 1000) as i64;
+    let received_at = schemas::clock::now_micros();
     let mut results = Vec::with_capacity(items.len());
     let mut outputs = Vec::with_capacity(items.len() + 1);
     let mut seen = HashSet::new();

@@ -163,7 +163,7 @@ impl AuditSink {
 
     /// Counts a refused request under its tally.
     pub(crate) fn refused(&self, mut key: RefusalKey, status: u16) {
-        let now = now_micros();
+        let now = schemas::clock::now_micros();
         let mut queue = self.lock();
         if queue.tallies.len() >= MAX_TALLIES && !queue.tallies.contains_key(&key) {
             key = RefusalKey {
@@ -238,10 +238,6 @@ pub(crate) fn output(topic: &str, record: &AuditRecord) -> Option<Output> {
     }
 }
 
-fn now_micros() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000) as i64
-}
-
 /// An audit record of a client's request. Never carries secrets or bodies.
 pub(crate) fn record(
     tenant: Option<&str>,
@@ -255,7 +251,7 @@ pub(crate) fn record(
     AuditRecord {
         audit_id: uuid::Uuid::new_v4().to_string(),
         tenant_id: tenant.map(str::to_owned),
-        occurred_at: now_micros(),
+        occurred_at: schemas::clock::now_micros(),
         actor_kind: ActorKind::Client,
         actor_id: actor_id.to_owned(),
         action: action.as_str().to_owned(),

@@ -75,7 +75,7 @@ pub async fn run(
         // becomes a dead letter with its reason, never a stopped role.
         let outputs = records
             .iter()
-            .map(|r| process(config.directory(), &settings, r, now_micros()))
+            .map(|r| process(config.directory(), &settings, r, schemas::clock::now_micros()))
             .collect::<Vec<_>>();
         match consumer.commit_step(outputs, &records).await {
             Ok(()) => tracing::debug!(records = records.len(), "step committed"),
@@ -221,13 +221,6 @@ fn reject(
         key: record.key.clone(),
         payload: schemas::encode(&rejected).expect("a FeedbackRejected of plain strings and bytes always encodes"),
     }
-}
-
-fn now_micros() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

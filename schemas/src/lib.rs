@@ -2,6 +2,7 @@
 //! types, the topics that carry them, and the single-object encoding used on
 //! every topic. This crate does no I/O.
 
+pub mod clock;
 mod codec;
 mod events;
 pub mod text;

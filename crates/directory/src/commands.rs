@@ -83,7 +83,7 @@ pub async fn create_tenant(log: &Log, namespace: &str, id: &str, name: &str, reg
         tenant_id: id.into(),
         name: name.into(),
         region: region.into(),
-        created_at: now_micros(),
+        created_at: schemas::clock::now_micros(),
     };
     append_config(log, namespace, |_| Ok(ConfigEvent::TenantCreated(event.clone()))).await?;
     Ok(())
@@ -100,7 +100,7 @@ pub async fn create_collection(
         tenant_id: tenant.into(),
         collection: id.into(),
         name: name.into(),
-        created_at: now_micros(),
+        created_at: schemas::clock::now_micros(),
     };
     append_config(log, namespace, |_| Ok(ConfigEvent::CollectionCreated(event.clone()))).await?;
     Ok(())
@@ -132,7 +132,7 @@ pub async fn create_client(
         collections: collections.to_vec(),
         secret_version: 1,
         secret_sha256: Sha256::digest(secret.expose().as_bytes()).to_vec(),
-        issued_at: now_micros(),
+        issued_at: schemas::clock::now_micros(),
         sealed_secret: Some(kek.seal(tenant, &client_id, 1, secret.expose())),
         kek_id: Some(kek.id()),
     };
@@ -170,7 +170,7 @@ pub async fn rotate_client(
             .ok_or_else(|| ConfigError::UnknownClient(client_id.to_owned()))?
             .highest_version
             + 1;
-        let now = now_micros();
+        let now = schemas::clock::now_micros();
         Ok(ConfigEvent::ClientSecretRotated(ClientSecretRotated {
             tenant_id: tenant.into(),
             client_id: client_id.into(),
@@ -207,15 +207,11 @@ pub async fn revoke_client(
         tenant_id: tenant.into(),
         client_id: client_id.into(),
         secret_version: version,
-        revoked_at: now_micros(),
+        revoked_at: schemas::clock::now_micros(),
     };
     append_config(log, namespace, |_| {
         Ok(ConfigEvent::ClientCredentialRevoked(event.clone()))
     })
     .await?;
     Ok(())
-}
-
-fn now_micros() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000) as i64
 }

@@ -239,10 +239,3 @@ pub(crate) fn next_offsets(consumed: &[Record]) -> Positions {
     }
     next
 }
-
-pub(crate) fn now_micros() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or_default()
-}

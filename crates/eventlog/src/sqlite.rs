@@ -14,7 +14,8 @@ use sqlx::{Row, SqlitePool};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::{next_offsets, now_micros, Appended, LogError, Output, Positions, Record};
+use crate::{next_offsets, Appended, LogError, Output, Positions, Record};
+use schemas::clock::now_micros;
 
 /// How often a waiting reader looks for records appended by another process.
 const CROSS_PROCESS_POLL: Duration = Duration::from_millis(100);
