@@ -14,7 +14,7 @@ use axum::{Json, Router};
 use directory::{Authenticated, IsolationError};
 use eventlog::Output;
 use schemas::{feedback_event_id, feedback_key, AuditAction, FeedbackReceived, Outcome, ReasonCode};
-use serde::{Deserialize, Serialize};
+use wire::{BatchResponse, ItemResult};
 
 use crate::audit;
 use crate::error::ApiError;
@@ -31,35 +31,13 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// The answer to a batch: one result per item, in input order.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct BatchResponse {
-    pub batch_id: String,
-    /// Whether the batch was sent with `atomic=true` (all or nothing).
-    pub atomic: bool,
-    pub accepted: usize,
-    pub rejected: usize,
-    pub results: Vec<ItemResult>,
+/// Per-item results as ingest writes them.
+trait ItemResults {
+    fn accepted(index: usize, external_id: &str, event_id: String) -> ItemResult;
+    fn rejected(index: usize, external_id: Option<&str>, e: ItemError) -> ItemResult;
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-pub struct ItemResult {
-    pub index: usize,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub external_id: Option<String>,
-    /// `accepted` or `rejected`.
-    pub status: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub event_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub code: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub field: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
-}
-
-impl ItemResult {
+impl ItemResults for ItemResult {
     fn accepted(index: usize, external_id: &str, event_id: String) -> ItemResult {
         ItemResult {
             index,

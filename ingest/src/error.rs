@@ -4,7 +4,6 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use schemas::ReasonCode;
-use serde::Serialize;
 
 const BAD_SIGNATURE: &str = "the signature does not verify, or the client id is not known: check VOX_CLIENT_ID, and sign the exact bytes sent with an active secret of this client";
 
@@ -162,35 +161,13 @@ impl ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: ErrorDetail<'a>,
-}
-
-#[derive(Serialize)]
-struct ErrorDetail<'a> {
-    code: &'a str,
-    message: String,
-}
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         tracing::info!(code = self.code(), reason = self.reason(), %status, "request refused");
         metrics::counter!(crate::telemetry::REQUESTS, "status" => status.as_u16().to_string(), "code" => self.reason())
             .increment(1);
-        let body = ErrorBody {
-            error: ErrorDetail {
-                code: self.code(),
-                message: self.to_string(),
-            },
-        };
-        let mut response = (status, axum::Json(body)).into_response();
-        if let Some(secs) = self.retry_after() {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
+        let mut response = https::error_response(status, self.code(), self.to_string(), self.retry_after());
         if status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()

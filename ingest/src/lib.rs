@@ -10,12 +10,9 @@ mod api;
 mod audit;
 pub mod body;
 pub mod error;
-mod ops;
 mod overload;
-mod server;
 mod signature;
 pub mod telemetry;
-pub mod tls;
 pub mod validate;
 
 use std::future::Future;
@@ -30,8 +27,9 @@ use schemas::Topic;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-pub use api::{BatchResponse, ItemResult};
+pub use https::{tls, ServerLimits};
 pub use validate::Limits;
+pub use wire::{BatchResponse, ItemResult};
 
 #[derive(Debug, Clone)]
 pub struct IngestSettings {
@@ -72,30 +70,6 @@ pub struct IngestSettings {
     /// When set, `/metrics` on the operations listener needs
     /// `Authorization: Bearer <token>`.
     pub ops_token: Option<auth::Secret>,
-}
-
-/// Limits of the HTTPS accept loop.
-#[derive(Debug, Clone)]
-pub struct ServerLimits {
-    /// Open connections at most; further ones wait in the kernel's backlog.
-    pub max_connections: usize,
-    /// Open connections at most from one IP address; further ones are closed.
-    pub max_connections_per_address: usize,
-    /// Time for the TLS handshake.
-    pub handshake_timeout: Duration,
-    /// Time for a request's head to arrive (also the idle keep-alive time).
-    pub header_timeout: Duration,
-}
-
-impl Default for ServerLimits {
-    fn default() -> ServerLimits {
-        ServerLimits {
-            max_connections: 4096,
-            max_connections_per_address: 256,
-            handshake_timeout: Duration::from_secs(5),
-            header_timeout: Duration::from_secs(10),
-        }
-    }
 }
 
 impl IngestSettings {
@@ -162,7 +136,7 @@ pub async fn run(
     settings: IngestSettings,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), IngestError> {
-    telemetry::handle();
+    https::telemetry::handle();
     telemetry::register();
     let topics: Vec<String> = Topic::ALL.iter().map(|t| t.name(&settings.namespace)).collect();
     log.ensure_topics(&topics).await?;
@@ -216,7 +190,7 @@ pub async fn run(
         region = %state.settings.region,
         "ingest listening (HTTPS)"
     );
-    let public = server::serve(
+    let public = https::serve(
         listeners.public,
         tls.clone(),
         api::router(state.clone()),
@@ -226,10 +200,10 @@ pub async fn run(
     let ops = async {
         match listeners.ops {
             Some(listener) => {
-                server::serve(
+                https::serve(
                     listener,
                     tls,
-                    ops::router(state.clone()),
+                    https::ops::router(readiness(state.clone()), state.settings.ops_token.clone()),
                     ServerLimits::default(),
                     stopped(stop_rx.clone()),
                 )
@@ -251,5 +225,28 @@ pub async fn run(
         tracing::error!("the audit queue was not written within 10 s");
     }
     log.flush(Duration::from_secs(10)).await?;
-    public.and(ops)
+    Ok(public.and(ops)?)
+}
+
+/// Whether this node should get traffic: not stopping, not overloaded, its
+/// configuration fresh.
+fn readiness(state: Arc<AppState>) -> https::ops::Readiness {
+    Arc::new(move || {
+        let age = state.directory.age();
+        if state.stopping.load(std::sync::atomic::Ordering::Acquire) {
+            Err("stopping".into())
+        } else if !state.in_flight.ready() {
+            Err(format!(
+                "overloaded: {} items waiting for the log",
+                state.in_flight.items()
+            ))
+        } else if age > state.settings.max_staleness {
+            Err(format!(
+                "configuration stale: last read {} s ago (refreshes fail)",
+                age.as_secs()
+            ))
+        } else {
+            Ok(())
+        }
+    })
 }

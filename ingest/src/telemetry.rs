@@ -1,9 +1,6 @@
-//! Prometheus metrics of the ingest node. The recorder is installed once per
-//! process; `/metrics` on the operations listener renders it.
-
-use std::sync::OnceLock;
-
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+//! Metric names of the ingest node. The recorder is `https::telemetry`'s,
+//! installed once per process; `/metrics` on the operations listener
+//! renders it.
 
 /// Requests by HTTP status and code (`ok` for answered batches).
 pub const REQUESTS: &str = "vox_ingest_requests_total";
@@ -27,9 +24,8 @@ pub const AUTH_FAILURES: &str = "vox_ingest_auth_failures_total";
 pub const AUDIT_DROPPED: &str = "vox_audit_records_dropped_total";
 /// Batches signed with the deprecated `VOX1-HMAC-SHA256` scheme, by client.
 pub const DEPRECATED_SCHEME: &str = "vox_ingest_deprecated_signature_scheme_total";
-/// Connections closed at once, by reason (`per_address`: the address has
-/// too many open).
-pub const CONNECTIONS_REFUSED: &str = "vox_ingest_connections_refused_total";
+/// Connections closed at once, by reason (the accept loop's).
+pub const CONNECTIONS_REFUSED: &str = https::CONNECTIONS_REFUSED;
 /// Bytes of request bodies being read now (the node's body memory in use).
 pub const BODY_MEMORY: &str = "vox_ingest_body_memory_bytes";
 /// Age in seconds of this node's copy of the tenant configuration.
@@ -49,28 +45,4 @@ pub fn register() {
     metrics::gauge!(PRODUCER_QUEUE).set(0.0);
     metrics::gauge!(BODY_MEMORY).set(0.0);
     metrics::gauge!(CONFIG_AGE).set(0.0);
-}
-
-/// The process-wide recorder (installed on first use).
-pub fn handle() -> &'static PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE.get_or_init(|| {
-        let builder = PrometheusBuilder::new()
-            .set_buckets_for_metric(
-                Matcher::Suffix("duration_seconds".into()),
-                &[
-                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-                ],
-            )
-            .expect("the bucket list is not empty");
-        match builder.install_recorder() {
-            Ok(handle) => handle,
-            // Another recorder is installed already (a host application's):
-            // our metrics go there; this handle renders an empty registry.
-            Err(e) => {
-                tracing::warn!(error = %e, "a metrics recorder is already installed; /metrics will be empty");
-                PrometheusBuilder::new().build_recorder().handle()
-            }
-        }
-    })
 }

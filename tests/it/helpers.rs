@@ -56,8 +56,8 @@ impl Node {
                 (log, store, testenv::namespace(), Some(db))
             }
         };
-        let tls_files = ingest::tls::ensure_local_certificate(&dir.path().join("tls")).expect("certificate");
-        let tls = ingest::tls::server_config(&tls_files.server_cert, &tls_files.server_key).expect("tls");
+        let tls_files = https::tls::ensure_local_certificate(&dir.path().join("tls")).expect("certificate");
+        let tls = https::tls::server_config(&tls_files.server_cert, &tls_files.server_key).expect("tls");
         let public = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let ops = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("https://127.0.0.1:{}", public.local_addr().expect("addr").port());

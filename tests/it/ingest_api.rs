@@ -642,8 +642,8 @@ async fn kafka_log_failure_answers_503_and_accepts_nothing() {
     };
 
     let dir = tempfile::tempdir().expect("dir");
-    let files = ingest::tls::ensure_local_certificate(dir.path()).expect("cert");
-    let tls = ingest::tls::server_config(&files.server_cert, &files.server_key).expect("tls");
+    let files = https::tls::ensure_local_certificate(dir.path()).expect("cert");
+    let tls = https::tls::server_config(&files.server_cert, &files.server_key).expect("tls");
     let public = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("https://127.0.0.1:{}", public.local_addr().expect("addr").port());
     let settings = ingest::IngestSettings::new("eu", namespace.clone(), kek);

@@ -201,8 +201,8 @@ async fn start_node(log: Log, namespace: &str, dir: &std::path::Path) -> (Target
     let issued = vox::admin::create_client(&log, namespace, &kek, "bench", "bench", &[])
         .await
         .expect("client");
-    let files = ingest::tls::ensure_local_certificate(&dir.join("tls")).expect("cert");
-    let tls = ingest::tls::server_config(&files.server_cert, &files.server_key).expect("tls");
+    let files = https::tls::ensure_local_certificate(&dir.join("tls")).expect("cert");
+    let tls = https::tls::server_config(&files.server_cert, &files.server_key).expect("tls");
     let public = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("https://127.0.0.1:{}", public.local_addr().expect("addr").port());
     let mut settings = ingest::IngestSettings::new("eu", namespace, kek);

@@ -594,7 +594,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 names
             };
-            let files = ingest::tls::create_certificate(&dir, &names)?;
+            let files = https::tls::create_certificate(&dir, &names)?;
             writeln!(
                 stdout,
                 "made a CA and a certificate for {}:\n  --tls-cert {}\n  --tls-key {}\n  clients trust: {} (vox push --ca-cert)",
@@ -666,11 +666,11 @@ fn tls_config(
     generate: bool,
 ) -> anyhow::Result<(std::sync::Arc<rustls::ServerConfig>, Option<PathBuf>)> {
     match (&settings.tls_cert, &settings.tls_key) {
-        (Some(cert), Some(key)) => Ok((ingest::tls::server_config(cert, key)?, None)),
+        (Some(cert), Some(key)) => Ok((https::tls::server_config(cert, key)?, None)),
         (None, None) if generate => {
-            let files = ingest::tls::ensure_local_certificate(&settings.data_dir.join("tls"))?;
+            let files = https::tls::ensure_local_certificate(&settings.data_dir.join("tls"))?;
             Ok((
-                ingest::tls::server_config(&files.server_cert, &files.server_key)?,
+                https::tls::server_config(&files.server_cert, &files.server_key)?,
                 Some(files.ca_cert),
             ))
         }

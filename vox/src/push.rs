@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use std::io::Write;
 
-use ingest::BatchResponse;
 use serde_json::Value;
+use wire::BatchResponse;
 
 use auth::Secret;
 

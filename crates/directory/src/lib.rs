@@ -14,6 +14,7 @@
 pub mod commands;
 mod follow;
 mod shared;
+mod steps;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -187,153 +188,29 @@ impl Directory {
     /// refuses invalid commands with this; `apply` ignores invalid events
     /// already in the log (first one wins), so replays stay deterministic.
     pub fn check(&self, event: &ConfigEvent) -> Result<(), ConfigError> {
-        match event {
-            ConfigEvent::TenantCreated(e) => {
-                validate_id("tenant id", &e.tenant_id)?;
-                validate_id("region", &e.region)?;
-                if self.tenants.contains_key(&e.tenant_id) {
-                    return Err(ConfigError::TenantExists(e.tenant_id.clone()));
-                }
-            }
-            ConfigEvent::CollectionCreated(e) => {
-                validate_id("collection id", &e.collection)?;
-                let tenant = self.existing_tenant(&e.tenant_id)?;
-                if tenant.collections.contains_key(&e.collection) {
-                    return Err(ConfigError::CollectionExists {
-                        tenant: e.tenant_id.clone(),
-                        collection: e.collection.clone(),
-                    });
-                }
-            }
-            ConfigEvent::ClientCredentialIssued(e) => {
-                let tenant = self.existing_tenant(&e.tenant_id)?;
-                if self.clients.contains_key(&e.client_id) {
-                    return Err(ConfigError::ClientExists(e.client_id.clone()));
-                }
-                for c in &e.collections {
-                    if !tenant.collections.contains_key(c) {
-                        return Err(ConfigError::UnknownCollection {
-                            tenant: e.tenant_id.clone(),
-                            collection: c.clone(),
-                        });
-                    }
-                }
-            }
-            ConfigEvent::ClientSecretRotated(e) => {
-                let client = self.existing_client(&e.tenant_id, &e.client_id)?;
-                if e.secret_version <= client.highest_version {
-                    return Err(ConfigError::StaleSecretVersion {
-                        client: e.client_id.clone(),
-                        version: e.secret_version,
-                        highest: client.highest_version,
-                    });
-                }
-            }
-            ConfigEvent::ClientCredentialRevoked(e) => {
-                let client = self.existing_client(&e.tenant_id, &e.client_id)?;
-                if let Some(version) = e.secret_version {
-                    if !client.secrets.contains_key(&version) {
-                        return Err(ConfigError::UnknownSecretVersion {
-                            client: e.client_id.clone(),
-                            version,
-                            active: client.secrets.keys().copied().collect(),
-                        });
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn existing_tenant(&self, id: &str) -> Result<&Tenant, ConfigError> {
-        self.tenants
-            .get(id)
-            .ok_or_else(|| ConfigError::UnknownTenant(id.to_owned()))
-    }
-
-    fn existing_client(&self, tenant: &str, client: &str) -> Result<&Client, ConfigError> {
-        self.existing_tenant(tenant)?;
-        self.clients
-            .get(client)
-            .filter(|c| c.tenant_id == tenant)
-            .ok_or_else(|| ConfigError::UnknownClient(client.to_owned()))
+        steps::dispatch!(event, e => e.check(self))
     }
 
     /// Folds one event into the state. Returns the reason when the event is
     /// not a valid step (it is then ignored: the first valid event wins).
     pub fn apply(&mut self, event: &ConfigEvent) -> Result<(), ConfigError> {
         self.check(event)?;
-        match event {
-            ConfigEvent::TenantCreated(e) => {
-                self.tenants.insert(
-                    e.tenant_id.clone(),
-                    Tenant {
-                        id: e.tenant_id.clone(),
-                        name: e.name.clone(),
-                        region: e.region.clone(),
-                        collections: BTreeMap::new(),
-                    },
-                );
-            }
-            ConfigEvent::CollectionCreated(e) => {
-                if let Some(t) = self.tenants.get_mut(&e.tenant_id) {
-                    t.collections.insert(
-                        e.collection.clone(),
-                        Collection {
-                            id: e.collection.clone(),
-                            name: e.name.clone(),
-                        },
-                    );
-                }
-            }
-            ConfigEvent::ClientCredentialIssued(e) => {
-                let version = SecretVersion {
-                    sealed: e.sealed_secret.clone(),
-                    valid_until: None,
-                };
-                self.clients.insert(
-                    e.client_id.clone(),
-                    Client {
-                        tenant_id: e.tenant_id.clone(),
-                        client_id: e.client_id.clone(),
-                        name: e.name.clone(),
-                        collections: e.collections.clone(),
-                        secrets: BTreeMap::from([(e.secret_version, version)]),
-                        revoked_secrets: BTreeMap::new(),
-                        highest_version: e.secret_version,
-                        revoked: false,
-                    },
-                );
-            }
-            ConfigEvent::ClientSecretRotated(e) => {
-                if let Some(c) = self.clients.get_mut(&e.client_id) {
-                    if let Some(until) = e.previous_valid_until {
-                        for old in c.secrets.values_mut() {
-                            old.valid_until = Some(old.valid_until.map_or(until, |u| u.min(until)));
-                        }
-                    }
-                    let version = SecretVersion {
-                        sealed: e.sealed_secret.clone(),
-                        valid_until: None,
-                    };
-                    c.secrets.insert(e.secret_version, version);
-                    c.highest_version = c.highest_version.max(e.secret_version);
-                }
-            }
-            ConfigEvent::ClientCredentialRevoked(e) => {
-                if let Some(c) = self.clients.get_mut(&e.client_id) {
-                    match e.secret_version {
-                        Some(v) => {
-                            if let Some(secret) = c.secrets.remove(&v) {
-                                c.revoked_secrets.insert(v, secret);
-                            }
-                        }
-                        None => c.revoked = true,
-                    }
-                }
-            }
-        }
+        steps::dispatch!(event, e => e.apply(self));
         Ok(())
+    }
+
+    pub(crate) fn existing_tenant(&self, id: &str) -> Result<&Tenant, ConfigError> {
+        self.tenants
+            .get(id)
+            .ok_or_else(|| ConfigError::UnknownTenant(id.to_owned()))
+    }
+
+    pub(crate) fn existing_client(&self, tenant: &str, client: &str) -> Result<&Client, ConfigError> {
+        self.existing_tenant(tenant)?;
+        self.clients
+            .get(client)
+            .filter(|c| c.tenant_id == tenant)
+            .ok_or_else(|| ConfigError::UnknownClient(client.to_owned()))
     }
 
     /// Verifies a signed request: `signature` must be the HMAC of

@@ -19,7 +19,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tower::Service;
 
-use crate::{IngestError, ServerLimits};
+use crate::ServerLimits;
 
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -59,13 +59,15 @@ impl Drop for AddressSlot {
     }
 }
 
-pub(crate) async fn serve(
+/// Serves `app` over HTTPS on `listener` until `shutdown` completes; then
+/// stops accepting and waits (at most 30 s) for the connections in flight.
+pub async fn serve(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
     app: Router,
     limits: ServerLimits,
     shutdown: impl Future<Output = ()>,
-) -> Result<(), IngestError> {
+) -> std::io::Result<()> {
     let acceptor = TlsAcceptor::from(tls);
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
@@ -90,7 +92,7 @@ pub(crate) async fn serve(
         };
         let Some(address_slot) = per_address.take(peer.ip(), limits.max_connections_per_address) else {
             tracing::debug!(%peer, "too many connections from this address; closed");
-            metrics::counter!(crate::telemetry::CONNECTIONS_REFUSED, "reason" => "per_address").increment(1);
+            metrics::counter!(crate::CONNECTIONS_REFUSED, "reason" => "per_address").increment(1);
             drop(tcp);
             continue;
         };

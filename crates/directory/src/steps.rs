@@ -1,0 +1,178 @@
+//! Each configuration event's own step: whether it is valid from a state
+//! (`check`) and what it changes (`apply`, called only after `check`
+//! passed). Adding a configuration event adds its `impl Step` here and a
+//! line to [`dispatch`].
+
+use std::collections::BTreeMap;
+
+use schemas::{ClientCredentialIssued, ClientCredentialRevoked, ClientSecretRotated, CollectionCreated, TenantCreated};
+
+use crate::{validate_id, Client, Collection, ConfigError, Directory, SecretVersion, Tenant};
+
+/// One configuration event as a step of the fold.
+pub(crate) trait Step {
+    fn check(&self, d: &Directory) -> Result<(), ConfigError>;
+    fn apply(&self, d: &mut Directory);
+}
+
+/// Runs `$body` with `$e` bound to the event inside `$event`, whatever its type.
+macro_rules! dispatch {
+    ($event:expr, $e:ident => $body:expr) => {{
+        use schemas::ConfigEvent;
+        use $crate::steps::Step as _;
+        match $event {
+            ConfigEvent::TenantCreated($e) => $body,
+            ConfigEvent::CollectionCreated($e) => $body,
+            ConfigEvent::ClientCredentialIssued($e) => $body,
+            ConfigEvent::ClientSecretRotated($e) => $body,
+            ConfigEvent::ClientCredentialRevoked($e) => $body,
+        }
+    }};
+}
+pub(crate) use dispatch;
+
+impl Step for TenantCreated {
+    fn check(&self, d: &Directory) -> Result<(), ConfigError> {
+        validate_id("tenant id", &self.tenant_id)?;
+        validate_id("region", &self.region)?;
+        if d.tenants.contains_key(&self.tenant_id) {
+            return Err(ConfigError::TenantExists(self.tenant_id.clone()));
+        }
+        Ok(())
+    }
+
+    fn apply(&self, d: &mut Directory) {
+        d.tenants.insert(
+            self.tenant_id.clone(),
+            Tenant {
+                id: self.tenant_id.clone(),
+                name: self.name.clone(),
+                region: self.region.clone(),
+                collections: BTreeMap::new(),
+            },
+        );
+    }
+}
+
+impl Step for CollectionCreated {
+    fn check(&self, d: &Directory) -> Result<(), ConfigError> {
+        validate_id("collection id", &self.collection)?;
+        let tenant = d.existing_tenant(&self.tenant_id)?;
+        if tenant.collections.contains_key(&self.collection) {
+            return Err(ConfigError::CollectionExists {
+                tenant: self.tenant_id.clone(),
+                collection: self.collection.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    fn apply(&self, d: &mut Directory) {
+        if let Some(t) = d.tenants.get_mut(&self.tenant_id) {
+            t.collections.insert(
+                self.collection.clone(),
+                Collection {
+                    id: self.collection.clone(),
+                    name: self.name.clone(),
+                },
+            );
+        }
+    }
+}
+
+impl Step for ClientCredentialIssued {
+    fn check(&self, d: &Directory) -> Result<(), ConfigError> {
+        let tenant = d.existing_tenant(&self.tenant_id)?;
+        if d.clients.contains_key(&self.client_id) {
+            return Err(ConfigError::ClientExists(self.client_id.clone()));
+        }
+        for c in &self.collections {
+            if !tenant.collections.contains_key(c) {
+                return Err(ConfigError::UnknownCollection {
+                    tenant: self.tenant_id.clone(),
+                    collection: c.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(&self, d: &mut Directory) {
+        let version = SecretVersion {
+            sealed: self.sealed_secret.clone(),
+            valid_until: None,
+        };
+        d.clients.insert(
+            self.client_id.clone(),
+            Client {
+                tenant_id: self.tenant_id.clone(),
+                client_id: self.client_id.clone(),
+                name: self.name.clone(),
+                collections: self.collections.clone(),
+                secrets: BTreeMap::from([(self.secret_version, version)]),
+                revoked_secrets: BTreeMap::new(),
+                highest_version: self.secret_version,
+                revoked: false,
+            },
+        );
+    }
+}
+
+impl Step for ClientSecretRotated {
+    fn check(&self, d: &Directory) -> Result<(), ConfigError> {
+        let client = d.existing_client(&self.tenant_id, &self.client_id)?;
+        if self.secret_version <= client.highest_version {
+            return Err(ConfigError::StaleSecretVersion {
+                client: self.client_id.clone(),
+                version: self.secret_version,
+                highest: client.highest_version,
+            });
+        }
+        Ok(())
+    }
+
+    fn apply(&self, d: &mut Directory) {
+        if let Some(c) = d.clients.get_mut(&self.client_id) {
+            if let Some(until) = self.previous_valid_until {
+                for old in c.secrets.values_mut() {
+                    old.valid_until = Some(old.valid_until.map_or(until, |u| u.min(until)));
+                }
+            }
+            let version = SecretVersion {
+                sealed: self.sealed_secret.clone(),
+                valid_until: None,
+            };
+            c.secrets.insert(self.secret_version, version);
+            c.highest_version = c.highest_version.max(self.secret_version);
+        }
+    }
+}
+
+impl Step for ClientCredentialRevoked {
+    fn check(&self, d: &Directory) -> Result<(), ConfigError> {
+        let client = d.existing_client(&self.tenant_id, &self.client_id)?;
+        if let Some(version) = self.secret_version {
+            if !client.secrets.contains_key(&version) {
+                return Err(ConfigError::UnknownSecretVersion {
+                    client: self.client_id.clone(),
+                    version,
+                    active: client.secrets.keys().copied().collect(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(&self, d: &mut Directory) {
+        if let Some(c) = d.clients.get_mut(&self.client_id) {
+            match self.secret_version {
+                Some(v) => {
+                    if let Some(secret) = c.secrets.remove(&v) {
+                        c.revoked_secrets.insert(v, secret);
+                    }
+                }
+                None => c.revoked = true,
+            }
+        }
+    }
+}
