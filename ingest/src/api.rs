@@ -1,6 +1,6 @@
 //! The batch endpoint.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -11,15 +11,13 @@ use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use directory::{Authenticated, IsolationError};
-use eventlog::Output;
-use schemas::{feedback_event_id, feedback_key, AuditAction, FeedbackReceived, Outcome, ReasonCode};
-use wire::{BatchResponse, ItemResult};
+use directory::Authenticated;
+use schemas::{AuditAction, Outcome};
+use wire::BatchResponse;
 
 use crate::audit;
 use crate::error::ApiError;
 use crate::telemetry;
-use crate::validate::{external_id_of, validate_sized, ItemError, ValidItem};
 use crate::AppState;
 
 pub(crate) fn router(state: Arc<AppState>) -> Router {
@@ -29,38 +27,6 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         // The handler enforces its own limit with a helpful error.
         .layer(DefaultBodyLimit::disable())
         .with_state(state)
-}
-
-/// Per-item results as ingest writes them.
-trait ItemResults {
-    fn accepted(index: usize, external_id: &str, event_id: String) -> ItemResult;
-    fn rejected(index: usize, external_id: Option<&str>, e: ItemError) -> ItemResult;
-}
-
-impl ItemResults for ItemResult {
-    fn accepted(index: usize, external_id: &str, event_id: String) -> ItemResult {
-        ItemResult {
-            index,
-            external_id: Some(external_id.to_owned()),
-            status: "accepted".into(),
-            event_id: Some(event_id),
-            code: None,
-            field: None,
-            message: None,
-        }
-    }
-
-    fn rejected(index: usize, external_id: Option<&str>, e: ItemError) -> ItemResult {
-        ItemResult {
-            index,
-            external_id: external_id.map(str::to_owned),
-            status: "rejected".into(),
-            event_id: None,
-            code: Some(e.code.as_str().to_owned()),
-            field: Some(e.field),
-            message: Some(e.message),
-        }
-    }
 }
 
 /// Whether the query asks for an all-or-nothing batch (`atomic=true`).
@@ -269,70 +235,29 @@ async fn handle(
     .map_err(|e| refuse(e, &auth))?;
 
     let batch_id = uuid::Uuid::new_v4().to_string();
-    let now = time::OffsetDateTime::now_utc();
-    let received_at = schemas::clock::now_micros();
-    let mut results = Vec::with_capacity(items.len());
-    let mut outputs = Vec::with_capacity(items.len() + 1);
-    let mut seen = HashSet::new();
-    for (index, (value, size)) in items.iter().enumerate() {
-        match check_item(state, &auth, value, *size, now, &mut seen) {
-            Ok(v) => {
-                let event_id = feedback_event_id(&auth.tenant_id, &v.collection, &v.external_id);
-                results.push(ItemResult::accepted(index, &v.external_id, event_id.clone()));
-                let event = FeedbackReceived {
-                    event_id,
-                    tenant_id: auth.tenant_id.clone(),
-                    collection: v.collection,
-                    external_id: v.external_id,
-                    client_id: auth.client_id.clone(),
-                    region: region.clone(),
-                    batch_id: batch_id.clone(),
-                    received_at,
-                    item: v.item,
-                };
-                let payload = schemas::encode(&event).map_err(|e| {
-                    tracing::error!(error = %e, "encoding FeedbackReceived failed");
-                    refuse(ApiError::Internal, &auth)
-                })?;
-                outputs.push(Output {
-                    topic: state.raw_topic.clone(),
-                    key: feedback_key(&auth.tenant_id, &event.collection, &event.external_id),
-                    payload,
-                });
-            }
-            Err(e) => {
-                metrics::counter!(telemetry::ITEMS, "outcome" => "rejected", "reason" => e.code.as_str()).increment(1);
-                results.push(ItemResult::rejected(index, external_id_of(value), e));
-            }
-        }
+    let context = crate::plan::BatchContext {
+        auth: &auth,
+        limits,
+        region,
+        raw_topic: &state.raw_topic,
+        batch_id: &batch_id,
+        received_at: schemas::clock::now_micros(),
+        now: time::OffsetDateTime::now_utc(),
+        atomic,
+    };
+    let plan = state
+        .directory
+        .read(|d| crate::plan::plan_batch(d, &items, &context))
+        .map_err(|e| refuse(e, &auth))?;
+    for r in plan.results.iter().filter(|r| r.status == "rejected") {
+        let reason = r.code.clone().unwrap_or_default();
+        metrics::counter!(telemetry::ITEMS, "outcome" => "rejected", "reason" => reason).increment(1);
     }
-    let mut rejected = results.len() - outputs.len();
-    if atomic && rejected > 0 {
-        // All or nothing: the valid items are not appended either.
-        let failed: Vec<String> = results
-            .iter()
-            .filter(|r| r.status == "rejected")
-            .map(|r| r.index.to_string())
-            .collect();
-        for r in results.iter_mut().filter(|r| r.status == "accepted") {
-            metrics::counter!(telemetry::ITEMS, "outcome" => "rejected", "reason" => "atomic_batch_failed")
-                .increment(1);
-            *r = ItemResult::rejected(
-                r.index,
-                r.external_id.as_deref(),
-                ItemError {
-                    code: ReasonCode::AtomicBatchFailed,
-                    field: String::new(),
-                    message: format!(
-                        "not appended: the batch is atomic and item(s) {} failed",
-                        failed.join(", ")
-                    ),
-                },
-            );
-        }
-        outputs.clear();
-        rejected = results.len();
-    }
+    let crate::plan::BatchPlan {
+        results,
+        mut outputs,
+        rejected,
+    } = plan;
     let accepted = outputs.len();
     let details = BTreeMap::from([
         ("batch_id".to_owned(), batch_id.clone()),
@@ -391,40 +316,4 @@ async fn handle(
         }),
     )
         .into_response())
-}
-
-/// Validation, tenant isolation, and uniqueness within the batch.
-fn check_item(
-    state: &AppState,
-    auth: &Authenticated,
-    value: &serde_json::Value,
-    size: usize,
-    now: time::OffsetDateTime,
-    seen: &mut HashSet<(String, String)>,
-) -> Result<ValidItem, ItemError> {
-    let v = validate_sized(value, size, &state.settings.limits, now)?;
-    state
-        .directory
-        .read(|d| d.check_write(&auth.tenant_id, &auth.client_id, &v.collection, &state.settings.region))
-        .map_err(isolation_error)?;
-    if !seen.insert((v.collection.clone(), v.external_id.clone())) {
-        return Err(ItemError {
-            code: ReasonCode::DuplicateInBatch,
-            field: "external_id".into(),
-            message: "the same collection and external_id appear earlier in this batch".into(),
-        });
-    }
-    Ok(v)
-}
-
-fn isolation_error(e: IsolationError) -> ItemError {
-    let field = match e {
-        IsolationError::UnknownCollection { .. } | IsolationError::CollectionNotAllowed { .. } => "collection",
-        _ => "",
-    };
-    ItemError {
-        code: e.code(),
-        field: field.into(),
-        message: e.to_string(),
-    }
 }

@@ -13,7 +13,7 @@ use http_body_util::BodyExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::ApiError;
-use crate::validate::{split_sized, Format, Limits};
+use crate::split::{split_sized, Format, Limits};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Encoding {
@@ -334,5 +334,32 @@ mod tests {
             Encoding::from_header(Some("br")).map_err(|e| e.code()).err(),
             Some("unsupported_content_encoding")
         );
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn any_bytes_give_items_or_a_clean_error(body in proptest::collection::vec(any::<u8>(), 0..2048), kind in 0u8..6) {
+                let (encoding, content_type) = match kind {
+                    0 => (None, "application/json"),
+                    1 => (None, "application/x-ndjson"),
+                    2 => (Some("gzip"), "application/json"),
+                    3 => (Some("zstd"), "application/x-ndjson"),
+                    4 => (Some("br"), "application/json"),
+                    _ => (None, "text/plain"),
+                };
+                match decode_batch(encoding, content_type, &body, &Limits::default()) {
+                    Ok(items) => {
+                        for (item, size) in &items {
+                            let _ = crate::validate::validate_sized(item, *size, &Limits::default(), time::OffsetDateTime::now_utc());
+                        }
+                    }
+                    Err(e) => prop_assert!(e.status().is_client_error(), "{e}"),
+                }
+            }
+        }
     }
 }

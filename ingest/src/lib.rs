@@ -11,7 +11,9 @@ mod audit;
 pub mod body;
 pub mod error;
 mod overload;
+pub mod plan;
 mod signature;
+pub mod split;
 pub mod telemetry;
 pub mod validate;
 
