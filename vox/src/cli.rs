@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 
-use crate::settings::{FileSettings, Secret, Settings};
+use crate::settings::{Secret, Settings, SettingsLayer};
 use crate::{admin, inspect, push, serve};
 
 #[derive(Debug, Parser)]
@@ -22,98 +22,17 @@ pub struct Cli {
     #[arg(long, env = "VOX_CONFIG", global = true)]
     config: Option<PathBuf>,
     #[command(flatten)]
-    common: Common,
+    settings: SettingsLayer,
     #[command(subcommand)]
     command: Command,
-}
-
-#[derive(Debug, Args)]
-struct Common {
-    /// Directory of the embedded log, store and TLS certificate [default: vox-data].
-    #[arg(long, env = "VOX_DATA_DIR", global = true)]
-    data_dir: Option<PathBuf>,
-    /// Region this node serves [default: eu].
-    #[arg(long, env = "VOX_REGION", global = true)]
-    region: Option<String>,
-    /// Kafka bootstrap brokers; when set, the log is Kafka instead of the embedded one.
-    #[arg(long, env = "VOX_KAFKA_BROKERS", global = true)]
-    kafka_brokers: Option<String>,
-    /// Partitions of each topic created on Kafka [default: 3].
-    #[arg(long, env = "VOX_KAFKA_PARTITIONS", global = true)]
-    kafka_partitions: Option<i32>,
-    /// Replication factor of each topic created on Kafka [default: 3].
-    #[arg(long, env = "VOX_KAFKA_REPLICATION_FACTOR", global = true)]
-    kafka_replication_factor: Option<i32>,
-    /// min.insync.replicas of each topic created on Kafka [default: 2].
-    #[arg(long, env = "VOX_KAFKA_MIN_INSYNC_REPLICAS", global = true)]
-    kafka_min_insync_replicas: Option<i32>,
-    /// Allow replication factor < 3 or min.insync.replicas < 2 (single-broker development clusters).
-    #[arg(long, env = "VOX_KAFKA_ALLOW_UNSAFE_DURABILITY", global = true, num_args = 0..=1, default_missing_value = "true")]
-    kafka_allow_unsafe_durability: Option<bool>,
-    /// Kafka security.protocol: plaintext, ssl, sasl_plaintext or sasl_ssl [default: plaintext].
-    #[arg(long, env = "VOX_KAFKA_SECURITY_PROTOCOL", global = true)]
-    kafka_security_protocol: Option<String>,
-    /// Kafka SASL mechanism, e.g. SCRAM-SHA-512.
-    #[arg(long, env = "VOX_KAFKA_SASL_MECHANISM", global = true)]
-    kafka_sasl_mechanism: Option<String>,
-    /// Kafka SASL user name.
-    #[arg(long, env = "VOX_KAFKA_SASL_USERNAME", global = true)]
-    kafka_sasl_username: Option<String>,
-    /// Kafka SASL password (prefer the environment variable to the flag).
-    #[arg(long, env = "VOX_KAFKA_SASL_PASSWORD", global = true, hide_env_values = true)]
-    kafka_sasl_password: Option<Secret>,
-    /// PEM file of the CA that signed the Kafka brokers' certificates [default: the system's CAs].
-    #[arg(long, env = "VOX_KAFKA_CA_FILE", global = true)]
-    kafka_ca_file: Option<PathBuf>,
-    /// PostgreSQL URL; when set, the read models live there instead of the embedded store.
-    #[arg(long, env = "VOX_DATABASE_URL", global = true, hide_env_values = true)]
-    database_url: Option<Secret>,
-    /// Prefix of every topic name (lets several installations share a cluster).
-    #[arg(long, env = "VOX_TOPIC_NAMESPACE", global = true)]
-    topic_namespace: Option<String>,
-    /// Stable id of this replica among its role's replicas (Kafka transactional id) [default: host name].
-    #[arg(long, env = "VOX_INSTANCE_ID", global = true)]
-    instance_id: Option<String>,
-    /// File with the key-encryption key that seals client secrets (64 hex digits, mode 0600)
-    /// [default for the embedded mode: <data-dir>/secrets/kek, created on first use].
-    #[arg(long, env = "VOX_KEK_FILE", global = true)]
-    kek_file: Option<PathBuf>,
-    /// The key-encryption key as 64 hex digits (prefer --kek-file).
-    #[arg(long, env = "VOX_KEK", global = true, hide_env_values = true)]
-    kek: Option<Secret>,
-}
-
-#[derive(Debug, Args)]
-struct Listen {
-    /// Address of the HTTPS listener [default: 127.0.0.1:8443].
-    #[arg(long, env = "VOX_LISTEN")]
-    listen: Option<std::net::SocketAddr>,
-    /// PEM certificate chain of the listener.
-    #[arg(long, env = "VOX_TLS_CERT")]
-    tls_cert: Option<PathBuf>,
-    /// PEM private key of the listener.
-    #[arg(long, env = "VOX_TLS_KEY")]
-    tls_key: Option<PathBuf>,
-    /// Address of the HTTPS operations listener: /metrics, /healthz, /readyz [default: 127.0.0.1:8444].
-    #[arg(long, env = "VOX_OPS_LISTEN")]
-    ops_listen: Option<std::net::SocketAddr>,
-    /// Sustained requests per second per client [default: 100].
-    #[arg(long, env = "VOX_RATE_LIMIT")]
-    rate_limit: Option<u32>,
-    /// Requests a client may send at once above the sustained rate [default: 200].
-    #[arg(long, env = "VOX_RATE_BURST")]
-    rate_burst: Option<u32>,
-    /// Bearer token that /metrics requires (prefer the environment variable) [default: none].
-    #[arg(long, env = "VOX_OPS_TOKEN", hide_env_values = true)]
-    ops_token: Option<Secret>,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run every role in one process (embedded SQLite by default).
-    Serve(Listen),
+    Serve,
     /// Run the ingest role (HTTPS) against Kafka.
-    Ingest(Listen),
+    Ingest,
     /// Run the processor role against Kafka.
     Process,
     /// Run the projector role from Kafka into PostgreSQL.
@@ -280,7 +199,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let server = matches!(
         cli.command,
-        Command::Serve(_) | Command::Ingest(_) | Command::Process | Command::Project { .. }
+        Command::Serve | Command::Ingest | Command::Process | Command::Project { .. }
     );
     // sqlx logs PostgreSQL's notices (such as "relation _sqlx_migrations
     // already exists") at INFO: they are not news to an operator.
@@ -316,44 +235,11 @@ pub fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let c = cli.common;
-    let listen = match &cli.command {
-        Command::Serve(l) | Command::Ingest(l) => Some(l),
-        _ => None,
-    };
-    let settings = Settings::resolve(
-        FileSettings {
-            data_dir: c.data_dir,
-            region: c.region,
-            kafka_brokers: c.kafka_brokers,
-            kafka_partitions: c.kafka_partitions,
-            kafka_replication_factor: c.kafka_replication_factor,
-            kafka_min_insync_replicas: c.kafka_min_insync_replicas,
-            kafka_allow_unsafe_durability: c.kafka_allow_unsafe_durability,
-            kafka_security_protocol: c.kafka_security_protocol,
-            kafka_sasl_mechanism: c.kafka_sasl_mechanism,
-            kafka_sasl_username: c.kafka_sasl_username,
-            kafka_sasl_password: c.kafka_sasl_password,
-            kafka_ca_file: c.kafka_ca_file,
-            ops_token: listen.and_then(|l| l.ops_token.clone()),
-            database_url: c.database_url,
-            listen: listen.and_then(|l| l.listen),
-            tls_cert: listen.and_then(|l| l.tls_cert.clone()),
-            tls_key: listen.and_then(|l| l.tls_key.clone()),
-            topic_namespace: c.topic_namespace,
-            instance_id: c.instance_id,
-            ops_listen: listen.and_then(|l| l.ops_listen),
-            kek_file: c.kek_file,
-            kek: c.kek,
-            rate_limit: listen.and_then(|l| l.rate_limit),
-            rate_burst: listen.and_then(|l| l.rate_burst),
-        },
-        cli.config.as_deref(),
-    )?;
+    let settings = Settings::resolve(cli.settings, cli.config.as_deref())?;
     let ns = settings.namespace.clone();
     let mut stdout = std::io::stdout().lock();
     match cli.command {
-        Command::Serve(_) => {
+        Command::Serve => {
             let log = settings.open_log().await?;
             let store = settings.open_store().await?;
             let (tls, ca) = tls_config(&settings, true)?;
@@ -377,7 +263,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             serve::run_all(roles, listeners, tls, serve::shutdown_signal("serve")).await?;
         }
-        Command::Ingest(_) => {
+        Command::Ingest => {
             settings.require_kafka("ingest")?;
             let log = settings.open_log().await?;
             let (tls, _) = tls_config(&settings, false)?;

@@ -1,6 +1,7 @@
 //! One typed `Settings`, layered: defaults, then a TOML file (`--config` or
 //! `VOX_CONFIG`), then `VOX_*` environment variables and flags (clap reads
-//! both; a flag wins over its variable).
+//! both; a flag wins over its variable). Each setting is declared once, in
+//! the `settings!` list, for all three.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -12,60 +13,84 @@ use store::Store;
 
 pub use auth::Secret;
 
-/// The TOML file: every key optional, unknown keys refused.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileSettings {
-    /// Directory of the embedded backends (log, store, TLS certificate).
-    pub data_dir: Option<PathBuf>,
-    /// Region this node serves, e.g. `eu`.
-    pub region: Option<String>,
-    /// Kafka bootstrap brokers; when set, the log is Kafka.
-    pub kafka_brokers: Option<String>,
-    /// Partitions of each topic Vox creates on Kafka.
-    pub kafka_partitions: Option<i32>,
-    /// Replication factor of each topic Vox creates on Kafka [default: 3].
-    pub kafka_replication_factor: Option<i32>,
-    /// `min.insync.replicas` of each topic Vox creates on Kafka [default: 2].
-    pub kafka_min_insync_replicas: Option<i32>,
-    /// Allow a replication factor below 3 or `min.insync.replicas` below 2
-    /// (a single-broker development cluster).
-    pub kafka_allow_unsafe_durability: Option<bool>,
-    /// Kafka `security.protocol`: plaintext, ssl, sasl_plaintext, sasl_ssl.
-    pub kafka_security_protocol: Option<String>,
+/// Declares every setting once: a field of [`SettingsLayer`] is a TOML key
+/// (its name), a flag (`--` and its name with `-`) and an environment
+/// variable (`VOX_` and its name in capitals), with one doc line that is
+/// also the flag's help. Defaults are in [`Settings::resolve`] and the
+/// crates that own them.
+macro_rules! settings {
+    ($( $(#[doc = $doc:literal])* [$($arg:tt)*] $field:ident: $ty:ty, )+) => {
+        /// One layer of settings: the TOML file, or the flags and
+        /// environment. Every key optional; unknown keys refused.
+        #[derive(Debug, Clone, Default, Deserialize, clap::Args)]
+        #[serde(deny_unknown_fields)]
+        pub struct SettingsLayer {
+            $( $(#[doc = $doc])* #[arg(long, global = true, $($arg)*)] pub $field: Option<$ty>, )+
+        }
+
+        impl SettingsLayer {
+            /// Every key, as in the TOML file.
+            pub const KEYS: &'static [&'static str] = &[$(stringify!($field)),+];
+
+            /// This layer over `lower`: a value set here wins.
+            pub fn over(self, lower: SettingsLayer) -> SettingsLayer {
+                SettingsLayer { $( $field: self.$field.or(lower.$field), )+ }
+            }
+        }
+    };
+}
+
+settings! {
+    /// Directory of the embedded log, store and TLS certificate [default: vox-data].
+    [env = "VOX_DATA_DIR"] data_dir: PathBuf,
+    /// Region this node serves [default: eu].
+    [env = "VOX_REGION"] region: String,
+    /// Kafka bootstrap brokers; when set, the log is Kafka instead of the embedded one.
+    [env = "VOX_KAFKA_BROKERS"] kafka_brokers: String,
+    /// Partitions of each topic created on Kafka [default: 3].
+    [env = "VOX_KAFKA_PARTITIONS"] kafka_partitions: i32,
+    /// Replication factor of each topic created on Kafka [default: 3].
+    [env = "VOX_KAFKA_REPLICATION_FACTOR"] kafka_replication_factor: i32,
+    /// min.insync.replicas of each topic created on Kafka [default: 2].
+    [env = "VOX_KAFKA_MIN_INSYNC_REPLICAS"] kafka_min_insync_replicas: i32,
+    /// Allow replication factor < 3 or min.insync.replicas < 2 (single-broker development clusters).
+    [env = "VOX_KAFKA_ALLOW_UNSAFE_DURABILITY", num_args = 0..=1, default_missing_value = "true"]
+    kafka_allow_unsafe_durability: bool,
+    /// Kafka security.protocol: plaintext, ssl, sasl_plaintext or sasl_ssl [default: plaintext].
+    [env = "VOX_KAFKA_SECURITY_PROTOCOL"] kafka_security_protocol: String,
     /// Kafka SASL mechanism, e.g. SCRAM-SHA-512.
-    pub kafka_sasl_mechanism: Option<String>,
+    [env = "VOX_KAFKA_SASL_MECHANISM"] kafka_sasl_mechanism: String,
     /// Kafka SASL user name.
-    pub kafka_sasl_username: Option<String>,
-    /// Kafka SASL password.
-    pub kafka_sasl_password: Option<Secret>,
-    /// PEM file of the CA that signed the Kafka brokers' certificates.
-    pub kafka_ca_file: Option<PathBuf>,
-    /// Bearer token that `/metrics` on the operations listener requires.
-    pub ops_token: Option<Secret>,
-    /// PostgreSQL URL; when set, the store is PostgreSQL.
-    pub database_url: Option<Secret>,
-    /// Address of the HTTPS ingest listener.
-    pub listen: Option<SocketAddr>,
-    /// PEM certificate chain of the ingest listener.
-    pub tls_cert: Option<PathBuf>,
-    /// PEM private key of the ingest listener.
-    pub tls_key: Option<PathBuf>,
-    /// Prefix of every topic name (to share a cluster between test runs).
-    pub topic_namespace: Option<String>,
-    /// Stable id of this replica among its role's replicas (part of Kafka
-    /// transactional ids) [default: the host name].
-    pub instance_id: Option<String>,
-    /// Address of the HTTPS operations listener (`/metrics`, `/healthz`, `/readyz`).
-    pub ops_listen: Option<SocketAddr>,
-    /// File holding the key-encryption key (64 hex digits, mode 0600).
-    pub kek_file: Option<PathBuf>,
-    /// The key-encryption key itself (64 hex digits); prefer `kek_file`.
-    pub kek: Option<Secret>,
-    /// Sustained requests per second per client at an ingest node.
-    pub rate_limit: Option<u32>,
-    /// Requests a client may send at once above the sustained rate.
-    pub rate_burst: Option<u32>,
+    [env = "VOX_KAFKA_SASL_USERNAME"] kafka_sasl_username: String,
+    /// Kafka SASL password (prefer the environment variable to the flag).
+    [env = "VOX_KAFKA_SASL_PASSWORD", hide_env_values = true] kafka_sasl_password: Secret,
+    /// PEM file of the CA that signed the Kafka brokers' certificates [default: the system's CAs].
+    [env = "VOX_KAFKA_CA_FILE"] kafka_ca_file: PathBuf,
+    /// PostgreSQL URL; when set, the read models live there instead of the embedded store.
+    [env = "VOX_DATABASE_URL", hide_env_values = true] database_url: Secret,
+    /// Prefix of every topic name and consumer group (lets several installations share a cluster).
+    [env = "VOX_TOPIC_NAMESPACE"] topic_namespace: String,
+    /// Stable id of this replica among its role's replicas (Kafka transactional id) [default: host name].
+    [env = "VOX_INSTANCE_ID"] instance_id: String,
+    /// File with the key-encryption key that seals client secrets (64 hex digits, mode 0600)
+    /// [default for the embedded mode: <data-dir>/secrets/kek, created on first use].
+    [env = "VOX_KEK_FILE"] kek_file: PathBuf,
+    /// The key-encryption key as 64 hex digits (prefer --kek-file).
+    [env = "VOX_KEK", hide_env_values = true] kek: Secret,
+    /// Address of the HTTPS listener (serve, ingest) [default: 127.0.0.1:8443].
+    [env = "VOX_LISTEN", help_heading = "Listeners (serve, ingest)"] listen: SocketAddr,
+    /// PEM certificate chain of the listener.
+    [env = "VOX_TLS_CERT", help_heading = "Listeners (serve, ingest)"] tls_cert: PathBuf,
+    /// PEM private key of the listener.
+    [env = "VOX_TLS_KEY", help_heading = "Listeners (serve, ingest)"] tls_key: PathBuf,
+    /// Address of the HTTPS operations listener: /metrics, /healthz, /readyz [default: 127.0.0.1:8444].
+    [env = "VOX_OPS_LISTEN", help_heading = "Listeners (serve, ingest)"] ops_listen: SocketAddr,
+    /// Bearer token that /metrics requires (prefer the environment variable) [default: none].
+    [env = "VOX_OPS_TOKEN", hide_env_values = true, help_heading = "Listeners (serve, ingest)"] ops_token: Secret,
+    /// Sustained requests per second per client [default: 100].
+    [env = "VOX_RATE_LIMIT", help_heading = "Listeners (serve, ingest)"] rate_limit: u32,
+    /// Requests a client may send at once above the sustained rate [default: 200].
+    [env = "VOX_RATE_BURST", help_heading = "Listeners (serve, ingest)"] rate_burst: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -111,23 +136,25 @@ pub struct Settings {
     pub ops_listen: SocketAddr,
     pub kek_file: Option<PathBuf>,
     pub kek: Option<Secret>,
-    pub rate_limit: u32,
-    pub rate_burst: u32,
+    /// Unset: the ingest node's default (`IngestSettings::new`).
+    pub rate_limit: Option<u32>,
+    pub rate_burst: Option<u32>,
 }
 
 impl Settings {
     pub const DEFAULT_LISTEN: &'static str = "127.0.0.1:8443";
     pub const DEFAULT_OPS_LISTEN: &'static str = "127.0.0.1:8444";
 
-    /// Layers `cli` (flags and environment) over `file` over the defaults.
-    pub fn resolve(cli: FileSettings, config: Option<&Path>) -> Result<Settings, SettingsError> {
+    /// Layers `cli` (flags and environment) over the file at `config` over
+    /// the defaults.
+    pub fn resolve(cli: SettingsLayer, config: Option<&Path>) -> Result<Settings, SettingsError> {
         let file = match config {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
                     path: path.to_owned(),
                     source,
                 })?;
-                let file = toml::from_str::<FileSettings>(&text).map_err(|source| SettingsError::Parse {
+                let file = toml::from_str::<SettingsLayer>(&text).map_err(|source| SettingsError::Parse {
                     path: path.to_owned(),
                     source,
                 })?;
@@ -141,56 +168,43 @@ impl Settings {
                 }
                 file
             }
-            None => FileSettings::default(),
+            None => SettingsLayer::default(),
         };
+        let s = cli.over(file);
+        let kafka_defaults = KafkaSettings::new("");
         Ok(Settings {
-            data_dir: cli
-                .data_dir
-                .or(file.data_dir)
-                .unwrap_or_else(|| PathBuf::from("vox-data")),
-            region: cli.region.or(file.region).unwrap_or_else(|| "eu".to_owned()),
-            kafka_brokers: cli.kafka_brokers.or(file.kafka_brokers),
-            kafka_partitions: cli.kafka_partitions.or(file.kafka_partitions).unwrap_or(3),
-            kafka_replication_factor: cli
-                .kafka_replication_factor
-                .or(file.kafka_replication_factor)
-                .unwrap_or(3),
-            kafka_min_insync_replicas: cli
+            data_dir: s.data_dir.unwrap_or_else(|| PathBuf::from("vox-data")),
+            region: s.region.unwrap_or_else(|| "eu".to_owned()),
+            kafka_brokers: s.kafka_brokers,
+            kafka_partitions: s.kafka_partitions.unwrap_or(kafka_defaults.partitions),
+            kafka_replication_factor: s.kafka_replication_factor.unwrap_or(kafka_defaults.replication_factor),
+            kafka_min_insync_replicas: s
                 .kafka_min_insync_replicas
-                .or(file.kafka_min_insync_replicas)
-                .unwrap_or(2),
-            kafka_allow_unsafe_durability: cli
-                .kafka_allow_unsafe_durability
-                .or(file.kafka_allow_unsafe_durability)
-                .unwrap_or(false),
+                .unwrap_or(kafka_defaults.min_insync_replicas),
+            kafka_allow_unsafe_durability: s.kafka_allow_unsafe_durability.unwrap_or(false),
             kafka_security: eventlog::KafkaSecurity {
-                protocol: cli.kafka_security_protocol.or(file.kafka_security_protocol),
-                sasl_mechanism: cli.kafka_sasl_mechanism.or(file.kafka_sasl_mechanism),
-                sasl_username: cli.kafka_sasl_username.or(file.kafka_sasl_username),
-                sasl_password: cli
-                    .kafka_sasl_password
-                    .or(file.kafka_sasl_password)
-                    .map(|p| p.expose().to_owned()),
-                ca_file: cli.kafka_ca_file.or(file.kafka_ca_file),
+                protocol: s.kafka_security_protocol,
+                sasl_mechanism: s.kafka_sasl_mechanism,
+                sasl_username: s.kafka_sasl_username,
+                sasl_password: s.kafka_sasl_password.map(|p| p.expose().to_owned()),
+                ca_file: s.kafka_ca_file,
             },
-            ops_token: cli.ops_token.or(file.ops_token),
-            database_url: cli.database_url.or(file.database_url),
-            listen: cli
+            ops_token: s.ops_token,
+            database_url: s.database_url,
+            listen: s
                 .listen
-                .or(file.listen)
                 .unwrap_or_else(|| Self::DEFAULT_LISTEN.parse().expect("the default address parses")),
-            tls_cert: cli.tls_cert.or(file.tls_cert),
-            tls_key: cli.tls_key.or(file.tls_key),
-            namespace: namespace(cli.topic_namespace.or(file.topic_namespace).unwrap_or_default()),
-            instance_id: cli.instance_id.or(file.instance_id).unwrap_or_else(host_name),
-            ops_listen: cli
+            tls_cert: s.tls_cert,
+            tls_key: s.tls_key,
+            namespace: namespace(s.topic_namespace.unwrap_or_default()),
+            instance_id: s.instance_id.unwrap_or_else(host_name),
+            ops_listen: s
                 .ops_listen
-                .or(file.ops_listen)
                 .unwrap_or_else(|| Self::DEFAULT_OPS_LISTEN.parse().expect("the default address parses")),
-            kek_file: cli.kek_file.or(file.kek_file),
-            kek: cli.kek.or(file.kek),
-            rate_limit: cli.rate_limit.or(file.rate_limit).unwrap_or(100),
-            rate_burst: cli.rate_burst.or(file.rate_burst).unwrap_or(200),
+            kek_file: s.kek_file,
+            kek: s.kek,
+            rate_limit: s.rate_limit,
+            rate_burst: s.rate_burst,
         })
     }
 
@@ -249,8 +263,12 @@ impl Settings {
     /// Ingest settings from these settings.
     pub fn ingest(&self) -> Result<ingest::IngestSettings, SettingsError> {
         let mut settings = ingest::IngestSettings::new(self.region.clone(), self.namespace.clone(), self.kek()?);
-        settings.rate_per_second = self.rate_limit;
-        settings.rate_burst = self.rate_burst;
+        if let Some(rate) = self.rate_limit {
+            settings.rate_per_second = rate;
+        }
+        if let Some(burst) = self.rate_burst {
+            settings.rate_burst = burst;
+        }
         settings.ops_token = self.ops_token.clone();
         Ok(settings)
     }
@@ -387,4 +405,48 @@ fn host_name() -> String {
         .map(|h| h.trim().to_owned())
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "0".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// README lists every key of the configuration file, and no other.
+    #[test]
+    fn readme_lists_every_setting() {
+        let readme = include_str!("../../README.md");
+        let start = readme.find("keys as the").expect("README's configuration section");
+        let end = start
+            + readme[start..]
+                .find("unknown keys are refused")
+                .expect("the end of the list");
+        let listed: Vec<&str> = readme[start..end]
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .filter(|k| *k != "_")
+            .collect();
+        assert_eq!(listed, SettingsLayer::KEYS, "README's list of keys, in the same order");
+    }
+
+    #[test]
+    fn flags_beat_the_file_which_beats_the_defaults() {
+        let dir = std::env::temp_dir().join(format!("vox-settings-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("vox.toml");
+        std::fs::write(&file, "region = \"us\"\nrate_limit = 7\n").expect("write");
+        let cli = SettingsLayer {
+            region: Some("ch".into()),
+            ..SettingsLayer::default()
+        };
+        let s = Settings::resolve(cli, Some(&file)).expect("resolves");
+        assert_eq!(
+            (s.region.as_str(), s.rate_limit, s.kafka_partitions),
+            ("ch", Some(7), 3)
+        );
+        std::fs::write(&file, "regoin = \"us\"\n").expect("write");
+        let err = Settings::resolve(SettingsLayer::default(), Some(&file)).expect_err("unknown key");
+        assert!(err.to_string().contains("regoin"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
