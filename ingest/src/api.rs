@@ -134,8 +134,8 @@ fn anonymous(error: ApiError) -> Box<Refused> {
 fn refuse(error: ApiError, auth: &Authenticated) -> Box<Refused> {
     Box::new(Refused {
         error,
-        client: Some(auth.client_id.clone()),
-        tenant: Some(auth.tenant_id.clone()),
+        client: Some(auth.client_id.to_string()),
+        tenant: Some(auth.tenant_id.to_string()),
         claimed: None,
     })
 }
@@ -196,14 +196,17 @@ async fn handle(
     };
     let auth = crate::signature::verify(state, &claim, &request, headers).map_err(unauthenticated)?;
     if claim.header.scheme == auth::Scheme::V1 {
-        metrics::counter!(telemetry::DEPRECATED_SCHEME, "client" => auth.client_id.clone()).increment(1);
+        metrics::counter!(telemetry::DEPRECATED_SCHEME, "client" => auth.client_id.to_string()).increment(1);
     }
-    state.rate_limits.check(&auth.client_id).map_err(|e| refuse(e, &auth))?;
+    state
+        .rate_limits
+        .check(auth.client_id.as_str())
+        .map_err(|e| refuse(e, &auth))?;
     let skew = state.settings.clock_skew.as_secs() as i64;
     state
         .replays
         .check(
-            &auth.client_id,
+            auth.client_id.as_str(),
             &claim.header.nonce,
             claim.now,
             claim.header.timestamp + skew + 1,
@@ -212,11 +215,11 @@ async fn handle(
     let region = &state.settings.region;
     state
         .directory
-        .read(|d| match d.tenant(&auth.tenant_id) {
+        .read(|d| match d.tenant(auth.tenant_id.as_str()) {
             Some(t) if &t.region != region => Err(ApiError::WrongRegion {
-                tenant: t.id.clone(),
-                tenant_region: t.region.clone(),
-                node_region: region.clone(),
+                tenant: t.id.to_string(),
+                tenant_region: t.region.to_string(),
+                node_region: region.to_string(),
             }),
             _ => Ok(()),
         })
@@ -272,12 +275,12 @@ async fn handle(
         Outcome::Denied
     };
     let record = audit::record(
-        Some(&auth.tenant_id),
-        &auth.client_id,
+        Some(auth.tenant_id.as_str()),
+        auth.client_id.as_str(),
         AuditAction::FeedbackBatch,
         outcome,
         Some(peer.ip()),
-        region,
+        region.as_str(),
         details,
     );
     if accepted > 0 {

@@ -25,7 +25,7 @@ use std::time::Duration;
 use auth::Kek;
 use directory::{ConfigFollower, SharedDirectory};
 use eventlog::{Log, LogError};
-use schemas::Topic;
+use schemas::{Region, Topic};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -36,7 +36,7 @@ pub use wire::{BatchResponse, ItemResult};
 #[derive(Debug, Clone)]
 pub struct IngestSettings {
     /// The region of this node; tenants of other regions are refused.
-    pub region: String,
+    pub region: Region,
     /// Prefix of every topic name (empty in production).
     pub namespace: String,
     /// Key-encryption key that opens the sealed client secrets.
@@ -75,9 +75,9 @@ pub struct IngestSettings {
 }
 
 impl IngestSettings {
-    pub fn new(region: impl Into<String>, namespace: impl Into<String>, kek: Kek) -> IngestSettings {
+    pub fn new(region: Region, namespace: impl Into<String>, kek: Kek) -> IngestSettings {
         IngestSettings {
-            region: region.into(),
+            region,
             namespace: namespace.into(),
             kek,
             limits: Limits::default(),
@@ -147,7 +147,7 @@ pub async fn run(
     let (audit, audit_task) = audit::AuditSink::spawn(
         log.clone(),
         audit_topic.clone(),
-        settings.region.clone(),
+        settings.region.to_string(),
         settings.audit_interval,
     );
     let decode_slots = std::thread::available_parallelism().map_or(2, |n| n.get() * 2);

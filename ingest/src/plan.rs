@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use directory::{Authenticated, Directory, IsolationError};
 use eventlog::Output;
-use schemas::{feedback_event_id, feedback_key, FeedbackReceived, ReasonCode};
+use schemas::{feedback_event_id, feedback_key, CollectionId, FeedbackReceived, ReasonCode, Region};
 use serde_json::Value;
 use wire::ItemResult;
 
@@ -19,7 +19,7 @@ pub struct BatchContext<'a> {
     pub auth: &'a Authenticated,
     pub limits: &'a Limits,
     /// The region of this node.
-    pub region: &'a str,
+    pub region: &'a Region,
     /// `vox.feedback.raw` under the node's namespace.
     pub raw_topic: &'a str,
     pub batch_id: &'a str,
@@ -55,16 +55,16 @@ pub fn plan_batch(
     for (index, (value, size)) in items.iter().enumerate() {
         match check_item(directory, ctx, value, *size, &mut seen) {
             Ok(v) => {
-                let event_id = feedback_event_id(&auth.tenant_id, &v.collection, &v.external_id);
+                let event_id = feedback_event_id(auth.tenant_id.as_str(), v.collection.as_str(), &v.external_id);
                 results.push(accepted(index, &v.external_id, event_id.clone()));
-                let key = feedback_key(&auth.tenant_id, &v.collection, &v.external_id);
+                let key = feedback_key(auth.tenant_id.as_str(), v.collection.as_str(), &v.external_id);
                 let event = FeedbackReceived {
                     event_id,
-                    tenant_id: auth.tenant_id.clone(),
-                    collection: v.collection,
+                    tenant_id: auth.tenant_id.to_string(),
+                    collection: v.collection.into(),
                     external_id: v.external_id,
-                    client_id: auth.client_id.clone(),
-                    region: ctx.region.to_owned(),
+                    client_id: auth.client_id.to_string(),
+                    region: ctx.region.to_string(),
                     batch_id: ctx.batch_id.to_owned(),
                     received_at: ctx.received_at,
                     item: v.item,
@@ -144,7 +144,7 @@ fn check_item(
     ctx: &BatchContext<'_>,
     value: &Value,
     size: usize,
-    seen: &mut HashSet<(String, String)>,
+    seen: &mut HashSet<(CollectionId, String)>,
 ) -> Result<ValidItem, ItemError> {
     let v = validate_sized(value, size, ctx.limits, ctx.now)?;
     directory
@@ -175,7 +175,7 @@ fn isolation_error(e: IsolationError) -> ItemError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use schemas::{ClientCredentialIssued, CollectionCreated, ConfigEvent, TenantCreated};
+    use schemas::{ClientCredentialIssued, ClientId, CollectionCreated, ConfigEvent, TenantCreated, TenantId};
     use serde_json::json;
 
     fn directory() -> Directory {
@@ -230,15 +230,16 @@ mod tests {
 
     fn plan(items: &[(Value, usize)], atomic: bool) -> BatchPlan {
         let auth = Authenticated {
-            tenant_id: "acme".into(),
-            client_id: "c1".into(),
+            tenant_id: TenantId::parse("acme").expect("id"),
+            client_id: ClientId::parse("c1").expect("id"),
             secret_version: 1,
         };
+        let region = Region::parse("eu").expect("region");
         let limits = Limits::default();
         let ctx = BatchContext {
             auth: &auth,
             limits: &limits,
-            region: "eu",
+            region: &region,
             raw_topic: "t.vox.feedback.raw",
             batch_id: "b-1",
             received_at: 7,

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use schemas::{Channel, FeedbackItem, Metric, MetricKind, ReasonCode, SourceTag};
+use schemas::{Channel, CollectionId, FeedbackItem, Metric, MetricKind, ReasonCode, SourceTag};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -33,7 +33,7 @@ impl ItemError {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ValidItem {
     pub external_id: String,
-    pub collection: String,
+    pub collection: CollectionId,
     pub item: FeedbackItem,
 }
 
@@ -102,7 +102,7 @@ pub fn validate_sized(
         ));
     }
     let collection = required_string(obj, "collection", 63)?;
-    directory::validate_id("collection", &collection)
+    let collection = CollectionId::parse(&collection)
         .map_err(|e| ItemError::new(ReasonCode::InvalidValue, "collection", e.to_string()))?;
     let occurred_at = occurred_at(obj, now)?;
     let channel_name = required_string(obj, "channel", 32)?;

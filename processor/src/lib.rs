@@ -9,12 +9,15 @@ use std::time::Duration;
 
 use directory::{ConfigFollower, Directory};
 use eventlog::{Log, LogError, Output, Record};
-use schemas::{AppliedTag, FeedbackProcessed, FeedbackReceived, FeedbackRejected, ReasonCode, TagSource, Topic};
+use schemas::{
+    AppliedTag, ClientId, CollectionId, FeedbackProcessed, FeedbackReceived, FeedbackRejected, ReasonCode, Region,
+    TagSource, TenantId, Topic,
+};
 
 #[derive(Debug, Clone)]
 pub struct ProcessorSettings {
     /// The region of this node; items of tenants of other regions are rejected.
-    pub region: String,
+    pub region: Region,
     /// Prefix of every topic name (empty in production).
     pub namespace: String,
     /// Consumer group of the processors.
@@ -26,10 +29,10 @@ pub struct ProcessorSettings {
 }
 
 impl ProcessorSettings {
-    pub fn new(region: impl Into<String>, namespace: impl Into<String>) -> ProcessorSettings {
+    pub fn new(region: Region, namespace: impl Into<String>) -> ProcessorSettings {
         let namespace = namespace.into();
         ProcessorSettings {
-            region: region.into(),
+            region,
             group: format!("{namespace}vox-processor"),
             namespace,
             batch_size: 500,
@@ -97,12 +100,25 @@ pub fn process(directory: &Directory, settings: &ProcessorSettings, record: &Rec
         Ok(r) => r,
         Err(e) => return reject(settings, record, None, ReasonCode::Undecodable, e.to_string(), now),
     };
-    if let Err(e) = directory.check_accepted(
-        &received.tenant_id,
-        &received.client_id,
-        &received.collection,
-        &settings.region,
-    ) {
+    let ids = (
+        TenantId::parse(&received.tenant_id),
+        ClientId::parse(&received.client_id),
+        CollectionId::parse(&received.collection),
+    );
+    let (tenant, client, collection) = match ids {
+        (Ok(t), Ok(c), Ok(col)) => (t, c, col),
+        (t, c, col) => {
+            let reason = [t.err(), c.err(), col.err()]
+                .into_iter()
+                .flatten()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("; ");
+            let reason = format!("{reason} (ingest refuses it; this record reached the log another way)");
+            return reject(settings, record, Some(&received), ReasonCode::InvalidId, reason, now);
+        }
+    };
+    if let Err(e) = directory.check_accepted(&tenant, &client, &collection, &settings.region) {
         return reject(settings, record, Some(&received), e.code(), e.to_string(), now);
     }
     if let Some((field, at, c)) = unstorable(&received) {
@@ -140,7 +156,7 @@ pub fn process(directory: &Directory, settings: &ProcessorSettings, record: &Rec
         client_id: received.client_id.clone(),
         batch_id: received.batch_id.clone(),
         received_region: received.region.clone(),
-        processed_region: settings.region.clone(),
+        processed_region: settings.region.to_string(),
         received_at: received.received_at,
         processed_at: now,
         item: received.item.clone(),
@@ -208,7 +224,7 @@ fn reject(
         external_id: received.map(|r| clean(&r.external_id)),
         reason_code: code.as_str().to_owned(),
         reason: schemas::text::sanitize(&reason),
-        processed_region: settings.region.clone(),
+        processed_region: settings.region.to_string(),
         rejected_at: now,
         source_topic: record.topic.clone(),
         source_partition: record.partition,
@@ -317,7 +333,7 @@ mod tests {
 
     /// What the output says: its topic, and the reason code of a dead letter.
     fn outcome(d: &Directory, input: Vec<u8>) -> (String, Option<String>) {
-        let settings = ProcessorSettings::new("eu", "");
+        let settings = ProcessorSettings::new(Region::parse("eu").expect("region"), "");
         let out = process(d, &settings, &record(input), NOW);
         let reason = (out.topic == "vox.feedback.rejected").then(|| {
             let r: FeedbackRejected = schemas::decode(&out.payload).expect("a dead letter");
@@ -383,6 +399,12 @@ mod tests {
                 encode(received("acme", "c-all", "nps", "a\u{0}b")),
                 Some("invalid_characters"),
             ),
+            (
+                "an invalid tenant id",
+                vec![],
+                encode(received("Acme Corp", "c-all", "nps", "x")),
+                Some("invalid_id"),
+            ),
         ];
         for (name, extra, input, reason) in cases {
             let (topic, got) = outcome(&directory(&extra), input);
@@ -397,7 +419,7 @@ mod tests {
 
     #[test]
     fn processed_events_carry_the_item_and_its_client_tags() {
-        let settings = ProcessorSettings::new("eu", "t.");
+        let settings = ProcessorSettings::new(Region::parse("eu").expect("region"), "t.");
         let input = received("acme", "c-all", "nps", "fine");
         let out = process(
             &directory(&[]),

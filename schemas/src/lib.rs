@@ -5,6 +5,7 @@
 pub mod clock;
 mod codec;
 mod events;
+pub mod ids;
 pub mod text;
 mod topics;
 mod vocabulary;
@@ -13,6 +14,7 @@ pub use codec::{
     decode, encode, fingerprint, fingerprint_of, parsing_canonical_form, CodecError, Event, SchemaVersion, HEADER_LEN,
 };
 pub use events::*;
+pub use ids::{ClientId, CollectionId, EventId, InvalidId, Region, TenantId};
 pub use topics::Topic;
 pub use vocabulary::{AuditAction, ReasonCode};
 

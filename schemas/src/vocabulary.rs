@@ -132,6 +132,8 @@ vocabulary!(
         Undecodable = "undecodable",
         /// The record holds a character no store can hold.
         InvalidCharacters = "invalid_characters",
+        /// An id in the record (tenant, collection, client) is not valid.
+        InvalidId = "invalid_id",
         /// The processed event could not be encoded.
         Unencodable = "unencodable",
         /// The database refused the row.

@@ -191,7 +191,8 @@ pub async fn resends_replace_earlier_versions(node: Node) {
 /// new secrets work (a write that lost the race read again and retried).
 pub async fn concurrent_configuration_writes_are_not_lost(node: Node) {
     let acme = setup_tenant(&node, "acme", "eu", &["nps"]).await;
-    let rotate = || vox::admin::rotate_client(&node.log, &node.namespace, &node.kek, "acme", &acme.client_id, None);
+    let (tenant, client) = (crate::helpers::tenant("acme"), crate::helpers::client(&acme.client_id));
+    let rotate = || vox::admin::rotate_client(&node.log, &node.namespace, &node.kek, &tenant, &client, None);
     let (a, b) = tokio::join!(rotate(), rotate());
     let (a, b) = (a.expect("first rotation"), b.expect("second rotation"));
     assert!(

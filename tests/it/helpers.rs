@@ -63,7 +63,7 @@ impl Node {
         let url = format!("https://127.0.0.1:{}", public.local_addr().expect("addr").port());
         let ops_url = format!("https://127.0.0.1:{}", ops.local_addr().expect("addr").port());
         let kek = auth::Kek::generate();
-        let mut settings = ingest::IngestSettings::new("eu", namespace.clone(), kek.clone());
+        let mut settings = ingest::IngestSettings::new(region("eu"), namespace.clone(), kek.clone());
         // Tallies of refused requests reach the audit topic quickly in tests.
         settings.audit_interval = Duration::from_millis(200);
         tune(&mut settings);
@@ -180,4 +180,21 @@ impl Node {
     pub async fn rows(&self, tenant: &str) -> Vec<FeedbackRow> {
         self.store.feedback(tenant).await.expect("rows")
     }
+}
+
+/// Typed ids for the tests (valid by construction: parsing a literal).
+pub fn tenant(id: &str) -> schemas::TenantId {
+    schemas::TenantId::parse(id).expect("a valid tenant id")
+}
+
+pub fn collection(id: &str) -> schemas::CollectionId {
+    schemas::CollectionId::parse(id).expect("a valid collection id")
+}
+
+pub fn client(id: &str) -> schemas::ClientId {
+    schemas::ClientId::parse(id).expect("a valid client id")
+}
+
+pub fn region(id: &str) -> schemas::Region {
+    schemas::Region::parse(id).expect("a valid region")
 }

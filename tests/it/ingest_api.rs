@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use schemas::{AuditRecord, Outcome, Topic};
 use serde_json::{json, Value};
 
-use crate::helpers::{Backend, Node};
+use crate::helpers::{client, collection, region, tenant, Backend, Node};
 use crate::{setup_tenant, Tenant};
 
 const PATH: &str = "/v1/feedback/batch";
@@ -360,9 +360,16 @@ async fn status_within(node: &Node, tenant: &Tenant, want: u16, what: &str) -> V
 /// version or the whole credential takes effect within seconds.
 pub async fn rotation_and_revocation_take_effect(node: Node) {
     let old = setup_tenant(&node, "acme", "eu", &["nps-2026"]).await;
-    let rotated = vox::admin::rotate_client(&node.log, &node.namespace, &node.kek, "acme", &old.client_id, None)
-        .await
-        .expect("rotate");
+    let rotated = vox::admin::rotate_client(
+        &node.log,
+        &node.namespace,
+        &node.kek,
+        &tenant("acme"),
+        &client(&old.client_id),
+        None,
+    )
+    .await
+    .expect("rotate");
     assert_eq!(rotated.secret_version, 2);
     let new = Tenant {
         client_id: old.client_id.clone(),
@@ -371,9 +378,15 @@ pub async fn rotation_and_revocation_take_effect(node: Node) {
     status_within(&node, &new, 200, "the new secret verifies").await;
     status_within(&node, &old, 200, "the old secret still verifies").await;
 
-    vox::admin::revoke_client(&node.log, &node.namespace, "acme", &old.client_id, Some(1))
-        .await
-        .expect("revoke v1");
+    vox::admin::revoke_client(
+        &node.log,
+        &node.namespace,
+        &tenant("acme"),
+        &client(&old.client_id),
+        Some(1),
+    )
+    .await
+    .expect("revoke v1");
     let body = status_within(&node, &old, 401, "the revoked version is refused").await;
     assert_eq!(
         body["error"]["code"], "credential_revoked",
@@ -381,9 +394,15 @@ pub async fn rotation_and_revocation_take_effect(node: Node) {
     );
     status_within(&node, &new, 200, "the other version still verifies").await;
 
-    vox::admin::revoke_client(&node.log, &node.namespace, "acme", &old.client_id, None)
-        .await
-        .expect("revoke all");
+    vox::admin::revoke_client(
+        &node.log,
+        &node.namespace,
+        &tenant("acme"),
+        &client(&old.client_id),
+        None,
+    )
+    .await
+    .expect("revoke all");
     let body = status_within(&node, &new, 401, "the revoked credential is refused").await;
     assert_eq!(body["error"]["code"], "credential_revoked");
     node.finish().await;
@@ -448,9 +467,9 @@ pub async fn credentials_are_scoped_to_collections(node: Node) {
         &node.log,
         &node.namespace,
         &node.kek,
-        "acme",
+        &tenant("acme"),
         "survey-tool",
-        &["nps-2026".into()],
+        &[collection("nps-2026")],
     )
     .await
     .expect("client");
@@ -627,13 +646,13 @@ async fn kafka_log_failure_answers_503_and_accepts_nothing() {
     let log = eventlog::Log::Kafka(eventlog::KafkaLog::connect(kafka).expect("kafka"));
     let namespace = testenv::namespace();
     let kek = auth::Kek::generate();
-    vox::admin::create_tenant(&log, &namespace, "acme", "Acme", "eu")
+    vox::admin::create_tenant(&log, &namespace, &tenant("acme"), "Acme", &region("eu"))
         .await
         .expect("tenant");
-    vox::admin::create_collection(&log, &namespace, "acme", "nps-2026", "NPS")
+    vox::admin::create_collection(&log, &namespace, &tenant("acme"), &collection("nps-2026"), "NPS")
         .await
         .expect("collection");
-    let issued = vox::admin::create_client(&log, &namespace, &kek, "acme", "crm", &[])
+    let issued = vox::admin::create_client(&log, &namespace, &kek, &tenant("acme"), "crm", &[])
         .await
         .expect("client");
     let acme = Tenant {
@@ -646,7 +665,7 @@ async fn kafka_log_failure_answers_503_and_accepts_nothing() {
     let tls = https::tls::server_config(&files.server_cert, &files.server_key).expect("tls");
     let public = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("https://127.0.0.1:{}", public.local_addr().expect("addr").port());
-    let settings = ingest::IngestSettings::new("eu", namespace.clone(), kek);
+    let settings = ingest::IngestSettings::new(region("eu"), namespace.clone(), kek);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let node = tokio::spawn(ingest::run(
         ingest::Listeners { public, ops: None },

@@ -24,15 +24,16 @@ pub struct Tenant {
 }
 
 pub async fn setup_tenant(node: &Node, tenant: &str, region: &str, collections: &[&str]) -> Tenant {
-    admin::create_tenant(&node.log, &node.namespace, tenant, "Acme Oy", region)
+    let tenant = helpers::tenant(tenant);
+    admin::create_tenant(&node.log, &node.namespace, &tenant, "Acme Oy", &helpers::region(region))
         .await
         .expect("tenant");
     for c in collections {
-        admin::create_collection(&node.log, &node.namespace, tenant, c, c)
+        admin::create_collection(&node.log, &node.namespace, &tenant, &helpers::collection(c), c)
             .await
             .expect("collection");
     }
-    let issued = admin::create_client(&node.log, &node.namespace, &node.kek, tenant, "crm", &[])
+    let issued = admin::create_client(&node.log, &node.namespace, &node.kek, &tenant, "crm", &[])
         .await
         .expect("client");
     Tenant {

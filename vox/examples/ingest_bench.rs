@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use eventlog::{KafkaLog, KafkaSettings, Log, SqliteLog};
-use schemas::Topic;
+use schemas::{CollectionId, Region, TenantId, Topic};
 use tokio::net::TcpListener;
 
 struct Args {
@@ -192,20 +192,23 @@ async fn push(target: &Target, bodies: Vec<Vec<u8>>, clients: usize, items: usiz
 /// Starts an ingest node on `log` and a tenant with a client.
 async fn start_node(log: Log, namespace: &str, dir: &std::path::Path) -> (Target, tokio::sync::oneshot::Sender<()>) {
     let kek = auth::Kek::generate();
-    vox::admin::create_tenant(&log, namespace, "bench", "Bench Oy", "eu")
+    let tenant = TenantId::parse("bench").expect("id");
+    let region = Region::parse("eu").expect("region");
+    vox::admin::create_tenant(&log, namespace, &tenant, "Bench Oy", &region)
         .await
         .expect("tenant");
-    vox::admin::create_collection(&log, namespace, "bench", "nps-2026", "NPS")
+    let collection = CollectionId::parse("nps-2026").expect("id");
+    vox::admin::create_collection(&log, namespace, &tenant, &collection, "NPS")
         .await
         .expect("collection");
-    let issued = vox::admin::create_client(&log, namespace, &kek, "bench", "bench", &[])
+    let issued = vox::admin::create_client(&log, namespace, &kek, &tenant, "bench", &[])
         .await
         .expect("client");
     let files = https::tls::ensure_local_certificate(&dir.join("tls")).expect("cert");
     let tls = https::tls::server_config(&files.server_cert, &files.server_key).expect("tls");
     let public = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("https://127.0.0.1:{}", public.local_addr().expect("addr").port());
-    let mut settings = ingest::IngestSettings::new("eu", namespace, kek);
+    let mut settings = ingest::IngestSettings::new(region, namespace, kek);
     settings.rate_per_second = 1_000_000;
     settings.rate_burst = 1_000_000;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -299,7 +302,7 @@ async fn main() {
     let record = schemas::FeedbackReceived {
         event_id: schemas::feedback_event_id("bench", "nps-2026", &valid.external_id),
         tenant_id: "bench".into(),
-        collection: valid.collection,
+        collection: valid.collection.into(),
         external_id: valid.external_id,
         client_id: "vox_ci_0011223344556677".into(),
         region: "eu".into(),

@@ -8,6 +8,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 
+use schemas::{ClientId, CollectionId, TenantId};
+
 use crate::settings::{Secret, Settings, SettingsLayer};
 use crate::{admin, inspect, push, serve};
 
@@ -299,9 +301,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             name,
             if_not_exists,
         }) => {
+            let id = TenantId::parse(&id)?;
             let log = settings.open_log().await?;
-            let name = name.unwrap_or_else(|| id.clone());
-            let existing = admin::directory(&log, &ns).await?.tenant(&id).cloned();
+            let name = name.unwrap_or_else(|| id.to_string());
+            let existing = admin::directory(&log, &ns).await?.tenant(id.as_str()).cloned();
             match existing {
                 Some(t) if if_not_exists && t.region == settings.region => {
                     writeln!(stdout, "tenant {id} exists, pinned to region {}", t.region)?;
@@ -333,11 +336,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             name,
             if_not_exists,
         }) => {
+            let (tenant, id) = (TenantId::parse(&tenant)?, CollectionId::parse(&id)?);
             let log = settings.open_log().await?;
-            let name = name.unwrap_or_else(|| id.clone());
+            let name = name.unwrap_or_else(|| id.to_string());
             let exists = admin::directory(&log, &ns)
                 .await?
-                .tenant(&tenant)
+                .tenant(tenant.as_str())
                 .is_some_and(|t| t.collections.contains_key(&id));
             if exists && if_not_exists {
                 writeln!(stdout, "collection {id} exists in tenant {tenant}")?;
@@ -362,6 +366,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             collections,
             if_not_exists,
         }) => {
+            let tenant = TenantId::parse(&tenant)?;
+            let collections = collections
+                .iter()
+                .map(|c| CollectionId::parse(c))
+                .collect::<Result<Vec<_>, _>>()?;
             let log = settings.open_log().await?;
             let directory = admin::directory(&log, &ns).await?;
             let existing = directory
@@ -379,7 +388,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 _ => {
                     let issued =
                         admin::create_client(&log, &ns, &settings.kek()?, &tenant, &name, &collections).await?;
-                    print_credential(&mut stdout, &tenant, &issued)?;
+                    print_credential(&mut stdout, tenant.as_str(), &issued)?;
                 }
             }
         }
@@ -389,7 +398,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if directory.tenant(&tenant).is_none() {
                 return Err(directory::ConfigError::UnknownTenant(tenant).into());
             }
-            let mut clients: Vec<_> = directory.clients().filter(|c| c.tenant_id == tenant).collect();
+            let mut clients: Vec<_> = directory.clients().filter(|c| c.tenant_id == tenant.as_str()).collect();
             clients.sort_by(|a, b| a.client_id.cmp(&b.client_id));
             let now = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000) as i64;
             for c in clients {
@@ -410,15 +419,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             client_id,
             grace,
         }) => {
+            let (tenant, client_id) = (TenantId::parse(&tenant)?, ClientId::parse(&client_id)?);
             let log = settings.open_log().await?;
             let issued = admin::rotate_client(&log, &ns, &settings.kek()?, &tenant, &client_id, grace).await?;
-            print_credential(&mut stdout, &tenant, &issued)?;
+            print_credential(&mut stdout, tenant.as_str(), &issued)?;
         }
         Command::Client(ClientCommand::Revoke {
             tenant,
             client_id,
             version,
         }) => {
+            let (tenant, client_id) = (TenantId::parse(&tenant)?, ClientId::parse(&client_id)?);
             let log = settings.open_log().await?;
             admin::revoke_client(&log, &ns, &tenant, &client_id, version).await?;
             match version {

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use auth::Kek;
 use eventlog::{KafkaLog, KafkaSettings, Log, SqliteLog};
+use schemas::Region;
 use serde::Deserialize;
 use store::Store;
 
@@ -119,7 +120,7 @@ pub enum SettingsError {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub data_dir: PathBuf,
-    pub region: String,
+    pub region: Region,
     pub kafka_brokers: Option<String>,
     pub kafka_partitions: i32,
     pub kafka_replication_factor: i32,
@@ -174,7 +175,8 @@ impl Settings {
         let kafka_defaults = KafkaSettings::new("");
         Ok(Settings {
             data_dir: s.data_dir.unwrap_or_else(|| PathBuf::from("vox-data")),
-            region: s.region.unwrap_or_else(|| "eu".to_owned()),
+            region: Region::parse(s.region.as_deref().unwrap_or("eu"))
+                .map_err(|e| SettingsError::Invalid(format!("{e} (--region, VOX_REGION)")))?,
             kafka_brokers: s.kafka_brokers,
             kafka_partitions: s.kafka_partitions.unwrap_or(kafka_defaults.partitions),
             kafka_replication_factor: s.kafka_replication_factor.unwrap_or(kafka_defaults.replication_factor),

@@ -11,8 +11,8 @@ use crate::{ConfigError, ConfigFollower, Directory};
 use auth::{Kek, Secret};
 use eventlog::{Log, LogError, Output};
 use schemas::{
-    ClientCredentialIssued, ClientCredentialRevoked, ClientSecretRotated, CollectionCreated, ConfigEvent,
-    TenantCreated, Topic,
+    ClientCredentialIssued, ClientCredentialRevoked, ClientId, ClientSecretRotated, CollectionCreated, CollectionId,
+    ConfigEvent, Region, TenantCreated, TenantId, Topic,
 };
 use sha2::{Digest, Sha256};
 
@@ -78,7 +78,13 @@ pub async fn directory(log: &Log, namespace: &str) -> Result<Directory, AdminErr
         .clone())
 }
 
-pub async fn create_tenant(log: &Log, namespace: &str, id: &str, name: &str, region: &str) -> Result<(), AdminError> {
+pub async fn create_tenant(
+    log: &Log,
+    namespace: &str,
+    id: &TenantId,
+    name: &str,
+    region: &Region,
+) -> Result<(), AdminError> {
     let event = TenantCreated {
         tenant_id: id.into(),
         name: name.into(),
@@ -92,8 +98,8 @@ pub async fn create_tenant(log: &Log, namespace: &str, id: &str, name: &str, reg
 pub async fn create_collection(
     log: &Log,
     namespace: &str,
-    tenant: &str,
-    id: &str,
+    tenant: &TenantId,
+    id: &CollectionId,
     name: &str,
 ) -> Result<(), AdminError> {
     let event = CollectionCreated {
@@ -119,9 +125,9 @@ pub async fn create_client(
     log: &Log,
     namespace: &str,
     kek: &Kek,
-    tenant: &str,
+    tenant: &TenantId,
     name: &str,
-    collections: &[String],
+    collections: &[CollectionId],
 ) -> Result<IssuedCredential, AdminError> {
     let client_id = auth::new_client_id();
     let secret = Secret::new(auth::new_secret());
@@ -129,11 +135,11 @@ pub async fn create_client(
         tenant_id: tenant.into(),
         client_id: client_id.clone(),
         name: name.into(),
-        collections: collections.to_vec(),
+        collections: collections.iter().map(String::from).collect(),
         secret_version: 1,
         secret_sha256: Sha256::digest(secret.expose().as_bytes()).to_vec(),
         issued_at: schemas::clock::now_micros(),
-        sealed_secret: Some(kek.seal(tenant, &client_id, 1, secret.expose())),
+        sealed_secret: Some(kek.seal(tenant.as_str(), &client_id, 1, secret.expose())),
         kek_id: Some(kek.id()),
     };
     append_config(log, namespace, |_| {
@@ -153,8 +159,8 @@ pub async fn rotate_client(
     log: &Log,
     namespace: &str,
     kek: &Kek,
-    tenant: &str,
-    client_id: &str,
+    tenant: &TenantId,
+    client_id: &ClientId,
     grace: Option<Duration>,
 ) -> Result<IssuedCredential, AdminError> {
     let grace_micros = match grace {
@@ -165,9 +171,9 @@ pub async fn rotate_client(
     let secret = Secret::new(auth::new_secret());
     let event = append_config(log, namespace, |directory| {
         let version = directory
-            .client(client_id)
-            .filter(|c| c.tenant_id == tenant)
-            .ok_or_else(|| ConfigError::UnknownClient(client_id.to_owned()))?
+            .client(client_id.as_str())
+            .filter(|c| &c.tenant_id == tenant)
+            .ok_or_else(|| ConfigError::UnknownClient(client_id.to_string()))?
             .highest_version
             + 1;
         let now = schemas::clock::now_micros();
@@ -177,7 +183,7 @@ pub async fn rotate_client(
             secret_version: version,
             secret_sha256: Sha256::digest(secret.expose().as_bytes()).to_vec(),
             rotated_at: now,
-            sealed_secret: Some(kek.seal(tenant, client_id, version, secret.expose())),
+            sealed_secret: Some(kek.seal(tenant.as_str(), client_id.as_str(), version, secret.expose())),
             kek_id: Some(kek.id()),
             previous_valid_until: grace_micros
                 .map(|g| now.checked_add(g).ok_or(AdminError::GraceTooLong))
@@ -199,8 +205,8 @@ pub async fn rotate_client(
 pub async fn revoke_client(
     log: &Log,
     namespace: &str,
-    tenant: &str,
-    client_id: &str,
+    tenant: &TenantId,
+    client_id: &ClientId,
     version: Option<i32>,
 ) -> Result<(), AdminError> {
     let event = ClientCredentialRevoked {

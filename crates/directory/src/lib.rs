@@ -22,7 +22,7 @@ pub use follow::ConfigFollower;
 pub use shared::SharedDirectory;
 
 use auth::Kek;
-use schemas::ConfigEvent;
+use schemas::{ClientId, CollectionId, ConfigEvent, InvalidId, Region, TenantId};
 
 /// Why a configuration command is refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -47,8 +47,8 @@ pub enum ConfigError {
     },
     #[error("client '{client}' already had secret version {version}; a rotation needs a version above {highest}")]
     StaleSecretVersion { client: String, version: i32, highest: i32 },
-    #[error("{what} '{value}' is not valid: use 1 to 63 characters of a-z, 0-9, '-' and '_', starting with a letter or digit")]
-    InvalidId { what: &'static str, value: String },
+    #[error(transparent)]
+    InvalidId(#[from] InvalidId),
 }
 
 /// Why a client is not let in. The HTTP layer maps every variant to the same
@@ -100,25 +100,25 @@ impl IsolationError {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tenant {
-    pub id: String,
+    pub id: TenantId,
     pub name: String,
-    pub region: String,
-    pub collections: BTreeMap<String, Collection>,
+    pub region: Region,
+    pub collections: BTreeMap<CollectionId, Collection>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Collection {
-    pub id: String,
+    pub id: CollectionId,
     pub name: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Client {
-    pub tenant_id: String,
-    pub client_id: String,
+    pub tenant_id: TenantId,
+    pub client_id: ClientId,
     pub name: String,
     /// Collections the client may write; empty means all of the tenant's.
-    pub collections: Vec<String>,
+    pub collections: Vec<CollectionId>,
     /// Secret versions that have not been revoked.
     pub secrets: BTreeMap<i32, SecretVersion>,
     /// Revoked secret versions: they never verify, but a request signed with
@@ -147,24 +147,24 @@ impl SecretVersion {
 }
 
 impl Client {
-    pub fn may_write(&self, collection: &str) -> bool {
-        self.collections.is_empty() || self.collections.iter().any(|c| c == collection)
+    pub fn may_write(&self, collection: &CollectionId) -> bool {
+        self.collections.is_empty() || self.collections.contains(collection)
     }
 }
 
 /// An authenticated client: the tenant comes from here, never from a body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Authenticated {
-    pub tenant_id: String,
-    pub client_id: String,
+    pub tenant_id: TenantId,
+    pub client_id: ClientId,
     pub secret_version: i32,
 }
 
 /// The configuration state of every tenant.
 #[derive(Debug, Clone, Default)]
 pub struct Directory {
-    tenants: HashMap<String, Tenant>,
-    clients: HashMap<String, Client>,
+    tenants: HashMap<TenantId, Tenant>,
+    clients: HashMap<ClientId, Client>,
 }
 
 impl Directory {
@@ -231,7 +231,7 @@ impl Directory {
         let matches = |version: i32, entry: &SecretVersion| -> Result<bool, AuthError> {
             let Some(sealed) = &entry.sealed else { return Ok(false) };
             let secret = kek
-                .open(&client.tenant_id, client_id, version, sealed)
+                .open(client.tenant_id.as_str(), client_id, version, sealed)
                 .map_err(|_| AuthError::Unsealable(client_id.to_owned()))?;
             Ok(auth::signing::verify(secret.expose(), string_to_sign, signature))
         };
@@ -271,10 +271,10 @@ impl Directory {
     /// `collection` on a node of `node_region`, now?
     pub fn check_write(
         &self,
-        tenant_id: &str,
-        client_id: &str,
-        collection: &str,
-        node_region: &str,
+        tenant_id: &TenantId,
+        client_id: &ClientId,
+        collection: &CollectionId,
+        node_region: &Region,
     ) -> Result<(), IsolationError> {
         self.isolation(tenant_id, client_id, collection, node_region, false)
     }
@@ -284,69 +284,51 @@ impl Directory {
     /// does not undo an accepted item.
     pub fn check_accepted(
         &self,
-        tenant_id: &str,
-        client_id: &str,
-        collection: &str,
-        node_region: &str,
+        tenant_id: &TenantId,
+        client_id: &ClientId,
+        collection: &CollectionId,
+        node_region: &Region,
     ) -> Result<(), IsolationError> {
         self.isolation(tenant_id, client_id, collection, node_region, true)
     }
 
     fn isolation(
         &self,
-        tenant_id: &str,
-        client_id: &str,
-        collection: &str,
-        node_region: &str,
+        tenant_id: &TenantId,
+        client_id: &ClientId,
+        collection: &CollectionId,
+        node_region: &Region,
         allow_revoked: bool,
     ) -> Result<(), IsolationError> {
         let tenant = self
             .tenants
             .get(tenant_id)
-            .ok_or_else(|| IsolationError::UnknownTenant(tenant_id.to_owned()))?;
-        if tenant.region != node_region {
+            .ok_or_else(|| IsolationError::UnknownTenant(tenant_id.to_string()))?;
+        if &tenant.region != node_region {
             return Err(IsolationError::WrongRegion {
-                tenant: tenant_id.to_owned(),
-                tenant_region: tenant.region.clone(),
-                node_region: node_region.to_owned(),
+                tenant: tenant_id.to_string(),
+                tenant_region: tenant.region.to_string(),
+                node_region: node_region.to_string(),
             });
         }
         if !tenant.collections.contains_key(collection) {
             return Err(IsolationError::UnknownCollection {
-                tenant: tenant_id.to_owned(),
-                collection: collection.to_owned(),
+                tenant: tenant_id.to_string(),
+                collection: collection.to_string(),
             });
         }
         let client = self
             .clients
             .get(client_id)
-            .filter(|c| c.tenant_id == tenant_id && (allow_revoked || !c.revoked))
-            .ok_or_else(|| IsolationError::UnknownClient(client_id.to_owned()))?;
+            .filter(|c| &c.tenant_id == tenant_id && (allow_revoked || !c.revoked))
+            .ok_or_else(|| IsolationError::UnknownClient(client_id.to_string()))?;
         if !client.may_write(collection) {
             return Err(IsolationError::CollectionNotAllowed {
-                client: client_id.to_owned(),
-                collection: collection.to_owned(),
+                client: client_id.to_string(),
+                collection: collection.to_string(),
             });
         }
         Ok(())
-    }
-}
-
-/// Tenant, collection and region ids: short, lower-case, URL- and log-key-safe.
-pub fn validate_id(what: &'static str, value: &str) -> Result<(), ConfigError> {
-    let ok = !value.is_empty()
-        && value.len() <= 63
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-        && value.as_bytes()[0].is_ascii_alphanumeric();
-    if ok {
-        Ok(())
-    } else {
-        Err(ConfigError::InvalidId {
-            what,
-            value: value.to_owned(),
-        })
     }
 }
 
@@ -358,6 +340,19 @@ mod tests {
     };
 
     const NOW: i64 = 1_800_000_000_000_000;
+
+    fn tenant(id: &str) -> TenantId {
+        TenantId::parse(id).expect("a valid tenant id")
+    }
+    fn client(id: &str) -> ClientId {
+        ClientId::parse(id).expect("a valid client id")
+    }
+    fn collection(id: &str) -> CollectionId {
+        CollectionId::parse(id).expect("a valid collection id")
+    }
+    fn region(id: &str) -> Region {
+        Region::parse(id).expect("a valid region")
+    }
 
     fn issued(kek: &Kek, secret: &str) -> ConfigEvent {
         ConfigEvent::ClientCredentialIssued(ClientCredentialIssued {
@@ -493,11 +488,12 @@ mod tests {
         assert_eq!(d.client("c1").map(|c| c.highest_version), Some(2));
         d.apply(&revoked(None)).expect("revoke all");
         assert_eq!(
-            d.check_write("acme", "c1", "nps", "eu").map_err(|e| e.code().as_str()),
+            d.check_write(&tenant("acme"), &client("c1"), &collection("nps"), &region("eu"))
+                .map_err(|e| e.code().as_str()),
             Err("unknown_client")
         );
         assert_eq!(
-            d.check_accepted("acme", "c1", "nps", "eu"),
+            d.check_accepted(&tenant("acme"), &client("c1"), &collection("nps"), &region("eu")),
             Ok(()),
             "accepted items survive a later revocation"
         );
@@ -523,22 +519,28 @@ mod tests {
     fn isolation_checks_region_collection_and_client_scope() {
         let kek = Kek::generate();
         let d = directory_with_client(&kek, &auth::new_secret());
-        assert_eq!(d.check_write("acme", "c1", "nps", "eu"), Ok(()));
         assert_eq!(
-            d.check_write("acme", "c1", "nps", "us").map_err(|e| e.code().as_str()),
+            d.check_write(&tenant("acme"), &client("c1"), &collection("nps"), &region("eu")),
+            Ok(())
+        );
+        assert_eq!(
+            d.check_write(&tenant("acme"), &client("c1"), &collection("nps"), &region("us"))
+                .map_err(|e| e.code().as_str()),
             Err("wrong_region")
         );
         assert_eq!(
-            d.check_write("acme", "c1", "support", "eu")
+            d.check_write(&tenant("acme"), &client("c1"), &collection("support"), &region("eu"))
                 .map_err(|e| e.code().as_str()),
             Err("collection_not_allowed")
         );
         assert_eq!(
-            d.check_write("acme", "c1", "nope", "eu").map_err(|e| e.code().as_str()),
+            d.check_write(&tenant("acme"), &client("c1"), &collection("nope"), &region("eu"))
+                .map_err(|e| e.code().as_str()),
             Err("unknown_collection")
         );
         assert_eq!(
-            d.check_write("other", "c1", "nps", "eu").map_err(|e| e.code().as_str()),
+            d.check_write(&tenant("other"), &client("c1"), &collection("nps"), &region("eu"))
+                .map_err(|e| e.code().as_str()),
             Err("unknown_tenant")
         );
     }

@@ -7,7 +7,14 @@ use std::collections::BTreeMap;
 
 use schemas::{ClientCredentialIssued, ClientCredentialRevoked, ClientSecretRotated, CollectionCreated, TenantCreated};
 
-use crate::{validate_id, Client, Collection, ConfigError, Directory, SecretVersion, Tenant};
+use schemas::{ClientId, CollectionId, InvalidId, Region, TenantId};
+
+use crate::{Client, Collection, ConfigError, Directory, SecretVersion, Tenant};
+
+/// Ids of events that passed `check` parse; a failure here is a bug.
+fn checked<T>(id: Result<T, InvalidId>) -> T {
+    id.expect("check parsed this id")
+}
 
 /// One configuration event as a step of the fold.
 pub(crate) trait Step {
@@ -33,21 +40,22 @@ pub(crate) use dispatch;
 
 impl Step for TenantCreated {
     fn check(&self, d: &Directory) -> Result<(), ConfigError> {
-        validate_id("tenant id", &self.tenant_id)?;
-        validate_id("region", &self.region)?;
-        if d.tenants.contains_key(&self.tenant_id) {
+        TenantId::parse(&self.tenant_id)?;
+        Region::parse(&self.region)?;
+        if d.tenants.contains_key(self.tenant_id.as_str()) {
             return Err(ConfigError::TenantExists(self.tenant_id.clone()));
         }
         Ok(())
     }
 
     fn apply(&self, d: &mut Directory) {
+        let id = checked(TenantId::parse(&self.tenant_id));
         d.tenants.insert(
-            self.tenant_id.clone(),
+            id.clone(),
             Tenant {
-                id: self.tenant_id.clone(),
+                id,
                 name: self.name.clone(),
-                region: self.region.clone(),
+                region: checked(Region::parse(&self.region)),
                 collections: BTreeMap::new(),
             },
         );
@@ -56,9 +64,9 @@ impl Step for TenantCreated {
 
 impl Step for CollectionCreated {
     fn check(&self, d: &Directory) -> Result<(), ConfigError> {
-        validate_id("collection id", &self.collection)?;
+        CollectionId::parse(&self.collection)?;
         let tenant = d.existing_tenant(&self.tenant_id)?;
-        if tenant.collections.contains_key(&self.collection) {
+        if tenant.collections.contains_key(self.collection.as_str()) {
             return Err(ConfigError::CollectionExists {
                 tenant: self.tenant_id.clone(),
                 collection: self.collection.clone(),
@@ -68,11 +76,12 @@ impl Step for CollectionCreated {
     }
 
     fn apply(&self, d: &mut Directory) {
-        if let Some(t) = d.tenants.get_mut(&self.tenant_id) {
+        if let Some(t) = d.tenants.get_mut(self.tenant_id.as_str()) {
+            let id = checked(CollectionId::parse(&self.collection));
             t.collections.insert(
-                self.collection.clone(),
+                id.clone(),
                 Collection {
-                    id: self.collection.clone(),
+                    id,
                     name: self.name.clone(),
                 },
             );
@@ -83,11 +92,12 @@ impl Step for CollectionCreated {
 impl Step for ClientCredentialIssued {
     fn check(&self, d: &Directory) -> Result<(), ConfigError> {
         let tenant = d.existing_tenant(&self.tenant_id)?;
-        if d.clients.contains_key(&self.client_id) {
+        ClientId::parse(&self.client_id)?;
+        if d.clients.contains_key(self.client_id.as_str()) {
             return Err(ConfigError::ClientExists(self.client_id.clone()));
         }
         for c in &self.collections {
-            if !tenant.collections.contains_key(c) {
+            if !tenant.collections.contains_key(c.as_str()) {
                 return Err(ConfigError::UnknownCollection {
                     tenant: self.tenant_id.clone(),
                     collection: c.clone(),
@@ -102,13 +112,18 @@ impl Step for ClientCredentialIssued {
             sealed: self.sealed_secret.clone(),
             valid_until: None,
         };
+        let client_id = checked(ClientId::parse(&self.client_id));
         d.clients.insert(
-            self.client_id.clone(),
+            client_id.clone(),
             Client {
-                tenant_id: self.tenant_id.clone(),
-                client_id: self.client_id.clone(),
+                tenant_id: checked(TenantId::parse(&self.tenant_id)),
+                client_id,
                 name: self.name.clone(),
-                collections: self.collections.clone(),
+                collections: self
+                    .collections
+                    .iter()
+                    .map(|c| checked(CollectionId::parse(c)))
+                    .collect(),
                 secrets: BTreeMap::from([(self.secret_version, version)]),
                 revoked_secrets: BTreeMap::new(),
                 highest_version: self.secret_version,
@@ -132,7 +147,7 @@ impl Step for ClientSecretRotated {
     }
 
     fn apply(&self, d: &mut Directory) {
-        if let Some(c) = d.clients.get_mut(&self.client_id) {
+        if let Some(c) = d.clients.get_mut(self.client_id.as_str()) {
             if let Some(until) = self.previous_valid_until {
                 for old in c.secrets.values_mut() {
                     old.valid_until = Some(old.valid_until.map_or(until, |u| u.min(until)));
@@ -164,7 +179,7 @@ impl Step for ClientCredentialRevoked {
     }
 
     fn apply(&self, d: &mut Directory) {
-        if let Some(c) = d.clients.get_mut(&self.client_id) {
+        if let Some(c) = d.clients.get_mut(self.client_id.as_str()) {
             match self.secret_version {
                 Some(v) => {
                     if let Some(secret) = c.secrets.remove(&v) {
