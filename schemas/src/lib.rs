@@ -6,6 +6,8 @@ pub mod clock;
 mod codec;
 mod events;
 pub mod ids;
+#[doc(hidden)]
+pub mod samples;
 pub mod text;
 mod topics;
 mod vocabulary;

@@ -115,72 +115,17 @@ fn every_event_round_trips() {
             rule_version: 1,
         }],
     });
-    round_trip(&FeedbackRejected {
-        event_id: None,
-        tenant_id: None,
-        collection: None,
-        external_id: None,
-        reason_code: "undecodable".into(),
-        reason: "not Avro".into(),
-        processed_region: "eu".into(),
-        rejected_at: 5,
-        source_topic: "vox.feedback.raw".into(),
-        source_partition: 2,
-        source_offset: 99,
-        input: vec![0, 159, 255, 1],
-    });
-    round_trip(&TenantCreated {
-        tenant_id: "acme".into(),
-        name: "Acme Oy".into(),
-        region: "eu".into(),
-        created_at: 7,
-    });
-    round_trip(&CollectionCreated {
-        tenant_id: "acme".into(),
-        collection: "nps".into(),
-        name: "NPS".into(),
-        created_at: 7,
-    });
-    round_trip(&ClientCredentialIssued {
-        tenant_id: "acme".into(),
-        client_id: "c".into(),
-        name: "crm".into(),
-        collections: vec!["nps".into()],
-        secret_version: 1,
-        secret_sha256: vec![7; 32],
-        issued_at: 7,
-        sealed_secret: Some(vec![1, 2, 3, 250]),
-        kek_id: Some("0011223344556677".into()),
-    });
-    round_trip(&ClientSecretRotated {
-        tenant_id: "acme".into(),
-        client_id: "c".into(),
-        secret_version: 2,
-        secret_sha256: vec![9; 32],
-        rotated_at: 8,
-        sealed_secret: None,
-        kek_id: None,
-        previous_valid_until: Some(99),
-    });
-    round_trip(&ClientCredentialRevoked {
-        tenant_id: "acme".into(),
-        client_id: "c".into(),
-        secret_version: None,
-        revoked_at: 9,
-    });
-    round_trip(&AuditRecord {
-        audit_id: "a".into(),
-        tenant_id: Some("acme".into()),
-        occurred_at: 1,
-        actor_kind: ActorKind::Client,
-        actor_id: "c".into(),
-        action: "feedback.batch".into(),
-        resource: None,
-        outcome: Outcome::Denied,
-        source_address: Some("127.0.0.1".into()),
-        region: "eu".into(),
-        details: BTreeMap::from([("items".into(), "3".into())]),
-    });
+    // One of each event (the samples the fastavro check also decodes).
+    let samples = crate::samples::samples();
+    round_trip(&samples.received);
+    round_trip(&samples.processed);
+    round_trip(&samples.rejected);
+    round_trip(&samples.tenant);
+    round_trip(&samples.collection);
+    round_trip(&samples.issued);
+    round_trip(&samples.rotated);
+    round_trip(&samples.revoked);
+    round_trip(&samples.audit);
 }
 
 /// The bytes are plain Avro: the `.avsc` file alone decodes them, with a

@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 use eventlog::{KafkaLog, KafkaSettings, Log, Positions, SqliteLog};
 use schemas::Topic;
 use store::{FeedbackRow, Store};
-use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use vox::push::PushOptions;
 use vox::settings::Secret;
@@ -56,12 +55,9 @@ impl Node {
                 (log, store, testenv::namespace(), Some(db))
             }
         };
-        let tls_files = https::tls::ensure_local_certificate(&dir.path().join("tls")).expect("certificate");
-        let tls = https::tls::server_config(&tls_files.server_cert, &tls_files.server_key).expect("tls");
-        let public = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let ops = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let url = format!("https://127.0.0.1:{}", public.local_addr().expect("addr").port());
-        let ops_url = format!("https://127.0.0.1:{}", ops.local_addr().expect("addr").port());
+        let local = vox::serve::local_listeners(&dir.path().join("tls"))
+            .await
+            .expect("listeners");
         let kek = auth::Kek::generate();
         let mut settings = ingest::IngestSettings::new(region("eu"), namespace.clone(), kek.clone());
         // Tallies of refused requests reach the audit topic quickly in tests.
@@ -73,15 +69,14 @@ impl Node {
             ingest: settings,
         };
         let (stop, stopped) = oneshot::channel::<()>();
-        let listeners = ingest::Listeners { public, ops: Some(ops) };
-        let task = tokio::spawn(vox::serve::run_all(roles, listeners, tls, async {
+        let task = tokio::spawn(vox::serve::run_all(roles, local.listeners, local.tls, async {
             let _ = stopped.await;
         }));
         Node {
-            url,
-            ops_url,
+            url: local.url,
+            ops_url: local.ops_url,
             kek,
-            ca_cert: tls_files.ca_cert,
+            ca_cert: local.ca_cert,
             log,
             store,
             namespace,

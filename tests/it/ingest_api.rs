@@ -661,22 +661,14 @@ async fn kafka_log_failure_answers_503_and_accepts_nothing() {
     };
 
     let dir = tempfile::tempdir().expect("dir");
-    let files = https::tls::ensure_local_certificate(dir.path()).expect("cert");
-    let tls = https::tls::server_config(&files.server_cert, &files.server_key).expect("tls");
-    let public = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let url = format!("https://127.0.0.1:{}", public.local_addr().expect("addr").port());
+    let local = vox::serve::local_listeners(dir.path()).await.expect("listeners");
+    let url = local.url.clone();
     let settings = ingest::IngestSettings::new(region("eu"), namespace.clone(), kek);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let node = tokio::spawn(ingest::run(
-        ingest::Listeners { public, ops: None },
-        tls,
-        log,
-        settings,
-        async {
-            let _ = stopped.await;
-        },
-    ));
-    let client = vox::push::client(Some(&files.ca_cert)).expect("client");
+    let node = tokio::spawn(ingest::run(local.listeners, local.tls, log, settings, async {
+        let _ = stopped.await;
+    }));
+    let client = vox::push::client(Some(&local.ca_cert)).expect("client");
     let send = |external_id: &str| {
         let body = ndjson(&[item(external_id, "nps-2026")]);
         let nonce = auth::signing::new_nonce();

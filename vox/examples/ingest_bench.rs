@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 
 use eventlog::{KafkaLog, KafkaSettings, Log, SqliteLog};
 use schemas::{CollectionId, Region, TenantId, Topic};
-use tokio::net::TcpListener;
 
 struct Args {
     items: usize,
@@ -204,28 +203,19 @@ async fn start_node(log: Log, namespace: &str, dir: &std::path::Path) -> (Target
     let issued = vox::admin::create_client(&log, namespace, &kek, &tenant, "bench", &[])
         .await
         .expect("client");
-    let files = https::tls::ensure_local_certificate(&dir.join("tls")).expect("cert");
-    let tls = https::tls::server_config(&files.server_cert, &files.server_key).expect("tls");
-    let public = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let url = format!("https://127.0.0.1:{}", public.local_addr().expect("addr").port());
+    let local = vox::serve::local_listeners(&dir.join("tls")).await.expect("listeners");
     let mut settings = ingest::IngestSettings::new(region, namespace, kek);
     settings.rate_per_second = 1_000_000;
     settings.rate_burst = 1_000_000;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(ingest::run(
-        ingest::Listeners { public, ops: None },
-        tls,
-        log,
-        settings,
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    tokio::spawn(ingest::run(local.listeners, local.tls, log, settings, async {
+        let _ = stopped.await;
+    }));
     tokio::time::sleep(Duration::from_millis(500)).await;
     (
         Target {
-            url,
-            ca: files.ca_cert,
+            url: local.url,
+            ca: local.ca_cert,
             client_id: issued.client_id,
             secret: issued.secret.expose().to_owned(),
         },

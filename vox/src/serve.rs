@@ -109,3 +109,33 @@ pub async fn shutdown_signal(role: &'static str) {
     }
     tracing::info!(target: "vox", role, "signal received; shutting down");
 }
+
+/// HTTPS listeners on 127.0.0.1 (port 0) with a local CA and certificate in
+/// `tls_dir`: what tests and benchmarks start a node with.
+pub struct LocalListeners {
+    pub listeners: Listeners,
+    pub tls: Arc<rustls::ServerConfig>,
+    /// The CA certificate clients should trust.
+    pub ca_cert: std::path::PathBuf,
+    /// `https://127.0.0.1:<port>` of the public listener.
+    pub url: String,
+    /// `https://127.0.0.1:<port>` of the operations listener.
+    pub ops_url: String,
+}
+
+/// Binds [`LocalListeners`].
+pub async fn local_listeners(tls_dir: &std::path::Path) -> anyhow::Result<LocalListeners> {
+    let files = https::tls::ensure_local_certificate(tls_dir)?;
+    let tls = https::tls::server_config(&files.server_cert, &files.server_key)?;
+    let public = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let ops = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("https://{}", public.local_addr()?);
+    let ops_url = format!("https://{}", ops.local_addr()?);
+    Ok(LocalListeners {
+        listeners: Listeners { public, ops: Some(ops) },
+        tls,
+        ca_cert: files.ca_cert,
+        url,
+        ops_url,
+    })
+}

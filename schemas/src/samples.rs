@@ -1,0 +1,171 @@
+//! One sample of every event, with realistic values: the cross-library
+//! check (`examples/sample_events.rs`, read by fastavro) and the round-trip
+//! tests use the same ones. Not part of the contract.
+
+use std::collections::BTreeMap;
+
+use crate::*;
+
+/// One of each event.
+pub struct Samples {
+    pub received: FeedbackReceived,
+    pub processed: FeedbackProcessed,
+    pub rejected: FeedbackRejected,
+    pub tenant: TenantCreated,
+    pub collection: CollectionCreated,
+    pub issued: ClientCredentialIssued,
+    pub rotated: ClientSecretRotated,
+    pub revoked: ClientCredentialRevoked,
+    pub audit: AuditRecord,
+}
+
+/// The samples.
+pub fn samples() -> Samples {
+    let item = FeedbackItem {
+        occurred_at: 1_793_697_262_000_000,
+        channel: Channel::Survey,
+        text: Some("Palvelu oli erinomaista – kiitos! Größe: 5 €".into()),
+        language: Some("fi".into()),
+        metrics: vec![Metric {
+            kind: MetricKind::Nps,
+            value: 9.0,
+            scale_min: 0.0,
+            scale_max: 10.0,
+        }],
+        respondent: Some("r-7f3a91".into()),
+        metadata: BTreeMap::from([("country".into(), "FI".into())]),
+        tags: vec![SourceTag {
+            name: "topic".into(),
+            value: "service".into(),
+        }],
+    };
+    let received = FeedbackReceived {
+        event_id: feedback_event_id("acme", "nps-2026", "nps-1"),
+        tenant_id: "acme".into(),
+        collection: "nps-2026".into(),
+        external_id: "nps-1".into(),
+        client_id: "vox_ci_0011223344556677".into(),
+        region: "eu".into(),
+        batch_id: "0b7f6a52-8d5e-4a43-9d0e-2f7c4f0e1a11".into(),
+        received_at: 1_793_697_263_000_000,
+        item,
+    };
+    let tenant = TenantCreated {
+        tenant_id: "acme".into(),
+        name: "Acme Oy".into(),
+        region: "eu".into(),
+        created_at: 1,
+    };
+    let rejected = FeedbackRejected {
+        event_id: None,
+        tenant_id: Some("acme".into()),
+        collection: None,
+        external_id: None,
+        reason_code: "undecodable".into(),
+        reason: "not Avro".into(),
+        processed_region: "eu".into(),
+        rejected_at: 5,
+        source_topic: "vox.feedback.raw".into(),
+        source_partition: 2,
+        source_offset: 99,
+        input: vec![0, 159, 255, 1],
+    };
+    let processed = FeedbackProcessed {
+        event_id: received.event_id.clone(),
+        tenant_id: "acme".into(),
+        collection: "nps-2026".into(),
+        external_id: "nps-1".into(),
+        client_id: received.client_id.clone(),
+        batch_id: received.batch_id.clone(),
+        received_region: "eu".into(),
+        processed_region: "eu".into(),
+        received_at: received.received_at,
+        processed_at: received.received_at + 1,
+        item: received.item.clone(),
+        applied_tags: vec![AppliedTag {
+            name: "topic".into(),
+            value: "service".into(),
+            source: TagSource::Client,
+            rule_id: None,
+            rule_version: None,
+        }],
+        redactions: vec![Redaction {
+            field: "text".into(),
+            rule_id: "pii-email".into(),
+            rule_version: 1,
+        }],
+    };
+    let collection = CollectionCreated {
+        tenant_id: "acme".into(),
+        collection: "nps-2026".into(),
+        name: "NPS 2026".into(),
+        created_at: 2,
+    };
+    let issued = ClientCredentialIssued {
+        tenant_id: "acme".into(),
+        client_id: "vox_ci_0011223344556677".into(),
+        name: "crm".into(),
+        collections: vec!["nps-2026".into()],
+        secret_version: 1,
+        secret_sha256: vec![7; 32],
+        issued_at: 3,
+        sealed_secret: Some(vec![1, 2, 3]),
+        kek_id: Some("kek-1".into()),
+    };
+    let rotated = ClientSecretRotated {
+        tenant_id: "acme".into(),
+        client_id: "vox_ci_0011223344556677".into(),
+        secret_version: 2,
+        secret_sha256: vec![8; 32],
+        rotated_at: 4,
+        sealed_secret: Some(vec![4, 5, 6]),
+        kek_id: Some("kek-1".into()),
+        previous_valid_until: Some(86_400_000_000),
+    };
+    let revoked = ClientCredentialRevoked {
+        tenant_id: "acme".into(),
+        client_id: "vox_ci_0011223344556677".into(),
+        secret_version: Some(1),
+        revoked_at: 5,
+    };
+    let audit = AuditRecord {
+        audit_id: "9b2f0c1e-1111-4a2b-8c3d-000000000001".into(),
+        tenant_id: Some("acme".into()),
+        occurred_at: 6,
+        actor_kind: ActorKind::Client,
+        actor_id: "vox_ci_0011223344556677".into(),
+        action: "feedback.batch".into(),
+        resource: None,
+        outcome: Outcome::Success,
+        source_address: Some("127.0.0.1".into()),
+        region: "eu".into(),
+        details: BTreeMap::from([("accepted".into(), "1".into())]),
+    };
+    Samples {
+        received,
+        processed,
+        rejected,
+        tenant,
+        collection,
+        issued,
+        rotated,
+        revoked,
+        audit,
+    }
+}
+
+/// Each sample encoded, with the stem of its schema files.
+pub fn encoded() -> Result<Vec<(&'static str, Vec<u8>)>, CodecError> {
+    let s = samples();
+    Ok(vec![
+        ("feedback_received", encode(&s.received)?),
+        ("feedback_processed", encode(&s.processed)?),
+        ("feedback_rejected", encode(&s.rejected)?),
+        ("tenant_created", encode(&s.tenant)?),
+        ("collection_created", encode(&s.collection)?),
+        ("client_credential_issued", encode(&s.issued)?),
+        ("client_secret_rotated", encode(&s.rotated)?),
+        ("client_credential_revoked", encode(&s.revoked)?),
+        ("audit_record", encode(&s.audit)?),
+    ])
+}
