@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 pub use kafka::{KafkaLog, KafkaSecurity, KafkaSettings};
-pub use sqlite::SqliteLog;
+pub use sqlite::{durable_pool, SqliteLog};
 
 /// A record read from the log.
 #[derive(Debug, Clone, PartialEq, Eq)]

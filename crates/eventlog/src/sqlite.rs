@@ -20,6 +20,20 @@ use schemas::clock::now_micros;
 /// How often a waiting reader looks for records appended by another process.
 const CROSS_PROCESS_POLL: Duration = Duration::from_millis(100);
 
+/// A pool of up to 4 connections to the SQLite file at `path` (created if
+/// missing) with the durability both embedded backends use: WAL,
+/// `synchronous = FULL` (a committed transaction survives a power cut),
+/// and a 30 s busy timeout for writers of other processes.
+pub async fn durable_pool(path: &Path) -> Result<SqlitePool, sqlx::Error> {
+    let options = SqliteConnectOptions::from_str("sqlite://")?
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(Duration::from_secs(30));
+    SqlitePoolOptions::new().max_connections(4).connect_with(options).await
+}
+
 #[derive(Clone)]
 pub struct SqliteLog {
     pool: SqlitePool,
@@ -29,16 +43,7 @@ pub struct SqliteLog {
 impl SqliteLog {
     /// Opens (creating if needed) the log file at `path`.
     pub async fn open(path: &Path) -> Result<SqliteLog, LogError> {
-        let options = SqliteConnectOptions::from_str("sqlite://")?
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(30));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await?;
+        let pool = durable_pool(path).await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
         Ok(SqliteLog {
             pool,

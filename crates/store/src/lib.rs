@@ -8,12 +8,11 @@
 //! nothing and the newest version in log order wins.
 
 use std::path::Path;
-use std::str::FromStr;
 use std::time::Duration;
 
 use serde::Serialize;
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::SqlitePool;
 use sqlx::Row;
 
 #[derive(Debug, thiserror::Error)]
@@ -298,16 +297,7 @@ pub enum Store {
 impl Store {
     /// Opens (creating if needed) the embedded store at `path` and migrates it.
     pub async fn open_sqlite(path: &Path) -> Result<Store, StoreError> {
-        let options = SqliteConnectOptions::from_str("sqlite://")?
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(30));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await?;
+        let pool = eventlog::durable_pool(path).await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         Ok(Store::Sqlite(pool))
     }
