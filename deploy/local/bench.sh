@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The ingest benchmark (see examples/ingest_bench.rs and BENCHMARKS.md):
+# The ingest benchmark (see vox/examples/ingest_bench.rs and BENCHMARKS.md):
 # starts Kafka and PostgreSQL if needed, builds in release mode, and prints
 # items/s and batch latencies next to Kafka's raw producer limit measured in
 # the same run. Extra arguments go to the benchmark (--items, --clients, --batch).

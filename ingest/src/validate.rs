@@ -1,4 +1,5 @@
-//! The batch contract: splitting a body into items and validating each one.
+//! The batch contract for one item: validating it (see `split` for turning a
+//! body into items).
 //! Pure functions, so that property tests and the fuzz target can call them.
 
 use std::collections::BTreeMap;

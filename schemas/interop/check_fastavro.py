@@ -53,7 +53,7 @@ def main() -> int:
     stems = sorted({p.stem.rsplit(".v", 1)[0] for p in files})
     missing = [stem for stem in stems if stem not in EXPECTED]
     if missing:
-        print(f"FAIL no sample for {', '.join(missing)}: add one to schemas/examples/sample_events.rs and EXPECTED")
+        print(f"FAIL no sample for {', '.join(missing)}: add one to schemas/src/samples.rs and EXPECTED")
         failed += len(missing)
     for stem, expected in EXPECTED.items():
         versions = sorted(schemas.glob(f"{stem}.v*.avsc"), key=version)

@@ -1,5 +1,6 @@
 //! End-to-end tests of the whole path, on the embedded backends
-//! (`embedded_…`) and on Kafka + PostgreSQL (`kafka_postgres_…`).
+//! (`embedded::…`) and on Kafka + PostgreSQL (`kafka_postgres::…`), and the
+//! contract between README and the code.
 
 mod hardening;
 mod helpers;

@@ -400,7 +400,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let mut clients: Vec<_> = directory.clients().filter(|c| c.tenant_id == tenant.as_str()).collect();
             clients.sort_by(|a, b| a.client_id.cmp(&b.client_id));
-            let now = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000) as i64;
+            let now = schemas::clock::now_micros();
             for c in clients {
                 let active: Vec<i32> = c
                     .secrets
