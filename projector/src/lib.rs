@@ -456,4 +456,50 @@ mod tests {
             "from the stored positions to after the last record, per partition"
         );
     }
+
+    #[test]
+    fn each_record_becomes_a_row_or_a_rejection() {
+        let processed_topic = "vox.feedback.processed";
+        let mut odd_metadata = processed("meta", "fine");
+        odd_metadata.item.metadata.insert("key".into(), "v\u{1b}".into());
+        /// (case, topic, payload, the row's external id or the rejection's code)
+        type Case<'a> = (&'a str, &'a str, Vec<u8>, Result<&'a str, &'a str>);
+        let cases: Vec<Case> = vec![
+            (
+                "a processed item",
+                processed_topic,
+                schemas::encode(&processed("a", "fine")).expect("encode"),
+                Ok("a"),
+            ),
+            ("not Avro", processed_topic, b"\x00garbage".to_vec(), Err("undecodable")),
+            (
+                "NUL in the text",
+                processed_topic,
+                schemas::encode(&processed("n", "a\u{0}")).expect("encode"),
+                Err("invalid_characters"),
+            ),
+            (
+                "an escape in metadata",
+                processed_topic,
+                schemas::encode(&odd_metadata).expect("encode"),
+                Err("invalid_characters"),
+            ),
+            (
+                "not a dead letter",
+                "vox.feedback.rejected",
+                b"junk".to_vec(),
+                Err("undecodable"),
+            ),
+        ];
+        for (name, topic, payload, want) in cases {
+            let p = project("", &Positions::new(), &[record(topic, 0, payload)]);
+            let got = match (p.feedback.as_slice(), p.rejections.as_slice()) {
+                ([row], []) => Ok(row.external_id.as_str()),
+                ([], [dead]) => Err(dead.reason_code.as_str()),
+                other => panic!("{name}: one output expected, got {other:?}"),
+            };
+            assert_eq!(got, want, "{name}");
+            assert_eq!(p.offsets.len(), 1, "{name}: the offset moves past the record");
+        }
+    }
 }

@@ -188,7 +188,7 @@ impl Settings {
                 protocol: s.kafka_security_protocol,
                 sasl_mechanism: s.kafka_sasl_mechanism,
                 sasl_username: s.kafka_sasl_username,
-                sasl_password: s.kafka_sasl_password.map(|p| p.expose().to_owned()),
+                sasl_password: s.kafka_sasl_password,
                 ca_file: s.kafka_ca_file,
             },
             ops_token: s.ops_token,

@@ -48,8 +48,8 @@ pub struct KafkaSecurity {
     /// `sasl.mechanism`, e.g. `SCRAM-SHA-512`.
     pub sasl_mechanism: Option<String>,
     pub sasl_username: Option<String>,
-    /// Never printed.
-    pub sasl_password: Option<String>,
+    /// Never printed; wiped from memory when dropped.
+    pub sasl_password: Option<auth::Secret>,
     /// PEM file of the CA that signed the brokers' certificates
     /// (`ssl.ca.location`); the system's CAs when unset.
     pub ca_file: Option<std::path::PathBuf>,
@@ -106,7 +106,7 @@ impl KafkaSettings {
             c.set("sasl.username", u);
         }
         if let Some(p) = &s.sasl_password {
-            c.set("sasl.password", p);
+            c.set("sasl.password", p.expose());
         }
         if let Some(ca) = &s.ca_file {
             c.set("ssl.ca.location", ca.to_string_lossy());

@@ -350,7 +350,7 @@ async fn kafka_over_sasl_ssl() {
         protocol: Some("sasl_ssl".into()),
         sasl_mechanism: Some("SCRAM-SHA-512".into()),
         sasl_username: Some(secure.username.clone()),
-        sasl_password: Some(secure.password.clone()),
+        sasl_password: Some(auth::Secret::new(secure.password.clone())),
         ca_file: Some(secure.ca_file.clone().into()),
     };
     assert!(
@@ -367,7 +367,7 @@ async fn kafka_over_sasl_ssl() {
         .expect("append over SASL_SSL");
     assert_eq!(payloads(&log.read_all(&topic).await.expect("read")), ["over tls"]);
 
-    settings.security.sasl_password = Some("wrong".into());
+    settings.security.sasl_password = Some(auth::Secret::new("wrong"));
     settings.timeout = Duration::from_secs(5);
     let wrong = Log::Kafka(KafkaLog::connect(settings).expect("a client is created"));
     assert!(
