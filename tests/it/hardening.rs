@@ -550,25 +550,12 @@ async fn rate_limited_requests_do_not_use_up_their_nonce() {
     let acme = setup_tenant(&node, "acme", "eu", &["nps"]).await;
     let client = vox::push::client(Some(&node.ca_cert)).expect("client");
     let body = b"{\"external_id\":\"n-1\",\"collection\":\"nps\",\"occurred_at\":\"2026-11-01T10:00:00Z\",\"channel\":\"survey\",\"text\":\"x\"}\n".to_vec();
+    let url = format!("{}/v1/feedback/batch", node.url);
     let send = |nonce: String| {
         let body = body.clone();
-        let host = node.url.trim_start_matches("https://").to_owned();
-        let request = auth::signing::RequestToSign {
-            timestamp: time::OffsetDateTime::now_utc().unix_timestamp(),
-            nonce: &nonce,
-            method: "POST",
-            path: "/v1/feedback/batch",
-            query: "",
-            body: &body,
-        };
-        let headers = auth::SignedHeaders {
-            host: &host,
-            content_type: "application/x-ndjson",
-            content_encoding: "",
-        };
-        let authorization = auth::signing::authorization_v2(&acme.client_id, &acme.secret, &request, &headers);
+        let authorization = vox::push::authorization(&acme.client_id, &acme.secret, &url, &nonce, &body, "");
         client
-            .post(format!("{}/v1/feedback/batch", node.url))
+            .post(&url)
             .header("content-type", "application/x-ndjson")
             .header("authorization", authorization)
             .body(body)

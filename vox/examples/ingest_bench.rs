@@ -134,7 +134,6 @@ async fn push(target: &Target, bodies: Vec<Vec<u8>>, clients: usize, items: usiz
         tasks.push(tokio::spawn(async move {
             let (url, ca, client_id, secret) = &*target;
             let http = vox::push::client(Some(ca)).expect("client");
-            let host = url.trim_start_matches("https://").to_owned();
             let mut latencies = Vec::new();
             // Spread paced clients over the interval.
             let start = Instant::now() + pace.map(|p| p * c as u32 / clients as u32).unwrap_or_default();
@@ -143,26 +142,12 @@ async fn push(target: &Target, bodies: Vec<Vec<u8>>, clients: usize, items: usiz
                     tokio::time::sleep_until((start + p * i as u32).into()).await;
                 }
                 let sent = Instant::now();
+                let batch_url = format!("{url}/v1/feedback/batch");
                 let nonce = auth::signing::new_nonce();
-                let request = auth::signing::RequestToSign {
-                    timestamp: time::OffsetDateTime::now_utc().unix_timestamp(),
-                    nonce: &nonce,
-                    method: "POST",
-                    path: "/v1/feedback/batch",
-                    query: "",
-                    body: &body,
-                };
-                let headers = auth::SignedHeaders {
-                    host: &host,
-                    content_type: "application/x-ndjson",
-                    content_encoding: "",
-                };
+                let authorization = vox::push::authorization(client_id, secret, &batch_url, &nonce, &body, "");
                 let response = http
-                    .post(format!("{url}/v1/feedback/batch"))
-                    .header(
-                        "authorization",
-                        auth::signing::authorization_v2(client_id, secret, &request, &headers),
-                    )
+                    .post(&batch_url)
+                    .header("authorization", authorization)
                     .header("content-type", "application/x-ndjson")
                     .body(body)
                     .send()

@@ -152,7 +152,7 @@ fn connect_error(url: &str, ca_cert: Option<&Path>, e: &reqwest::Error) -> PushE
 
 /// The `Host` header reqwest sends for `url` (`host[:port]`, the port only
 /// when it is not the scheme's default), which `VOX2` signs.
-fn host_of(url: &str) -> String {
+pub fn host_of(url: &str) -> String {
     match reqwest::Url::parse(url) {
         Ok(u) => match (u.host_str(), u.port()) {
             (Some(h), Some(p)) => format!("{h}:{p}"),
@@ -161,6 +161,37 @@ fn host_of(url: &str) -> String {
         },
         Err(_) => String::new(),
     }
+}
+
+/// The `Authorization` header (`VOX2-HMAC-SHA256`) of an NDJSON batch
+/// POSTed to `url` (path and query included) with `nonce`, signed now. The
+/// `Host` it signs is [`host_of`]`(url)`, what reqwest sends.
+pub fn authorization(
+    client_id: &str,
+    secret: &str,
+    url: &str,
+    nonce: &str,
+    body: &[u8],
+    content_encoding: &str,
+) -> String {
+    let parsed = reqwest::Url::parse(url).ok();
+    let path = parsed.as_ref().map_or("/", |u| u.path());
+    let query = parsed.as_ref().and_then(|u| u.query()).unwrap_or("");
+    let request = auth::signing::RequestToSign {
+        timestamp: time::OffsetDateTime::now_utc().unix_timestamp(),
+        nonce,
+        method: "POST",
+        path,
+        query,
+        body,
+    };
+    let host = host_of(url);
+    let headers = auth::SignedHeaders {
+        host: &host,
+        content_type: "application/x-ndjson",
+        content_encoding,
+    };
+    auth::signing::authorization_v2(client_id, secret, &request, &headers)
 }
 
 /// Sends one batch (as NDJSON), signed (`VOX2-HMAC-SHA256`, see the README).
@@ -184,24 +215,15 @@ pub async fn send_batch(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
-        let nonce = auth::signing::new_nonce();
-        let request = auth::signing::RequestToSign {
-            timestamp,
-            nonce: &nonce,
-            method: "POST",
-            path,
-            query,
-            body: &body,
-        };
         let host = host_of(&url);
-        let headers = auth::SignedHeaders {
-            host: &host,
-            content_type: "application/x-ndjson",
-            content_encoding: if options.gzip { "gzip" } else { "" },
-        };
-        let authorization =
-            auth::signing::authorization_v2(&options.client_id, options.client_secret.expose(), &request, &headers);
+        let authorization = authorization(
+            &options.client_id,
+            options.client_secret.expose(),
+            &url,
+            &auth::signing::new_nonce(),
+            &body,
+            if options.gzip { "gzip" } else { "" },
+        );
         let mut request = client
             .post(&url)
             .header("host", &host)
