@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
-# The ingest benchmark (see vox/examples/ingest_bench.rs and BENCHMARKS.md):
+# The Vox benchmarks (see vox/examples/bench/main.rs and BENCHMARKS.md):
 # starts Kafka and PostgreSQL if needed, builds in release mode, and prints
-# items/s and batch latencies next to Kafka's raw producer limit measured in
-# the same run. Extra arguments go to the benchmark (--items, --clients, --batch).
-# Its topics live under a namespace of its own (b<8 hex>.) and are deleted
-# when it ends.
+# every figure next to a baseline measured in the same run: ingest (load
+# generator in its own process, node CPU per item), the embedded log, the
+# processor, the projector and the pipeline end to end. Extra arguments go
+# to the benchmark (--items, --clients, --batch, --only). Its topics live
+# under a namespace of its own (b<8 hex>.) and are deleted when it ends.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 case "${1:-}" in
     -h | --help)
         sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
-        echo "usage: deploy/local/bench.sh [--items N] [--clients N] [--batch N]"
+        echo "usage: deploy/local/bench.sh [--items N] [--clients N] [--batch N] [--only ingest,embedded,processor,projector,e2e]"
         exit 0
         ;;
 esac
@@ -19,4 +20,5 @@ esac
 deploy/local/prereqs.sh
 deploy/local/services.sh up >/dev/null
 eval "$(deploy/local/services.sh env)"
-cargo run --release -p vox --example ingest_bench -- "$@"
+cargo build --release -p vox --example bench
+exec target/release/examples/bench "$@"

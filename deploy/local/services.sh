@@ -247,6 +247,9 @@ transaction.state.log.min.isr=1
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
+# Abort the transactions of dead processors soon after transaction.timeout.ms (Vox uses 10 s);
+# the default checks every 10 s, which would let a dead member's partitions sit for up to 20 s.
+transaction.abort.timed.out.transaction.cleanup.interval.ms=1000
 EOF
     # Broker logging: rolling file in $KAFKA_LOGS (stdout/stderr of the JVM go to kafka.out).
     cat >"$KAFKA_CONF/log4j2.xml" <<EOF

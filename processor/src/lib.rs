@@ -5,9 +5,10 @@
 //! in one transactional step, so every input is handled exactly once.
 
 use std::future::Future;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use directory::{ConfigFollower, Directory};
+use directory::{ConfigFollower, Directory, SharedDirectory};
 use eventlog::{Log, LogError, Output, Record};
 use schemas::{
     AppliedTag, ClientId, CollectionId, FeedbackProcessed, FeedbackReceived, FeedbackRejected, ReasonCode, Region,
@@ -22,10 +23,15 @@ pub struct ProcessorSettings {
     pub namespace: String,
     /// Consumer group of the processors.
     pub group: String,
-    /// Most records handled in one transactional step.
+    /// Most records handled in one transactional step (a step also ends at
+    /// 16 MiB of input, and takes only what has arrived once its first
+    /// record is there, so under light load steps are small and fast).
     pub batch_size: usize,
     /// How long one poll waits for records.
     pub poll_wait: Duration,
+    /// How often the copy of the tenant configuration is refreshed in the
+    /// background (a record it refuses triggers a refresh of its own).
+    pub config_refresh: Duration,
 }
 
 impl ProcessorSettings {
@@ -35,8 +41,9 @@ impl ProcessorSettings {
             region,
             group: format!("{namespace}vox-processor"),
             namespace,
-            batch_size: 500,
+            batch_size: 5000,
             poll_wait: Duration::from_millis(200),
+            config_refresh: Duration::from_secs(1),
         }
     }
 }
@@ -45,6 +52,8 @@ impl ProcessorSettings {
 pub enum ProcessorError {
     #[error(transparent)]
     Log(#[from] LogError),
+    #[error("a processing task failed: {0}")]
+    Task(String),
 }
 
 /// Runs until `shutdown` completes. A step that the log aborts is retried
@@ -59,35 +68,130 @@ pub async fn run(
     let config_topic = Topic::Config.name(&settings.namespace);
     let topics: Vec<String> = Topic::ALL.iter().map(|t| t.name(&settings.namespace)).collect();
     log.ensure_topics(&topics).await?;
-    let mut config = ConfigFollower::new(&log, &config_topic).await?;
+    let config = Arc::new(SharedDirectory::new(ConfigFollower::new(&log, &config_topic).await?));
+    // Keeps the copy fresh in the background, off the steps' path.
+    let refresher = tokio::spawn({
+        let config = config.clone();
+        let every = settings.config_refresh;
+        async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = config.refresh_after(every).await {
+                    tracing::warn!(error = %e, "refreshing the tenant configuration failed");
+                }
+            }
+        }
+    });
     let mut consumer = log.group_consumer(&settings.group, &[raw]).await?;
     tracing::info!(group = %settings.group, region = %settings.region, "processor started");
     tokio::pin!(shutdown);
-    loop {
+    let result = loop {
+        let started = Instant::now();
         let records = tokio::select! {
-            _ = &mut shutdown => break,
-            polled = consumer.poll(settings.batch_size, settings.poll_wait) => polled?,
+            _ = &mut shutdown => break Ok(()),
+            polled = consumer.poll(settings.batch_size, settings.poll_wait) => match polled {
+                Ok(r) => r,
+                Err(e) => break Err(e.into()),
+            },
         };
         if records.is_empty() {
             continue;
         }
-        // Every item was accepted by ingest after its configuration was in
-        // the log, so reading the config topic to its end first is enough.
-        config.catch_up().await?;
-        // Every record gets an output: a record the processor cannot handle
-        // becomes a dead letter with its reason, never a stopped role.
-        let outputs = records
-            .iter()
-            .map(|r| process(config.directory(), &settings, r, schemas::clock::now_micros()))
-            .collect::<Vec<_>>();
+        let polled = Instant::now();
+        let (outputs, records) = match handle(&config, &settings, records).await {
+            Ok(o) => o,
+            Err(e) => break Err(e),
+        };
+        let processed = Instant::now();
         match consumer.commit_step(outputs, &records).await {
-            Ok(()) => tracing::debug!(records = records.len(), "step committed"),
+            Ok(()) => tracing::debug!(
+                records = records.len(),
+                poll = ?(polled - started),
+                process = ?(processed - polled),
+                commit = ?processed.elapsed(),
+                "step committed"
+            ),
             Err(LogError::Aborted(reason)) => tracing::warn!(%reason, "step aborted; retrying its records"),
-            Err(e) => return Err(e.into()),
+            Err(e) => break Err(e.into()),
         }
-    }
+    };
+    refresher.abort();
     tracing::info!("processor stopped");
-    Ok(())
+    result
+}
+
+/// The outputs of one step. Every record gets one: a record the processor
+/// cannot handle becomes a dead letter with its reason, never a stopped role.
+///
+/// Every item was accepted by ingest after its configuration was in the log,
+/// so a copy of the configuration read to its end after the records were
+/// polled knows everything they need. The copy at hand usually does: only
+/// when it refuses a record for a reason that newer configuration could
+/// change (an unknown tenant, collection or client) is the log read to its
+/// end and that record handled again.
+async fn handle(
+    config: &Arc<SharedDirectory>,
+    settings: &ProcessorSettings,
+    records: Vec<Record>,
+) -> Result<(Vec<Output>, Vec<Record>), ProcessorError> {
+    let now = schemas::clock::now_micros();
+    let (mut outputs, records) = {
+        let (config, settings) = (config.clone(), settings.clone());
+        tokio::task::spawn_blocking(move || {
+            let outputs = config.read(|d| handle_all(d, &settings, &records, now));
+            (outputs, records)
+        })
+        .await
+        .map_err(|e| ProcessorError::Task(e.to_string()))?
+    };
+    if outputs.iter().any(|(_, reason)| reason.is_some_and(config_dependent)) {
+        config.refresh().await?;
+        config.read(|d| {
+            for (o, r) in outputs.iter_mut().zip(&records) {
+                if o.1.is_some_and(config_dependent) {
+                    *o = handle_record(d, settings, r, now);
+                }
+            }
+        });
+    }
+    Ok((outputs.into_iter().map(|(o, _)| o).collect(), records))
+}
+
+/// [`handle_record`] for every record, on all cores (decoding and encoding
+/// Avro is most of a step's CPU time).
+fn handle_all(
+    d: &Directory,
+    settings: &ProcessorSettings,
+    records: &[Record],
+    now: i64,
+) -> Vec<(Output, Option<ReasonCode>)> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = records.len().div_ceil(threads).max(256);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = records
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(|r| handle_record(d, settings, r, now)).collect::<Vec<_>>()))
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|p| p.join().expect("handling a record does not panic"))
+            .collect()
+    })
+}
+
+/// Whether configuration newer than the processor's copy could accept a
+/// record refused for `code`.
+fn config_dependent(code: ReasonCode) -> bool {
+    matches!(
+        code,
+        ReasonCode::UnknownTenant
+            | ReasonCode::UnknownCollection
+            | ReasonCode::UnknownClient
+            | ReasonCode::CollectionNotAllowed
+            | ReasonCode::WrongRegion
+    )
 }
 
 /// Handles one input record: the processed event, or a dead letter with the
@@ -96,6 +200,16 @@ pub async fn run(
 /// not encode) is that record's dead letter. Pure, so that it can be tested
 /// through events alone.
 pub fn process(directory: &Directory, settings: &ProcessorSettings, record: &Record, now: i64) -> Output {
+    handle_record(directory, settings, record, now).0
+}
+
+/// [`process`], with the reason code when the output is a dead letter.
+fn handle_record(
+    directory: &Directory,
+    settings: &ProcessorSettings,
+    record: &Record,
+    now: i64,
+) -> (Output, Option<ReasonCode>) {
     let received: FeedbackReceived = match schemas::decode(&record.payload) {
         Ok(r) => r,
         Err(e) => return reject(settings, record, None, ReasonCode::Undecodable, e.to_string(), now),
@@ -164,11 +278,14 @@ pub fn process(directory: &Directory, settings: &ProcessorSettings, record: &Rec
         redactions: Vec::new(),
     };
     match schemas::encode(&processed) {
-        Ok(payload) => Output {
-            topic: Topic::FeedbackProcessed.name(&settings.namespace),
-            key: record.key.clone(),
-            payload,
-        },
+        Ok(payload) => (
+            Output {
+                topic: Topic::FeedbackProcessed.name(&settings.namespace),
+                key: record.key.clone(),
+                payload,
+            },
+            None,
+        ),
         Err(e) => reject(
             settings,
             record,
@@ -215,7 +332,7 @@ fn reject(
     code: ReasonCode,
     reason: String,
     now: i64,
-) -> Output {
+) -> (Output, Option<ReasonCode>) {
     let clean = |s: &String| schemas::text::sanitize(s);
     let rejected = FeedbackRejected {
         event_id: received.map(|r| clean(&r.event_id)),
@@ -232,11 +349,12 @@ fn reject(
         input: record.payload.clone(),
     };
     tracing::info!(code = code.as_str(), offset = record.offset, "feedback rejected");
-    Output {
+    let output = Output {
         topic: Topic::FeedbackRejected.name(&settings.namespace),
         key: record.key.clone(),
         payload: schemas::encode(&rejected).expect("a FeedbackRejected of plain strings and bytes always encodes"),
-    }
+    };
+    (output, Some(code))
 }
 
 #[cfg(test)]

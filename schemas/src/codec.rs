@@ -137,7 +137,11 @@ pub fn decode<E: Event>(bytes: &[u8]) -> Result<E, CodecError> {
         source: Box::new(e),
     };
     let mut reader = Cursor::new(&bytes[HEADER_LEN..]);
-    let value = apache_avro::from_avro_datum(&writer.schema, &mut reader, Some(&E::current().schema)).map_err(err)?;
+    // Resolving against the reader's schema only when the writer's differs
+    // (most records are written with the current version).
+    let current = E::current();
+    let reader_schema = (writer.fingerprint != current.fingerprint).then_some(&current.schema);
+    let value = apache_avro::from_avro_datum(&writer.schema, &mut reader, reader_schema).map_err(err)?;
     apache_avro::from_value(&value).map_err(err)
 }
 

@@ -174,3 +174,204 @@ fn cli_keeps_data_private_and_commands_repeatable() {
     assert_eq!(code, Some(1));
     assert!(err.contains("chmod") && err.contains("other users"), "{err}");
 }
+
+/// Issue 14, fast recovery on Kafka, with `vox process` as real processes
+/// killed with SIGKILL while raw records keep arriving:
+/// * restarted with the same instance id, a processor commits its first
+///   step within 5 s (static group membership; its transactional id fences
+///   the dead one's open transaction);
+/// * when an instance never comes back, the other takes over its partitions
+///   and commits on every partition again within 15 s (session and
+///   transaction timeouts of 10 s);
+/// * through both, every raw record gets exactly one output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_processor_restarts_and_takeovers_are_fast() {
+    use std::time::{Duration, Instant};
+
+    use eventlog::{KafkaLog, KafkaSettings, Log, Output};
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use schemas::{CollectionId, Region, TenantId, Topic};
+
+    let brokers = testenv::kafka_brokers();
+    let ns = testenv::namespace();
+    let log = Log::Kafka(KafkaLog::connect(KafkaSettings::single_broker(&brokers)).expect("kafka"));
+    let topics: Vec<String> = Topic::ALL.iter().map(|t| t.name(&ns)).collect();
+    log.ensure_topics(&topics).await.expect("topics");
+    let tenant = TenantId::parse("acme").expect("id");
+    let region = Region::parse("eu").expect("region");
+    vox::admin::create_tenant(&log, &ns, &tenant, "Acme", &region)
+        .await
+        .expect("tenant");
+    let collection = CollectionId::parse("nps").expect("id");
+    vox::admin::create_collection(&log, &ns, &tenant, &collection, "NPS")
+        .await
+        .expect("collection");
+    let client = vox::admin::create_client(&log, &ns, &auth::Kek::generate(), &tenant, "crm", &[])
+        .await
+        .expect("client")
+        .client_id;
+
+    // Raw records keep arriving, about 1,000 a second, on every partition.
+    let raw = Topic::FeedbackRaw.name(&ns);
+    let (stop_feed, mut feed_stopped) = tokio::sync::watch::channel(false);
+    let feeder = tokio::spawn({
+        let (log, raw, client) = (log.clone(), raw.clone(), client.clone());
+        async move {
+            let mut sent = 0usize;
+            while !*feed_stopped.borrow() {
+                let batch: Vec<Output> = (sent..sent + 20).map(|n| raw_record(&raw, &client, n)).collect();
+                log.append(batch).await.expect("append");
+                sent += 20;
+                let _ = tokio::time::timeout(Duration::from_millis(20), feed_stopped.changed()).await;
+            }
+            sent
+        }
+    });
+
+    let group = format!("{ns}vox-processor");
+    let committed = {
+        let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .set("group.id", &group)
+            .create()
+            .expect("consumer");
+        let consumer = std::sync::Arc::new(consumer);
+        let raw = raw.clone();
+        move || {
+            let mut tpl = rdkafka::TopicPartitionList::new();
+            for p in 0..3 {
+                tpl.add_partition(&raw, p);
+            }
+            let got = consumer.committed_offsets(tpl, Duration::from_secs(10)).expect("committed offsets");
+            (0..3)
+                .map(|p| {
+                    got.find_partition(&raw, p)
+                        .and_then(|e| e.offset().to_raw())
+                        .unwrap_or(0)
+                        .max(0)
+                })
+                .collect::<Vec<i64>>()
+        }
+    };
+    // Waits until every partition's committed offset is past `from`.
+    let wait_past = |from: Vec<i64>, limit: Duration, what: &'static str| {
+        let committed = committed.clone();
+        async move {
+            let started = Instant::now();
+            loop {
+                let now = tokio::task::spawn_blocking({
+                    let committed = committed.clone();
+                    move || committed()
+                })
+                .await
+                .expect("task");
+                if now.iter().zip(&from).all(|(n, f)| n > f) {
+                    return started.elapsed();
+                }
+                assert!(
+                    started.elapsed() < limit + Duration::from_secs(20),
+                    "{what}: committed offsets {now:?} did not pass {from:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let spawn = |instance: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_vox"))
+            .arg("process")
+            .env("VOX_KAFKA_BROKERS", &brokers)
+            .env("VOX_TOPIC_NAMESPACE", &ns)
+            .env("VOX_INSTANCE_ID", instance)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start vox process")
+    };
+
+    let mut a = spawn("a");
+    wait_past(vec![0; 3], Duration::from_secs(30), "first start").await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    a.kill().expect("SIGKILL");
+    a.wait().expect("reaped");
+    let at_kill = committed();
+    let mut a = spawn("a");
+    let resumed = wait_past(at_kill, Duration::from_secs(5), "restart").await;
+
+    let mut b = spawn("b");
+    // B's joining moves some partitions to it; let the group settle.
+    let settled = committed();
+    wait_past(settled, Duration::from_secs(15), "after b joined").await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    a.kill().expect("SIGKILL");
+    a.wait().expect("reaped");
+    let at_kill = committed();
+    let taken_over = wait_past(at_kill, Duration::from_secs(15), "takeover").await;
+
+    let _ = stop_feed.send(true);
+    let sent = feeder.await.expect("feeder");
+    // B alone finishes the rest; then every record has exactly one output.
+    let started = Instant::now();
+    while committed().iter().sum::<i64>() < sent as i64 {
+        assert!(started.elapsed() < Duration::from_secs(60), "b did not finish");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    b.kill().expect("SIGKILL");
+    b.wait().expect("reaped");
+    // A dead member's open transaction holds back what was written after it
+    // (read_committed) until the broker aborts it: wait for that.
+    let started = Instant::now();
+    let mut ids: Vec<String> = loop {
+        let outputs = log.read_all(&Topic::FeedbackProcessed.name(&ns)).await.expect("read");
+        if outputs.len() >= sent || started.elapsed() > Duration::from_secs(30) {
+            break outputs
+                .iter()
+                .map(|r| {
+                    schemas::decode::<schemas::FeedbackProcessed>(&r.payload)
+                        .expect("processed")
+                        .external_id
+                })
+                .collect();
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let rejected = log.read_all(&Topic::FeedbackRejected.name(&ns)).await.expect("read");
+    assert!(rejected.is_empty(), "no dead letters: {}", rejected.len());
+    ids.sort();
+    let before = ids.len();
+    ids.dedup();
+    assert_eq!(before, ids.len(), "no output doubled");
+    assert_eq!(ids.len(), sent, "no input lost");
+    assert!(resumed <= Duration::from_secs(5), "restart resumed after {resumed:?}");
+    assert!(taken_over <= Duration::from_secs(15), "takeover after {taken_over:?}");
+    eprintln!("restart: first committed step after {resumed:?}; takeover after {taken_over:?}; {sent} records, each once");
+}
+
+/// Raw record `n` of tenant acme, collection nps, from `client`.
+fn raw_record(topic: &str, client: &str, n: usize) -> eventlog::Output {
+    let external_id = format!("x-{n:07}");
+    let received = schemas::FeedbackReceived {
+        event_id: schemas::feedback_event_id("acme", "nps", &external_id),
+        tenant_id: "acme".into(),
+        collection: "nps".into(),
+        external_id: external_id.clone(),
+        client_id: client.into(),
+        region: "eu".into(),
+        batch_id: "b".into(),
+        received_at: schemas::clock::now_micros(),
+        item: schemas::FeedbackItem {
+            occurred_at: schemas::clock::now_micros() - 1_000_000,
+            channel: schemas::Channel::Survey,
+            text: Some("fine".into()),
+            language: None,
+            metrics: vec![],
+            respondent: None,
+            metadata: Default::default(),
+            tags: vec![],
+        },
+    };
+    eventlog::Output {
+        topic: topic.into(),
+        key: format!("acme/nps/{external_id}").into_bytes(),
+        payload: schemas::encode(&received).expect("encode"),
+    }
+}

@@ -13,7 +13,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
-use rdkafka::producer::{BaseRecord, FutureProducer, FutureRecord, Producer, ThreadedProducer};
+use rdkafka::producer::{BaseProducer, BaseRecord, FutureProducer, FutureRecord, Producer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use crate::{next_offsets, Appended, LogError, Output, Positions, Record};
@@ -35,6 +35,16 @@ pub struct KafkaSettings {
     /// Stable identity of this process among its role's replicas; part of the
     /// transactional id, so that a restarted instance fences its predecessor.
     pub instance_id: String,
+    /// How long the group coordinator waits for a silent member before it
+    /// hands the member's partitions to the others (`session.timeout.ms`).
+    /// Members are static (`group.instance.id` from `instance_id`), so a
+    /// restart within this time resumes at once without a rebalance.
+    pub session_timeout: Duration,
+    /// How long a transactional step may stay open before the broker aborts
+    /// it (`transaction.timeout.ms`): after a member dies inside one, its
+    /// partitions resume once this has passed (plus the broker's
+    /// `transaction.abort.timed.out.transaction.cleanup.interval.ms`).
+    pub transaction_timeout: Duration,
     /// TLS and SASL towards the brokers.
     pub security: KafkaSecurity,
 }
@@ -78,6 +88,8 @@ impl KafkaSettings {
             min_insync_replicas: 2,
             timeout: Duration::from_secs(30),
             instance_id: "0".to_owned(),
+            session_timeout: Duration::from_secs(10),
+            transaction_timeout: Duration::from_secs(10),
             security: KafkaSecurity::default(),
         }
     }
@@ -227,7 +239,7 @@ impl KafkaLog {
         let seen = seen.clone();
         blocking(move || {
             let timeout = settings.timeout;
-            let producer: ThreadedProducer<_> = settings
+            let producer: BaseProducer = settings
                 .client_config()
                 .set("transactional.id", format!("vox-writer.{topic}"))
                 .set("enable.idempotence", "true")
@@ -239,7 +251,7 @@ impl KafkaLog {
             let reader = reader_consumer(&settings)?;
             let assignment = assignment_of(&reader, &settings, std::slice::from_ref(&topic), &seen)?;
             reader.assign(&assignment)?;
-            let mut remaining = end_offsets(&reader, &assignment, timeout)?;
+            let mut remaining = end_offsets(&reader, &assignment, &mut Positions::new(), timeout)?;
             // The reader starts where `seen` ends: any record it finds is new.
             let mut unchanged = true;
             read_positions(&reader, &mut remaining, timeout, |_| {
@@ -256,6 +268,7 @@ impl KafkaLog {
                         .send(BaseRecord::to(&o.topic).key(&o.key).payload(&o.payload))
                         .map_err(|(e, _)| e)?;
                 }
+                drain(&producer, timeout)?;
                 producer.commit_transaction(timeout)
             })();
             match result {
@@ -282,6 +295,12 @@ impl KafkaLog {
             let consumer: BaseConsumer = settings
                 .client_config()
                 .set("group.id", &group)
+                // Static membership: a restarted instance takes back its
+                // partitions at once, without waiting for its old session to
+                // expire or a rebalance of the whole group.
+                .set("group.instance.id", format!("{group}.{}", settings.instance_id))
+                .set("session.timeout.ms", settings.session_timeout.as_millis().to_string())
+                .set("heartbeat.interval.ms", (settings.session_timeout.as_millis() / 8).max(100).to_string())
                 .set("enable.auto.commit", "false")
                 .set("enable.auto.offset.store", "false")
                 .set("isolation.level", "read_committed")
@@ -289,12 +308,17 @@ impl KafkaLog {
                 .create()?;
             let names: Vec<&str> = topics.iter().map(String::as_str).collect();
             consumer.subscribe(&names)?;
-            let producer: ThreadedProducer<_> = settings
+            let producer: BaseProducer = settings
                 .client_config()
                 .set("transactional.id", format!("{group}.{}", settings.instance_id))
                 .set("enable.idempotence", "true")
                 .set("acks", "all")
                 .set("linger.ms", "2")
+                // A member that dies inside a transaction holds back its
+                // outputs and its partitions' offsets until the broker
+                // aborts the transaction: keep that short (a step takes
+                // milliseconds).
+                .set("transaction.timeout.ms", settings.transaction_timeout.as_millis().to_string())
                 .create()?;
             producer.init_transactions(settings.timeout)?;
             Ok(GroupInner {
@@ -322,6 +346,7 @@ impl KafkaLog {
         Ok(KafkaReader {
             inner: Arc::new(consumer.0),
             assignment: consumer.1,
+            reached: Positions::new(),
             timeout: self.settings.timeout,
         })
     }
@@ -339,6 +364,10 @@ fn reader_consumer(settings: &KafkaSettings) -> Result<BaseConsumer, LogError> {
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("isolation.level", "read_committed")
+        // A reader polls until its position passes a partition's end, and
+        // the position moves past a transaction marker only with the next
+        // fetch: do not let the broker hold an empty fetch for 500 ms.
+        .set("fetch.wait.max.ms", "50")
         .create()?)
 }
 
@@ -374,23 +403,31 @@ fn assignment_of(
 
 /// The high watermark of every partition of `assignment` that the consumer
 /// has not reached yet.
+/// `reached` holds the high watermarks an earlier read already passed: the
+/// consumer's position can lag behind a trailing transaction marker (it
+/// moves past one only with a later fetch), and a partition whose high
+/// watermark has not moved since has nothing new.
 fn end_offsets(
     consumer: &BaseConsumer,
     assignment: &TopicPartitionList,
+    reached: &mut Positions,
     timeout: Duration,
 ) -> Result<Positions, LogError> {
     let position = consumer.position()?;
     let mut remaining = Positions::new();
     for e in assignment.elements() {
+        let key = (e.topic().to_owned(), e.partition());
         let (low, high) = consumer.fetch_watermarks(e.topic(), e.partition(), timeout)?;
         let at = position
             .find_partition(e.topic(), e.partition())
             .and_then(|p| p.offset().to_raw())
             .filter(|o| *o >= 0)
             .or_else(|| e.offset().to_raw().filter(|o| *o >= 0));
-        if at.unwrap_or(low).max(low) < high {
-            remaining.insert((e.topic().to_owned(), e.partition()), high);
+        let at = at.unwrap_or(low).max(low).max(reached.get(&key).copied().unwrap_or(0));
+        if at < high {
+            remaining.insert(key.clone(), high);
         }
+        reached.insert(key, high);
     }
     Ok(remaining)
 }
@@ -431,6 +468,23 @@ fn read_positions(
     Ok(())
 }
 
+/// Waits until every record handed to `producer` is acknowledged, serving
+/// its delivery reports. rust-rdkafka's own `flush` (which
+/// `commit_transaction` calls first) polls in slices of 100 ms that always
+/// run to their end, which made every transactional step 100 ms long; this
+/// polls in slices of 1 ms, so the commit that follows finds nothing left
+/// to flush.
+fn drain(producer: &BaseProducer, timeout: Duration) -> Result<(), KafkaError> {
+    let deadline = Instant::now() + timeout;
+    while producer.in_flight_count() > 0 {
+        if Instant::now() >= deadline {
+            return Err(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut));
+        }
+        producer.poll(Duration::from_millis(1));
+    }
+    Ok(())
+}
+
 /// Runs blocking librdkafka calls off the async workers.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, LogError> + Send + 'static) -> Result<T, LogError> {
     tokio::task::spawn_blocking(f)
@@ -441,7 +495,8 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, LogError> + S
 fn poll_blocking(consumer: &BaseConsumer, max: usize, wait: Duration) -> Result<Vec<Record>, LogError> {
     let deadline = Instant::now() + wait;
     let mut out = Vec::new();
-    while out.len() < max {
+    let mut bytes = 0;
+    while out.len() < max && bytes < crate::MAX_POLL_BYTES {
         // Wait for the first record; afterwards take only what is already here.
         let timeout = if out.is_empty() {
             deadline.saturating_duration_since(Instant::now())
@@ -450,13 +505,16 @@ fn poll_blocking(consumer: &BaseConsumer, max: usize, wait: Duration) -> Result<
         };
         match consumer.poll(timeout) {
             None => break,
-            Some(Ok(m)) => out.push(Record {
+            Some(Ok(m)) => {
+                bytes += m.payload_len() + m.key().map_or(0, <[u8]>::len);
+                out.push(Record {
                 topic: m.topic().to_owned(),
                 partition: m.partition(),
                 offset: m.offset(),
                 key: m.key().unwrap_or_default().to_vec(),
                 payload: m.payload().unwrap_or_default().to_vec(),
-            }),
+                })
+            }
             Some(Err(KafkaError::PartitionEOF(_))) => continue,
             Some(Err(e)) => return Err(e.into()),
         }
@@ -469,7 +527,7 @@ fn poll_blocking(consumer: &BaseConsumer, max: usize, wait: Duration) -> Result<
 
 struct GroupInner {
     consumer: BaseConsumer,
-    producer: ThreadedProducer<rdkafka::producer::DefaultProducerContext>,
+    producer: BaseProducer,
     group: String,
     timeout: Duration,
 }
@@ -477,6 +535,7 @@ struct GroupInner {
 impl GroupInner {
     fn transaction(&self, outputs: &[Output], consumed: &[Record]) -> Result<(), KafkaError> {
         self.send_step(outputs, consumed)?;
+        drain(&self.producer, self.timeout)?;
         self.producer.commit_transaction(self.timeout)
     }
 
@@ -490,7 +549,7 @@ impl GroupInner {
                     Ok(()) => break,
                     Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                         record = back;
-                        std::thread::sleep(Duration::from_millis(2));
+                        self.producer.poll(Duration::from_millis(1));
                     }
                     Err((e, _)) => return Err(e),
                 }
@@ -569,7 +628,7 @@ impl KafkaGroupConsumer {
         blocking(move || {
             inner.send_step(&outputs, &consumed)?;
             // Make sure the outputs reach the broker, then stop: no commit, no abort.
-            inner.producer.flush(inner.timeout)?;
+            drain(&inner.producer, inner.timeout)?;
             Ok(())
         })
         .await
@@ -579,6 +638,8 @@ impl KafkaGroupConsumer {
 pub struct KafkaReader {
     inner: Arc<BaseConsumer>,
     assignment: TopicPartitionList,
+    /// The high watermarks the last successful `read_to_end` reached.
+    reached: Positions,
     timeout: Duration,
 }
 
@@ -593,7 +654,8 @@ impl KafkaReader {
         let inner = self.inner.clone();
         let assignment = self.assignment.clone();
         let timeout = self.timeout;
-        let records = blocking(move || {
+        let mut reached = self.reached.clone();
+        let (records, reached) = blocking(move || {
             // Where this reader stands, to seek back to on an error.
             let position = inner.position()?;
             let mut rewind = TopicPartitionList::new();
@@ -605,7 +667,7 @@ impl KafkaReader {
                 rewind.add_partition_offset(e.topic(), e.partition(), at.map_or(e.offset(), Offset::Offset))?;
             }
             let mut records = Vec::new();
-            let read = end_offsets(&inner, &assignment, timeout).and_then(|mut remaining| {
+            let read = end_offsets(&inner, &assignment, &mut reached, timeout).and_then(|mut remaining| {
                 read_positions(&inner, &mut remaining, timeout, |r| {
                     records.push(r);
                     true
@@ -614,9 +676,10 @@ impl KafkaReader {
             if read.is_err() {
                 inner.seek_partitions(rewind, timeout)?;
             }
-            read.map(|()| records)
+            read.map(|()| (records, reached))
         })
         .await?;
+        self.reached = reached;
         out.extend(records);
         Ok(())
     }

@@ -20,6 +20,10 @@ use std::time::Duration;
 pub use kafka::{KafkaLog, KafkaSecurity, KafkaSettings};
 pub use sqlite::{durable_pool, SqliteLog};
 
+/// A poll returns at most about this many bytes of keys and payloads (it
+/// stops after the record that crosses it), whatever its record limit.
+pub const MAX_POLL_BYTES: usize = 16 << 20;
+
 /// A record read from the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
@@ -172,7 +176,8 @@ pub enum GroupConsumer {
 }
 
 impl GroupConsumer {
-    /// Up to `max` records, waiting at most `wait` for the first one.
+    /// Up to `max` records (and about [`MAX_POLL_BYTES`]), waiting at most
+    /// `wait` for the first one and then taking only what has arrived.
     pub async fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<Record>, LogError> {
         match self {
             GroupConsumer::Sqlite(c) => c.poll(max, wait).await,

@@ -359,6 +359,16 @@ impl Store {
         }
     }
 
+    /// How many feedback rows `tenant` has.
+    pub async fn count_feedback(&self, tenant: &str) -> Result<usize, StoreError> {
+        let sql = "SELECT COUNT(*) FROM feedback WHERE tenant_id = $1";
+        let n: i64 = match self {
+            Store::Sqlite(p) => sqlx::query_scalar(sql).bind(tenant).fetch_one(p).await?,
+            Store::Postgres(p) => sqlx::query_scalar(sql).bind(tenant).fetch_one(p).await?,
+        };
+        Ok(n as usize)
+    }
+
     /// Every dead letter of `tenant`, in log order.
     pub async fn rejections(&self, tenant: &str) -> Result<Vec<RejectionRow>, StoreError> {
         let sql =
