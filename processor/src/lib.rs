@@ -172,7 +172,13 @@ fn handle_all(
     std::thread::scope(|scope| {
         let parts: Vec<_> = records
             .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(|r| handle_record(d, settings, r, now)).collect::<Vec<_>>()))
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|r| handle_record(d, settings, r, now))
+                        .collect::<Vec<_>>()
+                })
+            })
             .collect();
         parts
             .into_iter()

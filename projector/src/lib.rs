@@ -28,7 +28,7 @@ impl ProjectorSettings {
     pub fn new(namespace: impl Into<String>) -> ProjectorSettings {
         ProjectorSettings {
             namespace: namespace.into(),
-            batch_size: 1000,
+            batch_size: 5000,
             poll_wait: Duration::from_millis(200),
         }
     }
@@ -64,6 +64,7 @@ pub async fn run(
     tracing::info!(?positions, "projector started");
     tokio::pin!(shutdown);
     loop {
+        let started = std::time::Instant::now();
         let records = tokio::select! {
             _ = &mut shutdown => break,
             polled = reader.poll(settings.batch_size, settings.poll_wait) => polled?,
@@ -71,9 +72,18 @@ pub async fn run(
         if records.is_empty() {
             continue;
         }
+        let polled = std::time::Instant::now();
         let projection = project(&settings.namespace, &positions, &records);
+        let projected = std::time::Instant::now();
         match store.apply(PROJECTOR, &projection).await {
             Ok(()) => {
+                tracing::debug!(
+                    records = records.len(),
+                    poll = ?(polled - started),
+                    project = ?(projected - polled),
+                    write = ?projected.elapsed(),
+                    "step written"
+                );
                 for m in projection.offsets {
                     positions.insert((m.topic, m.partition), m.to);
                 }

@@ -184,6 +184,31 @@ pub async fn resends_replace_earlier_versions(node: Node) {
     let rows = node.rows("acme").await;
     assert_eq!(rows.len(), 1, "one row per item");
     assert_eq!(rows[0].text.as_deref(), Some("corrected version"));
+    // Back to the first text: a third version, newest wins again.
+    assert_eq!(push(&node, &acme, &[item("fix-me", "first version")]).await.accepted, 1);
+    node.wait_projected(3).await;
+    let rows = node.rows("acme").await;
+    assert_eq!(rows[0].text.as_deref(), Some("first version"));
+
+    // A rebuild projects all three versions in one step (PostgreSQL: one
+    // statement per round of versions) and must end where the projector
+    // did, version by version.
+    let mut node = node;
+    node.stop().await;
+    node.store.reset().await.expect("reset");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let rebuild = tokio::spawn(projector::run(
+        node.log.clone(),
+        node.store.clone(),
+        projector::ProjectorSettings::new(node.namespace.clone()),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    node.wait_projected(3).await;
+    let _ = stop.send(());
+    rebuild.await.expect("no panic").expect("projector ran");
+    assert_eq!(node.rows("acme").await, rows, "a rebuild yields the same row");
     node.finish().await;
 }
 

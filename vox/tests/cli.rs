@@ -242,7 +242,9 @@ async fn kafka_processor_restarts_and_takeovers_are_fast() {
             for p in 0..3 {
                 tpl.add_partition(&raw, p);
             }
-            let got = consumer.committed_offsets(tpl, Duration::from_secs(10)).expect("committed offsets");
+            let got = consumer
+                .committed_offsets(tpl, Duration::from_secs(10))
+                .expect("committed offsets");
             (0..3)
                 .map(|p| {
                     got.find_partition(&raw, p)
@@ -343,7 +345,9 @@ async fn kafka_processor_restarts_and_takeovers_are_fast() {
     assert_eq!(ids.len(), sent, "no input lost");
     assert!(resumed <= Duration::from_secs(5), "restart resumed after {resumed:?}");
     assert!(taken_over <= Duration::from_secs(15), "takeover after {taken_over:?}");
-    eprintln!("restart: first committed step after {resumed:?}; takeover after {taken_over:?}; {sent} records, each once");
+    eprintln!(
+        "restart: first committed step after {resumed:?}; takeover after {taken_over:?}; {sent} records, each once"
+    );
 }
 
 /// Raw record `n` of tenant acme, collection nps, from `client`.

@@ -300,7 +300,10 @@ impl KafkaLog {
                 // expire or a rebalance of the whole group.
                 .set("group.instance.id", format!("{group}.{}", settings.instance_id))
                 .set("session.timeout.ms", settings.session_timeout.as_millis().to_string())
-                .set("heartbeat.interval.ms", (settings.session_timeout.as_millis() / 8).max(100).to_string())
+                .set(
+                    "heartbeat.interval.ms",
+                    (settings.session_timeout.as_millis() / 8).max(100).to_string(),
+                )
                 .set("enable.auto.commit", "false")
                 .set("enable.auto.offset.store", "false")
                 .set("isolation.level", "read_committed")
@@ -318,7 +321,10 @@ impl KafkaLog {
                 // outputs and its partitions' offsets until the broker
                 // aborts the transaction: keep that short (a step takes
                 // milliseconds).
-                .set("transaction.timeout.ms", settings.transaction_timeout.as_millis().to_string())
+                .set(
+                    "transaction.timeout.ms",
+                    settings.transaction_timeout.as_millis().to_string(),
+                )
                 .create()?;
             producer.init_transactions(settings.timeout)?;
             Ok(GroupInner {
@@ -508,11 +514,11 @@ fn poll_blocking(consumer: &BaseConsumer, max: usize, wait: Duration) -> Result<
             Some(Ok(m)) => {
                 bytes += m.payload_len() + m.key().map_or(0, <[u8]>::len);
                 out.push(Record {
-                topic: m.topic().to_owned(),
-                partition: m.partition(),
-                offset: m.offset(),
-                key: m.key().unwrap_or_default().to_vec(),
-                payload: m.payload().unwrap_or_default().to_vec(),
+                    topic: m.topic().to_owned(),
+                    partition: m.partition(),
+                    offset: m.offset(),
+                    key: m.key().unwrap_or_default().to_vec(),
+                    payload: m.payload().unwrap_or_default().to_vec(),
                 })
             }
             Some(Err(KafkaError::PartitionEOF(_))) => continue,

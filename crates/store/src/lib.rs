@@ -134,8 +134,8 @@ pub struct Projection {
 
 /// The same statements for both databases (`$n` placeholders work in SQLite
 /// too); only the JSON columns differ (JSONB in PostgreSQL).
-macro_rules! apply_in {
-    ($tx:ident, $projector:expr, $projection:expr, $json:literal) => {{
+macro_rules! move_offsets {
+    ($tx:ident, $projector:expr, $projection:expr) => {{
         for m in &$projection.offsets {
             let moved = sqlx::query(
                 "UPDATE projector_offsets SET next_offset = $1 \
@@ -173,31 +173,167 @@ macro_rules! apply_in {
                 });
             }
         }
+    }};
+}
+
+macro_rules! feedback_columns {
+    () => {
+        "tenant_id, collection, external_id, event_id, client_id, batch_id, channel, occurred_at, text, language, \
+         metrics, respondent, metadata, tags, received_region, processed_region, received_at, processed_at"
+    };
+}
+
+/// A later event of an item replaces the row only when its content differs.
+macro_rules! upsert_feedback {
+    () => {
+        "ON CONFLICT (event_id) DO UPDATE SET \
+         client_id = excluded.client_id, batch_id = excluded.batch_id, channel = excluded.channel, \
+         occurred_at = excluded.occurred_at, text = excluded.text, language = excluded.language, \
+         metrics = excluded.metrics, respondent = excluded.respondent, metadata = excluded.metadata, \
+         tags = excluded.tags, received_region = excluded.received_region, \
+         processed_region = excluded.processed_region, received_at = excluded.received_at, \
+         processed_at = excluded.processed_at \
+         WHERE feedback.channel IS DISTINCT FROM excluded.channel \
+         OR feedback.occurred_at IS DISTINCT FROM excluded.occurred_at \
+         OR feedback.text IS DISTINCT FROM excluded.text \
+         OR feedback.language IS DISTINCT FROM excluded.language \
+         OR feedback.metrics IS DISTINCT FROM excluded.metrics \
+         OR feedback.respondent IS DISTINCT FROM excluded.respondent \
+         OR feedback.metadata IS DISTINCT FROM excluded.metadata \
+         OR feedback.tags IS DISTINCT FROM excluded.tags"
+    };
+}
+
+/// PostgreSQL: one statement for all feedback rows of a step and one for
+/// its dead letters (`INSERT ... SELECT FROM UNNEST` of one array per
+/// column), instead of a round trip per row.
+async fn insert_rows_postgres(tx: &mut sqlx::PgConnection, projection: &Projection) -> Result<(), StoreError> {
+    // One statement may not update a row twice, so the rows go in rounds:
+    // round k holds the k-th version of each item in the step, which is what
+    // row-by-row upserts in log order would do. A version with the same
+    // content as the one before it would change nothing and is left out, so
+    // a step is usually one round.
+    let mut rounds: Vec<Vec<&FeedbackRow>> = Vec::new();
+    let mut latest: std::collections::HashMap<&str, (usize, &FeedbackRow)> = std::collections::HashMap::new();
+    for f in &projection.feedback {
+        let round = match latest.get(f.event_id.as_str()) {
+            None => 0,
+            Some((_, previous)) if same_content(previous, f) => continue,
+            Some((round, _)) => round + 1,
+        };
+        latest.insert(&f.event_id, (round, f));
+        if rounds.len() <= round {
+            rounds.push(Vec::new());
+        }
+        rounds[round].push(f);
+    }
+    for rows in rounds {
+        insert_feedback_postgres(tx, &rows).await?;
+    }
+    let dead = &projection.rejections;
+    if !dead.is_empty() {
+        let text = |get: fn(&RejectionRow) -> &str| dead.iter().map(|r| get(r).to_owned()).collect::<Vec<String>>();
+        let optional =
+            |get: fn(&RejectionRow) -> &Option<String>| dead.iter().map(|r| get(r).clone()).collect::<Vec<_>>();
+        sqlx::query(
+            "INSERT INTO rejections (source_topic, source_partition, source_offset, tenant_id, collection, \
+             external_id, event_id, reason_code, reason, processed_region, rejected_at) \
+             SELECT * FROM UNNEST($1::text[], $2::int4[], $3::int8[], $4::text[], $5::text[], $6::text[], \
+             $7::text[], $8::text[], $9::text[], $10::text[], $11::int8[]) ON CONFLICT DO NOTHING",
+        )
+        .bind(text(|r| &r.source_topic))
+        .bind(dead.iter().map(|r| r.source_partition).collect::<Vec<i32>>())
+        .bind(dead.iter().map(|r| r.source_offset).collect::<Vec<i64>>())
+        .bind(optional(|r| &r.tenant_id))
+        .bind(optional(|r| &r.collection))
+        .bind(optional(|r| &r.external_id))
+        .bind(optional(|r| &r.event_id))
+        .bind(text(|r| &r.reason_code))
+        .bind(text(|r| &r.reason))
+        .bind(text(|r| &r.processed_region))
+        .bind(dead.iter().map(|r| r.rejected_at).collect::<Vec<i64>>())
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// One `INSERT ... SELECT FROM UNNEST` of `rows` (no two of the same item).
+async fn insert_feedback_postgres(tx: &mut sqlx::PgConnection, rows: &[&FeedbackRow]) -> Result<(), StoreError> {
+    let text = |get: fn(&FeedbackRow) -> &str| rows.iter().map(|f| get(f).to_owned()).collect::<Vec<String>>();
+    let optional = |get: fn(&FeedbackRow) -> &Option<String>| rows.iter().map(|f| get(f).clone()).collect::<Vec<_>>();
+    let json =
+        |get: fn(&FeedbackRow) -> &serde_json::Value| rows.iter().map(|f| get(f).to_string()).collect::<Vec<_>>();
+    let number = |get: fn(&FeedbackRow) -> i64| rows.iter().map(|f| get(f)).collect::<Vec<i64>>();
+    sqlx::query(concat!(
+        "INSERT INTO feedback (",
+        feedback_columns!(),
+        ") SELECT tenant_id, collection, external_id, event_id, client_id, batch_id, channel, occurred_at, text, \
+         language, metrics::jsonb, respondent, metadata::jsonb, tags::jsonb, received_region, processed_region, \
+         received_at, processed_at FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
+         $6::text[], $7::text[], $8::int8[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], \
+         $14::text[], $15::text[], $16::text[], $17::int8[], $18::int8[]) AS t(",
+        feedback_columns!(),
+        ") ",
+        upsert_feedback!()
+    ))
+    .bind(text(|f| &f.tenant_id))
+    .bind(text(|f| &f.collection))
+    .bind(text(|f| &f.external_id))
+    .bind(text(|f| &f.event_id))
+    .bind(text(|f| &f.client_id))
+    .bind(text(|f| &f.batch_id))
+    .bind(text(|f| &f.channel))
+    .bind(number(|f| f.occurred_at))
+    .bind(optional(|f| &f.text))
+    .bind(optional(|f| &f.language))
+    .bind(json(|f| &f.metrics))
+    .bind(optional(|f| &f.respondent))
+    .bind(json(|f| &f.metadata))
+    .bind(json(|f| &f.tags))
+    .bind(text(|f| &f.received_region))
+    .bind(text(|f| &f.processed_region))
+    .bind(number(|f| f.received_at))
+    .bind(number(|f| f.processed_at))
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Whether two versions of an item have the same content (what the upsert's
+/// `WHERE ... IS DISTINCT FROM` compares).
+fn same_content(a: &FeedbackRow, b: &FeedbackRow) -> bool {
+    (
+        &a.channel,
+        a.occurred_at,
+        &a.text,
+        &a.language,
+        &a.metrics,
+        &a.respondent,
+        &a.metadata,
+        &a.tags,
+    ) == (
+        &b.channel,
+        b.occurred_at,
+        &b.text,
+        &b.language,
+        &b.metrics,
+        &b.respondent,
+        &b.metadata,
+        &b.tags,
+    )
+}
+
+/// SQLite: one prepared statement per row, inside the step's transaction
+/// (an embedded file has no round trips to save).
+macro_rules! insert_rows_sqlite {
+    ($tx:ident, $projection:expr) => {{
         for f in &$projection.feedback {
             sqlx::query(concat!(
-                "INSERT INTO feedback (tenant_id, collection, external_id, event_id, client_id, batch_id, channel, \
-                 occurred_at, text, language, metrics, respondent, metadata, tags, received_region, processed_region, \
-                 received_at, processed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11",
-                $json,
-                ", $12, $13",
-                $json,
-                ", $14",
-                $json,
-                ", $15, $16, $17, $18) ON CONFLICT (event_id) DO UPDATE SET \
-                 client_id = excluded.client_id, batch_id = excluded.batch_id, channel = excluded.channel, \
-                 occurred_at = excluded.occurred_at, text = excluded.text, language = excluded.language, \
-                 metrics = excluded.metrics, respondent = excluded.respondent, metadata = excluded.metadata, \
-                 tags = excluded.tags, received_region = excluded.received_region, \
-                 processed_region = excluded.processed_region, received_at = excluded.received_at, \
-                 processed_at = excluded.processed_at \
-                 WHERE feedback.channel IS DISTINCT FROM excluded.channel \
-                 OR feedback.occurred_at IS DISTINCT FROM excluded.occurred_at \
-                 OR feedback.text IS DISTINCT FROM excluded.text \
-                 OR feedback.language IS DISTINCT FROM excluded.language \
-                 OR feedback.metrics IS DISTINCT FROM excluded.metrics \
-                 OR feedback.respondent IS DISTINCT FROM excluded.respondent \
-                 OR feedback.metadata IS DISTINCT FROM excluded.metadata \
-                 OR feedback.tags IS DISTINCT FROM excluded.tags"
+                "INSERT INTO feedback (",
+                feedback_columns!(),
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) ",
+                upsert_feedback!()
             ))
             .bind(&f.tenant_id)
             .bind(&f.collection)
@@ -330,12 +466,14 @@ impl Store {
         match self {
             Store::Sqlite(p) => {
                 let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
-                apply_in!(tx, projector, projection, "");
+                move_offsets!(tx, projector, projection);
+                insert_rows_sqlite!(tx, projection);
                 tx.commit().await?;
             }
             Store::Postgres(p) => {
                 let mut tx = p.begin().await?;
-                apply_in!(tx, projector, projection, "::jsonb");
+                move_offsets!(tx, projector, projection);
+                insert_rows_postgres(&mut tx, projection).await?;
                 tx.commit().await?;
             }
         }

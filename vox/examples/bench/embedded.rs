@@ -57,7 +57,9 @@ pub async fn run(args: &Args, run: &str, dir: &Path, report: &mut Report) {
 /// The same records (Avro, as ingest writes them) inserted by a plain loop:
 /// records/s.
 async fn raw_sqlite_loop(args: &Args, run: &str, dir: &Path) -> f64 {
-    let pool = eventlog::durable_pool(&dir.join("raw-loop.sqlite")).await.expect("sqlite");
+    let pool = eventlog::durable_pool(&dir.join("raw-loop.sqlite"))
+        .await
+        .expect("sqlite");
     sqlx::query(
         r#"CREATE TABLE records (topic TEXT NOT NULL, "offset" INTEGER NOT NULL, key BLOB NOT NULL,
            payload BLOB NOT NULL, appended_at INTEGER NOT NULL, PRIMARY KEY (topic, "offset"))"#,

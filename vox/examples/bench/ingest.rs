@@ -112,4 +112,3 @@ fn raw_producer(brokers: &str, topic: &str, records: usize, record_size: usize) 
         .and_then(|s| s.parse().ok())
         .expect("records/sec in the summary")
 }
-

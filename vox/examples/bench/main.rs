@@ -112,7 +112,15 @@ async fn main() {
         embedded::run(&args, &run, dir.path(), &mut report).await;
     }
     if wants("processor") || wants("projector") {
-        pipeline::stages(&args, &brokers, &run, wants("processor"), wants("projector"), &mut report).await;
+        pipeline::stages(
+            &args,
+            &brokers,
+            &run,
+            wants("processor"),
+            wants("projector"),
+            &mut report,
+        )
+        .await;
     }
     if wants("e2e") {
         pipeline::end_to_end(&args, &brokers, &run, dir.path(), &mut report).await;

@@ -56,12 +56,21 @@ async fn wait_committed(brokers: &str, group: &str, topic: &str, items: usize, l
             .await
             .expect("task");
         let done: i64 = committed
-            .map(|c| c.elements().iter().filter_map(|e| e.offset().to_raw()).filter(|o| *o > 0).sum())
+            .map(|c| {
+                c.elements()
+                    .iter()
+                    .filter_map(|e| e.offset().to_raw())
+                    .filter(|o| *o > 0)
+                    .sum()
+            })
             .unwrap_or(0);
         if done as usize >= items {
             return;
         }
-        assert!(started.elapsed() < limit, "group {group} committed only {done} of {items} within {limit:?}");
+        assert!(
+            started.elapsed() < limit,
+            "group {group} committed only {done} of {items} within {limit:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -125,9 +134,16 @@ pub async fn stages(args: &Args, brokers: &str, run: &str, processor: bool, proj
 
     // Processor.
     let copy_topic = format!("{ns}copy");
-    log.ensure_topics(std::slice::from_ref(&copy_topic)).await.expect("topic");
+    log.ensure_topics(std::slice::from_ref(&copy_topic))
+        .await
+        .expect("topic");
     let baseline = {
-        let (b, r, c, g) = (brokers.to_owned(), raw.clone(), copy_topic.clone(), format!("{ns}raw-loop"));
+        let (b, r, c, g) = (
+            brokers.to_owned(),
+            raw.clone(),
+            copy_topic.clone(),
+            format!("{ns}raw-loop"),
+        );
         tokio::task::spawn_blocking(move || raw_consume_produce(&b, &r, &c, &g, items))
             .await
             .expect("raw loop")
@@ -164,11 +180,11 @@ async fn project(brokers: &str, ns: &str, items: usize, report: &mut Report) {
     let store = store::Store::connect_postgres(&db.url).await.expect("store");
     // The rows the projector writes, read and decoded outside the timing.
     let mut records = Vec::new();
-    let topics = [
-        Topic::FeedbackProcessed.name(ns),
-        Topic::FeedbackRejected.name(ns),
-    ];
-    let mut reader = kafka_log(brokers).reader(&topics, &Positions::new()).await.expect("reader");
+    let topics = [Topic::FeedbackProcessed.name(ns), Topic::FeedbackRejected.name(ns)];
+    let mut reader = kafka_log(brokers)
+        .reader(&topics, &Positions::new())
+        .await
+        .expect("reader");
     reader.read_to_end(&mut records).await.expect("read");
     let rows = projector::project(ns, &Positions::new(), &records).feedback;
     assert_eq!(rows.len(), items, "every item was processed");
@@ -294,7 +310,9 @@ pub async fn end_to_end(args: &Args, brokers: &str, run: &str, dir: &Path, repor
     let sqlite_dir = dir.join("e2e-embedded");
     std::fs::create_dir_all(&sqlite_dir).expect("dir");
     let log = Log::Sqlite(SqliteLog::open(&sqlite_dir.join("log.sqlite")).await.expect("log"));
-    let store = store::Store::open_sqlite(&sqlite_dir.join("store.sqlite")).await.expect("store");
+    let store = store::Store::open_sqlite(&sqlite_dir.join("store.sqlite"))
+        .await
+        .expect("store");
     let rate = pipeline_rate(args, log, store, "", &sqlite_dir, &format!("{run}e")).await;
     let alone_dir = dir.join("e2e-embedded-ingest");
     std::fs::create_dir_all(&alone_dir).expect("dir");
