@@ -253,7 +253,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             eprintln!("vox serve: {backend}, region {}", settings.region);
             eprintln!("  ingest:  https://{addr}/v1/feedback/batch");
-            eprintln!("  ops:     https://{}/metrics  /healthz  /readyz", settings.ops_listen);
+            let ops = listeners.ops.as_ref().and_then(|l| l.local_addr().ok());
+            eprintln!(
+                "  ops:     https://{}/metrics  /healthz  /readyz",
+                ops.unwrap_or(settings.ops_listen)
+            );
             if let Some(ca) = ca {
                 eprintln!("  trust:   {}  (the CA certificate clients should trust)", ca.display());
             }

@@ -379,3 +379,157 @@ fn raw_record(topic: &str, client: &str, n: usize) -> eventlog::Output {
         payload: schemas::encode(&received).expect("encode"),
     }
 }
+
+/// Issue 14, group commit of the embedded log: `vox serve` is killed with
+/// SIGKILL in the middle of a push storm from 16 concurrent clients; after
+/// it, every item the node acknowledged is in the log file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_log_keeps_every_acknowledged_item_through_sigkill() {
+    use std::io::{BufRead, BufReader};
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use eventlog::{Log, SqliteLog};
+    use schemas::Topic;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let log_file = data.join("log.sqlite");
+    let cli = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_vox"))
+            .args(args)
+            .arg("--data-dir")
+            .arg(&data)
+            .env_remove("VOX_KAFKA_BROKERS")
+            .env_remove("VOX_DATABASE_URL")
+            .env_remove("VOX_TOPIC_NAMESPACE")
+            .output()
+            .expect("run vox");
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    cli(&["tenant", "create", "acme"]);
+    cli(&["collection", "create", "--tenant", "acme", "nps"]);
+    let created = cli(&["client", "create", "--tenant", "acme", "--name", "crm"]);
+    let export = |name: &str| {
+        created
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("export {name}=")))
+            .unwrap_or_else(|| panic!("{name} in {created}"))
+            .trim_matches('\'')
+            .to_owned()
+    };
+    let (client_id, secret) = (export("VOX_CLIENT_ID"), export("VOX_CLIENT_SECRET"));
+    let mut serve = std::process::Command::new(env!("CARGO_BIN_EXE_vox"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--ops-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .env_remove("VOX_KAFKA_BROKERS")
+        .env_remove("VOX_DATABASE_URL")
+        .env_remove("VOX_TOPIC_NAMESPACE")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start vox serve");
+    // "  ingest:  https://127.0.0.1:PORT/v1/feedback/batch" on stderr.
+    let mut lines = BufReader::new(serve.stderr.take().expect("stderr")).lines();
+    let url = loop {
+        let line = lines
+            .next()
+            .expect("vox serve printed its address")
+            .expect("stderr line");
+        assert!(!line.starts_with("error"), "vox serve: {line}");
+        if let Some(rest) = line.trim().strip_prefix("ingest:") {
+            break rest.trim().trim_end_matches("/v1/feedback/batch").to_owned();
+        }
+    };
+    std::thread::spawn(move || lines.map_while(Result::ok).for_each(|l| eprintln!("vox serve: {l}")));
+    let options = vox::push::PushOptions {
+        url,
+        ca_cert: Some(data.join("tls/ca.pem")),
+        client_id,
+        client_secret: auth::Secret::new(&secret),
+        batch_size: 50,
+        gzip: false,
+        atomic: false,
+    };
+
+    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
+    let mut clients = Vec::new();
+    for c in 0..16 {
+        let (options, acknowledged) = (options.clone(), acknowledged.clone());
+        clients.push(tokio::spawn(async move {
+            let http = vox::push::client(options.ca_cert.as_deref()).expect("client");
+            for b in 0.. {
+                let ids: Vec<String> = (0..50).map(|i| format!("c{c}-b{b}-{i}")).collect();
+                let items: Vec<serde_json::Value> = ids
+                    .iter()
+                    .map(|id| {
+                        serde_json::json!({"external_id": id, "collection": "nps",
+                            "occurred_at": "2026-11-03T09:14:22Z", "channel": "survey", "text": "fine"})
+                    })
+                    .collect();
+                match vox::push::send_batch(&http, &options, &items).await {
+                    Ok(answer) => {
+                        assert_eq!(answer.accepted, 50, "{answer:?}");
+                        acknowledged.lock().expect("lock").extend(ids);
+                    }
+                    // The node is gone: what it did not acknowledge may be lost.
+                    Err(e) => {
+                        eprintln!("client {c} stops: {e}");
+                        return;
+                    }
+                }
+            }
+        }));
+    }
+    // Let the storm run, then kill the node in the middle of it.
+    let started = std::time::Instant::now();
+    while acknowledged.lock().expect("lock").len() < 20_000 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the storm did not get going"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    serve.kill().expect("SIGKILL");
+    serve.wait().expect("reaped");
+    for c in clients {
+        c.await.expect("client task");
+    }
+    let acknowledged = acknowledged.lock().expect("lock").clone();
+
+    let log = Log::Sqlite(SqliteLog::open(&log_file).await.expect("the log opens after a crash"));
+    let raw = log.read_all(&Topic::FeedbackRaw.name("")).await.expect("read");
+    let in_log: std::collections::HashSet<String> = raw
+        .iter()
+        .map(|r| {
+            schemas::decode::<schemas::FeedbackReceived>(&r.payload)
+                .expect("received")
+                .external_id
+        })
+        .collect();
+    let missing: Vec<&String> = acknowledged.iter().filter(|id| !in_log.contains(*id)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} acknowledged items are missing, e.g. {:?}",
+        missing.len(),
+        acknowledged.len(),
+        missing.iter().take(3).collect::<Vec<_>>()
+    );
+    eprintln!(
+        "{} items acknowledged before SIGKILL, all in the log ({} records in it)",
+        acknowledged.len(),
+        raw.len()
+    );
+}

@@ -2,6 +2,12 @@
 //! FULL`, so a committed append survives a power cut). One partition per
 //! topic. Writers take the lock up front (`BEGIN IMMEDIATE`) so that several
 //! processes (`vox serve` and the CLI) can append to the same file.
+//!
+//! Appends are group-committed: one writer task takes every append that
+//! arrived while its last commit was in progress and writes them in one
+//! transaction (one fsync for many batches), each in a savepoint of its own
+//! so that one failing append fails only its caller. Every caller is
+//! answered only once the transaction holding its records has committed.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -38,16 +44,33 @@ pub async fn durable_pool(path: &Path) -> Result<SqlitePool, sqlx::Error> {
 pub struct SqliteLog {
     pool: SqlitePool,
     appended: Arc<Notify>,
+    /// To the group-commit writer.
+    appends: tokio::sync::mpsc::Sender<AppendRequest>,
 }
+
+/// One caller's append, waiting for the group commit.
+struct AppendRequest {
+    records: Vec<Output>,
+    reply: tokio::sync::oneshot::Sender<Result<Vec<Appended>, LogError>>,
+}
+
+/// Appends queued for the writer at most (callers wait for room beyond).
+const APPEND_QUEUE: usize = 1024;
+/// Records in one group commit at most (about 20 MB of typical items).
+const GROUP_RECORDS: usize = 32_768;
 
 impl SqliteLog {
     /// Opens (creating if needed) the log file at `path`.
     pub async fn open(path: &Path) -> Result<SqliteLog, LogError> {
         let pool = durable_pool(path).await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
+        let appended = Arc::new(Notify::new());
+        let (appends, queue) = tokio::sync::mpsc::channel(APPEND_QUEUE);
+        tokio::spawn(group_writer(pool.clone(), appended.clone(), queue));
         Ok(SqliteLog {
             pool,
-            appended: Arc::new(Notify::new()),
+            appended,
+            appends,
         })
     }
 
@@ -64,11 +87,13 @@ impl SqliteLog {
     }
 
     pub(crate) async fn append(&self, records: Vec<Output>) -> Result<Vec<Appended>, LogError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let appended = append_in(&mut tx, records).await?;
-        tx.commit().await?;
-        self.appended.notify_waiters();
-        Ok(appended)
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let gone = || LogError::Task("the embedded log's writer stopped".into());
+        self.appends
+            .send(AppendRequest { records, reply })
+            .await
+            .map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
     }
 
     pub(crate) async fn append_if_unchanged(
@@ -188,6 +213,60 @@ impl SqliteLog {
         }
         Ok(ends)
     }
+}
+
+/// The group-commit writer: runs until every [`SqliteLog`] is dropped.
+async fn group_writer(pool: SqlitePool, appended: Arc<Notify>, mut queue: tokio::sync::mpsc::Receiver<AppendRequest>) {
+    while let Some(first) = queue.recv().await {
+        let mut group = vec![first];
+        let mut records = group[0].records.len();
+        while records < GROUP_RECORDS {
+            match queue.try_recv() {
+                Ok(next) => {
+                    records += next.records.len();
+                    group.push(next);
+                }
+                Err(_) => break,
+            }
+        }
+        let answers = match write_group(&pool, &mut group).await {
+            Ok(answers) => {
+                appended.notify_waiters();
+                answers
+            }
+            // Nothing of the group is durable: every caller hears why.
+            Err(e) => {
+                let reason = format!("the embedded log could not commit: {e}");
+                group.iter().map(|_| Err(LogError::Task(reason.clone()))).collect()
+            }
+        };
+        for (request, answer) in group.into_iter().zip(answers) {
+            let _ = request.reply.send(answer);
+        }
+    }
+}
+
+/// Writes every append of `group` in one transaction, each inside a
+/// savepoint (a failing one is rolled back alone and gets its error).
+async fn write_group(
+    pool: &SqlitePool,
+    group: &mut [AppendRequest],
+) -> Result<Vec<Result<Vec<Appended>, LogError>>, LogError> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let mut answers = Vec::with_capacity(group.len());
+    for request in group.iter_mut() {
+        sqlx::query("SAVEPOINT append").execute(&mut *tx).await?;
+        match append_in(&mut tx, std::mem::take(&mut request.records)).await {
+            Ok(appended) => answers.push(Ok(appended)),
+            Err(e) => {
+                sqlx::query("ROLLBACK TO append").execute(&mut *tx).await?;
+                answers.push(Err(e));
+            }
+        }
+        sqlx::query("RELEASE append").execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(answers)
 }
 
 /// Appends inside an open transaction, so that a transactional step can put
