@@ -275,6 +275,7 @@ async fn append_in(tx: &mut sqlx::SqliteConnection, records: Vec<Output>) -> Res
     let mut next: HashMap<String, i64> = HashMap::new();
     let mut appended = Vec::with_capacity(records.len());
     let now = now_micros();
+    let mut rows = Vec::with_capacity(records.len());
     for record in records {
         let offset = match next.get(&record.topic) {
             Some(o) => *o,
@@ -286,16 +287,22 @@ async fn append_in(tx: &mut sqlx::SqliteConnection, records: Vec<Output>) -> Res
                 row.ok_or_else(|| LogError::UnknownTopic(record.topic.clone()))?.get(0)
             }
         };
-        sqlx::query(r#"INSERT INTO log_records (topic, "offset", key, payload, appended_at) VALUES (?, ?, ?, ?, ?)"#)
-            .bind(&record.topic)
-            .bind(offset)
-            .bind(&record.key)
-            .bind(&record.payload)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
         appended.push(Appended { partition: 0, offset });
-        next.insert(record.topic, offset + 1);
+        next.insert(record.topic.clone(), offset + 1);
+        rows.push((offset, record));
+    }
+    // Multi-row inserts: one statement per 500 records, not one per record.
+    for chunk in rows.chunks(500) {
+        let mut insert =
+            sqlx::QueryBuilder::new(r#"INSERT INTO log_records (topic, "offset", key, payload, appended_at) "#);
+        insert.push_values(chunk, |mut row, (offset, record)| {
+            row.push_bind(&record.topic)
+                .push_bind(*offset)
+                .push_bind(&record.key)
+                .push_bind(&record.payload)
+                .push_bind(now);
+        });
+        insert.build().execute(&mut *tx).await?;
     }
     for (topic, offset) in next {
         sqlx::query("UPDATE log_topics SET next_offset = ? WHERE topic = ?")

@@ -127,7 +127,7 @@ fn raw_consume_produce(brokers: &str, input: &str, output: &str, group: &str, it
 pub async fn stages(args: &Args, brokers: &str, run: &str, processor: bool, projector: bool, report: &mut Report) {
     let ns = format!("{run}.stages.");
     let log = kafka_log(brokers);
-    let (client, _) = common::setup_tenant(&log, &ns).await;
+    let (client, _) = common::setup_tenant(&log, &ns, &auth::Kek::generate()).await;
     let items = args.items;
     fill_raw(&log, &ns, run, items, &client).await;
     let raw = Topic::FeedbackRaw.name(&ns);

@@ -72,8 +72,7 @@ pub fn kafka_log(brokers: &str) -> Log {
 
 /// The tenant, collection and client every phase uses, on `log`; the
 /// client's id and secret.
-pub async fn setup_tenant(log: &Log, namespace: &str) -> (String, String) {
-    let kek = auth::Kek::generate();
+pub async fn setup_tenant(log: &Log, namespace: &str, kek: &auth::Kek) -> (String, String) {
     let tenant = TenantId::parse(TENANT).expect("id");
     let region = Region::parse("eu").expect("region");
     log.ensure_topics(&Topic::ALL.iter().map(|t| t.name(namespace)).collect::<Vec<_>>())
@@ -86,7 +85,7 @@ pub async fn setup_tenant(log: &Log, namespace: &str) -> (String, String) {
     vox::admin::create_collection(log, namespace, &tenant, &collection, "NPS")
         .await
         .expect("collection");
-    let issued = vox::admin::create_client(log, namespace, &kek, &tenant, "bench", &[])
+    let issued = vox::admin::create_client(log, namespace, kek, &tenant, "bench", &[])
         .await
         .expect("client");
     (issued.client_id, issued.secret.expose().to_owned())
@@ -104,9 +103,9 @@ pub struct Target {
 /// Starts an ingest node on `log` with a tenant and a client of its own
 /// (created under `namespace`); stop it with the returned sender.
 pub async fn start_node(log: Log, namespace: &str, dir: &Path) -> (Target, tokio::sync::oneshot::Sender<()>) {
-    let (client_id, secret) = setup_tenant(&log, namespace).await;
-    let local = vox::serve::local_listeners(&dir.join("tls")).await.expect("listeners");
     let kek = auth::Kek::generate();
+    let (client_id, secret) = setup_tenant(&log, namespace, &kek).await;
+    let local = vox::serve::local_listeners(&dir.join("tls")).await.expect("listeners");
     let mut settings = ingest::IngestSettings::new(Region::parse("eu").expect("region"), namespace, kek);
     settings.rate_per_second = 1_000_000;
     settings.rate_burst = 1_000_000;
@@ -217,7 +216,7 @@ pub async fn delete_topics(brokers: &str, prefix: &str) {
         Err(_) => return eprintln!("note: could not list the benchmark's topics {prefix}*"),
     };
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    if admin.delete_topics(&refs, &AdminOptions::new()).await.is_err() {
+    if !refs.is_empty() && admin.delete_topics(&refs, &AdminOptions::new()).await.is_err() {
         eprintln!("note: could not delete the benchmark's topics {prefix}*");
     }
 }
