@@ -40,6 +40,8 @@ pub enum ProjectorError {
     Log(#[from] LogError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("a projector task failed: {0}")]
+    Task(String),
 }
 
 /// Runs until `shutdown` completes, resuming from the offsets in the store.
@@ -63,45 +65,76 @@ pub async fn run(
     let mut reader = log.reader(&topics, &positions).await?;
     tracing::info!(?positions, "projector started");
     tokio::pin!(shutdown);
+    // The step being written while the next one is read and projected (at
+    // most one: the next step's offsets start where this one's end).
+    let mut writing: Option<Writing> = None;
     loop {
-        let started = std::time::Instant::now();
         let records = tokio::select! {
             _ = &mut shutdown => break,
             polled = reader.poll(settings.batch_size, settings.poll_wait) => polled?,
         };
         if records.is_empty() {
+            if let Some(w) = writing.take() {
+                w.finish(&store, &settings.namespace).await?;
+            }
             continue;
         }
-        let polled = std::time::Instant::now();
-        let projection = project(&settings.namespace, &positions, &records);
         let projected = std::time::Instant::now();
-        match store.apply(PROJECTOR, &projection).await {
-            Ok(()) => {
-                tracing::debug!(
-                    records = records.len(),
-                    poll = ?(polled - started),
-                    project = ?(projected - polled),
-                    write = ?projected.elapsed(),
-                    "step written"
-                );
-                for m in projection.offsets {
-                    positions.insert((m.topic, m.partition), m.to);
-                }
-            }
-            // One record the store refuses must not stop the read models of
-            // every tenant: write the step record by record, and keep the
-            // refused one as a dead letter.
-            Err(e) if e.is_refused_data() => {
-                tracing::warn!(error = %e, "the store refused a step; writing its records one by one");
-                for r in &records {
-                    apply_one(&store, &settings.namespace, &mut positions, r).await?;
-                }
-            }
-            Err(e) => return Err(e.into()),
+        let projection = project(&settings.namespace, &positions, &records);
+        tracing::debug!(records = records.len(), project = ?projected.elapsed(), "step projected");
+        if let Some(w) = writing.take() {
+            w.finish(&store, &settings.namespace).await?;
         }
+        let start = positions.clone();
+        for m in &projection.offsets {
+            positions.insert((m.topic.clone(), m.partition), m.to);
+        }
+        let task = tokio::spawn({
+            let store = store.clone();
+            async move {
+                let started = std::time::Instant::now();
+                let written = store.apply(PROJECTOR, &projection).await;
+                tracing::debug!(write = ?started.elapsed(), "step written");
+                written
+            }
+        });
+        writing = Some(Writing { task, records, start });
+    }
+    if let Some(w) = writing.take() {
+        w.finish(&store, &settings.namespace).await?;
     }
     tracing::info!("projector stopped");
     Ok(())
+}
+
+/// A step whose write is under way.
+struct Writing {
+    task: tokio::task::JoinHandle<Result<(), StoreError>>,
+    records: Vec<Record>,
+    /// The positions the step starts from.
+    start: Positions,
+}
+
+impl Writing {
+    /// Waits for the write. One record the store refuses must not stop the
+    /// read models of every tenant: the step is then written record by
+    /// record, the refused one kept as a dead letter, ending at the same
+    /// positions.
+    async fn finish(self, store: &Store, namespace: &str) -> Result<(), ProjectorError> {
+        let written = self.task.await.map_err(|e| ProjectorError::Task(e.to_string()))?;
+        match written {
+            Ok(()) => Ok(()),
+            Err(e) if e.is_refused_data() => {
+                tracing::warn!(error = %e, "the store refused a step; writing its records one by one");
+                let mut positions = self.start;
+                for r in &self.records {
+                    apply_one(store, namespace, &mut positions, r).await?;
+                }
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
 }
 
 /// Writes one record's step; if the store refuses its data, writes a dead

@@ -324,59 +324,57 @@ fn same_content(a: &FeedbackRow, b: &FeedbackRow) -> bool {
     )
 }
 
-/// SQLite: one prepared statement per row, inside the step's transaction
-/// (an embedded file has no round trips to save).
-macro_rules! insert_rows_sqlite {
-    ($tx:ident, $projection:expr) => {{
-        for f in &$projection.feedback {
-            sqlx::query(concat!(
-                "INSERT INTO feedback (",
-                feedback_columns!(),
-                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) ",
-                upsert_feedback!()
-            ))
-            .bind(&f.tenant_id)
-            .bind(&f.collection)
-            .bind(&f.external_id)
-            .bind(&f.event_id)
-            .bind(&f.client_id)
-            .bind(&f.batch_id)
-            .bind(&f.channel)
-            .bind(f.occurred_at)
-            .bind(&f.text)
-            .bind(&f.language)
-            .bind(f.metrics.to_string())
-            .bind(&f.respondent)
-            .bind(f.metadata.to_string())
-            .bind(f.tags.to_string())
-            .bind(&f.received_region)
-            .bind(&f.processed_region)
-            .bind(f.received_at)
-            .bind(f.processed_at)
-            .execute(&mut *$tx)
-            .await?;
-        }
-        for r in &$projection.rejections {
-            sqlx::query(
-                "INSERT INTO rejections (source_topic, source_partition, source_offset, tenant_id, collection, \
-                 external_id, event_id, reason_code, reason, processed_region, rejected_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
-            )
-            .bind(&r.source_topic)
-            .bind(r.source_partition)
-            .bind(r.source_offset)
-            .bind(&r.tenant_id)
-            .bind(&r.collection)
-            .bind(&r.external_id)
-            .bind(&r.event_id)
-            .bind(&r.reason_code)
-            .bind(&r.reason)
-            .bind(&r.processed_region)
-            .bind(r.rejected_at)
-            .execute(&mut *$tx)
-            .await?;
-        }
-    }};
+/// SQLite: multi-row inserts of up to 500 rows. SQLite applies the rows of
+/// one statement in order, so versions of one item in a step behave exactly
+/// as row-by-row upserts.
+async fn insert_rows_sqlite(tx: &mut sqlx::SqliteConnection, projection: &Projection) -> Result<(), StoreError> {
+    for chunk in projection.feedback.chunks(500) {
+        let mut insert = sqlx::QueryBuilder::new(concat!("INSERT INTO feedback (", feedback_columns!(), ") "));
+        insert.push_values(chunk, |mut row, f| {
+            row.push_bind(&f.tenant_id)
+                .push_bind(&f.collection)
+                .push_bind(&f.external_id)
+                .push_bind(&f.event_id)
+                .push_bind(&f.client_id)
+                .push_bind(&f.batch_id)
+                .push_bind(&f.channel)
+                .push_bind(f.occurred_at)
+                .push_bind(&f.text)
+                .push_bind(&f.language)
+                .push_bind(f.metrics.to_string())
+                .push_bind(&f.respondent)
+                .push_bind(f.metadata.to_string())
+                .push_bind(f.tags.to_string())
+                .push_bind(&f.received_region)
+                .push_bind(&f.processed_region)
+                .push_bind(f.received_at)
+                .push_bind(f.processed_at);
+        });
+        insert.push(concat!(" ", upsert_feedback!()));
+        insert.build().execute(&mut *tx).await?;
+    }
+    for chunk in projection.rejections.chunks(500) {
+        let mut insert = sqlx::QueryBuilder::new(
+            "INSERT INTO rejections (source_topic, source_partition, source_offset, tenant_id, collection, \
+             external_id, event_id, reason_code, reason, processed_region, rejected_at) ",
+        );
+        insert.push_values(chunk, |mut row, r| {
+            row.push_bind(&r.source_topic)
+                .push_bind(r.source_partition)
+                .push_bind(r.source_offset)
+                .push_bind(&r.tenant_id)
+                .push_bind(&r.collection)
+                .push_bind(&r.external_id)
+                .push_bind(&r.event_id)
+                .push_bind(&r.reason_code)
+                .push_bind(&r.reason)
+                .push_bind(&r.processed_region)
+                .push_bind(r.rejected_at);
+        });
+        insert.push(" ON CONFLICT DO NOTHING");
+        insert.build().execute(&mut *tx).await?;
+    }
+    Ok(())
 }
 
 macro_rules! feedback_from_row {
@@ -467,7 +465,7 @@ impl Store {
             Store::Sqlite(p) => {
                 let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
                 move_offsets!(tx, projector, projection);
-                insert_rows_sqlite!(tx, projection);
+                insert_rows_sqlite(&mut tx, projection).await?;
                 tx.commit().await?;
             }
             Store::Postgres(p) => {
