@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use directory::{ConfigFollower, Directory, SharedDirectory};
-use eventlog::{Log, LogError, Output, Record};
+use eventlog::{GroupConsumer, Log, LogError, Output, PendingStep, Record};
 use schemas::{
     AppliedTag, ClientId, CollectionId, FeedbackProcessed, FeedbackReceived, FeedbackRejected, ReasonCode, Region,
     TagSource, TenantId, Topic,
@@ -87,8 +87,10 @@ pub async fn run(
     let mut consumer = log.group_consumer(&settings.group, &[raw]).await?;
     tracing::info!(group = %settings.group, region = %settings.region, "processor started");
     tokio::pin!(shutdown);
+    // The step committing while the next one is polled and handled (at most
+    // one: a transaction begins only after the one before has committed).
+    let mut committing: Option<(PendingStep, usize)> = None;
     let result = loop {
-        let started = Instant::now();
         let records = tokio::select! {
             _ = &mut shutdown => break Ok(()),
             polled = consumer.poll(settings.batch_size, settings.poll_wait) => match polled {
@@ -97,29 +99,55 @@ pub async fn run(
             },
         };
         if records.is_empty() {
+            if let Some(step) = committing.take() {
+                if let Err(e) = settled(&mut consumer, step).await {
+                    break Err(e);
+                }
+            }
             continue;
         }
-        let polled = Instant::now();
+        let started = Instant::now();
         let (outputs, records) = match handle(&config, &settings, records).await {
             Ok(o) => o,
             Err(e) => break Err(e),
         };
-        let processed = Instant::now();
-        match consumer.commit_step(outputs, &records).await {
-            Ok(()) => tracing::debug!(
-                records = records.len(),
-                poll = ?(polled - started),
-                process = ?(processed - polled),
-                commit = ?processed.elapsed(),
-                "step committed"
-            ),
-            Err(LogError::Aborted(reason)) => tracing::warn!(%reason, "step aborted; retrying its records"),
-            Err(e) => break Err(e.into()),
+        tracing::debug!(records = records.len(), process = ?started.elapsed(), "step handled");
+        if let Some(step) = committing.take() {
+            match settled(&mut consumer, step).await {
+                Ok(true) => {}
+                // The step before was aborted and the consumer rewound: these
+                // records come again.
+                Ok(false) => continue,
+                Err(e) => break Err(e),
+            }
         }
+        committing = Some((consumer.start_step(outputs, &records).await, records.len()));
     };
+    if let Some(step) = committing.take() {
+        let _ = settled(&mut consumer, step).await;
+    }
     refresher.abort();
     tracing::info!("processor stopped");
     result
+}
+
+/// Waits for a step started with `start_step`: Ok(true) once committed,
+/// Ok(false) when the log aborted it (the consumer is then rewound, and
+/// whatever was polled meanwhile comes again).
+async fn settled(consumer: &mut GroupConsumer, (step, records): (PendingStep, usize)) -> Result<bool, ProcessorError> {
+    let started = Instant::now();
+    match step.finish().await {
+        Ok(()) => {
+            tracing::debug!(records, wait = ?started.elapsed(), "step committed");
+            Ok(true)
+        }
+        Err(LogError::Aborted(reason)) => {
+            tracing::warn!(%reason, "step aborted; retrying its records");
+            consumer.rewind().await?;
+            Ok(false)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The outputs of one step. Every record gets one: a record the processor

@@ -284,8 +284,9 @@ async fn kafka_processor_restarts_and_takeovers_are_fast() {
             .env("VOX_KAFKA_BROKERS", &brokers)
             .env("VOX_TOPIC_NAMESPACE", &ns)
             .env("VOX_INSTANCE_ID", instance)
+            .env("RUST_LOG", "info,processor=debug,eventlog=debug")
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(std::fs::File::create(format!("/tmp/proc-{instance}-{}.log", std::process::id())).unwrap())
             .spawn()
             .expect("start vox process")
     };

@@ -274,7 +274,7 @@ impl KafkaLog {
             match result {
                 Ok(()) => Ok(()),
                 Err(e) => {
-                    let _ = producer.abort_transaction(timeout);
+                    let _ = abort(&producer, timeout);
                     match e {
                         KafkaError::Transaction(t) if t.is_fatal() || t.txn_requires_abort() => {
                             Err(LogError::Conflict(topic))
@@ -491,6 +491,15 @@ fn drain(producer: &BaseProducer, timeout: Duration) -> Result<(), KafkaError> {
     Ok(())
 }
 
+/// Aborts the open transaction. Its records still in flight are purged
+/// first and their delivery reports served here: librdkafka's abort waits
+/// for them, and a `BaseProducer` has no other thread serving them.
+fn abort(producer: &BaseProducer, timeout: Duration) -> Result<(), KafkaError> {
+    producer.purge(rdkafka::producer::PurgeConfig::default().queue().inflight());
+    drain(producer, timeout)?;
+    producer.abort_transaction(timeout)
+}
+
 /// Runs blocking librdkafka calls off the async workers.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, LogError> + Send + 'static) -> Result<T, LogError> {
     tokio::task::spawn_blocking(f)
@@ -539,14 +548,14 @@ struct GroupInner {
 }
 
 impl GroupInner {
-    fn transaction(&self, outputs: &[Output], consumed: &[Record]) -> Result<(), KafkaError> {
-        self.send_step(outputs, consumed)?;
+    fn transaction(&self, outputs: &[Output], next: &Positions) -> Result<(), KafkaError> {
+        self.send_step(outputs, next)?;
         drain(&self.producer, self.timeout)?;
         self.producer.commit_transaction(self.timeout)
     }
 
     /// Opens a transaction with the outputs and the offsets, uncommitted.
-    fn send_step(&self, outputs: &[Output], consumed: &[Record]) -> Result<(), KafkaError> {
+    fn send_step(&self, outputs: &[Output], next: &Positions) -> Result<(), KafkaError> {
         self.producer.begin_transaction()?;
         for o in outputs {
             let mut record = BaseRecord::to(&o.topic).key(&o.key).payload(&o.payload);
@@ -562,8 +571,8 @@ impl GroupInner {
             }
         }
         let mut offsets = TopicPartitionList::new();
-        for ((topic, partition), next) in next_offsets(consumed) {
-            offsets.add_partition_offset(&topic, partition, Offset::Offset(next))?;
+        for ((topic, partition), next) in next {
+            offsets.add_partition_offset(topic, *partition, Offset::Offset(*next))?;
         }
         let metadata = self
             .consumer
@@ -573,10 +582,8 @@ impl GroupInner {
             .send_offsets_to_transaction(&offsets, &metadata, self.timeout)
     }
 
-    /// Aborts the open transaction and seeks back to the committed offsets,
-    /// so that the records of the failed step are read again.
-    fn abort_and_rewind(&self) -> Result<(), KafkaError> {
-        self.producer.abort_transaction(self.timeout)?;
+    /// Seeks back to the group's committed offsets.
+    fn rewind(&self) -> Result<(), KafkaError> {
         let committed = self.consumer.committed(self.timeout)?;
         let mut rewind = TopicPartitionList::new();
         for e in committed.elements() {
@@ -604,22 +611,43 @@ impl KafkaGroupConsumer {
     }
 
     pub(crate) async fn commit_step(&mut self, outputs: Vec<Output>, consumed: &[Record]) -> Result<(), LogError> {
+        match self.start_step(outputs, consumed).finish().await {
+            Err(e @ (LogError::Aborted(_) | LogError::Fenced(_))) => {
+                self.rewind().await?;
+                Err(e)
+            }
+            other => other,
+        }
+    }
+
+    /// The step on the blocking pool; returns at once. A failed step is
+    /// aborted, but the consumer is not rewound here: the caller may be
+    /// polling meanwhile, and seeking under a concurrent poll can hang
+    /// during a rebalance. The caller rewinds once the step has settled.
+    pub(crate) fn start_step(&mut self, outputs: Vec<Output>, consumed: &[Record]) -> crate::PendingStep {
         let inner = self.inner.clone();
-        let consumed = consumed.to_vec();
-        blocking(move || match inner.transaction(&outputs, &consumed) {
+        let next = next_offsets(consumed);
+        // Spawned now (not when first polled), so it runs while the caller
+        // goes on.
+        let step = tokio::task::spawn_blocking(move || match inner.transaction(&outputs, &next) {
             Ok(()) => Ok(()),
             Err(e) => {
                 let fenced = matches!(&e, KafkaError::Transaction(t) if t.is_fatal());
-                tracing::warn!(group = %inner.group, error = %e, "transaction failed; aborting and rewinding");
-                inner.abort_and_rewind().map_err(LogError::Kafka)?;
+                tracing::warn!(group = %inner.group, error = %e, "transaction failed; aborting it");
+                abort(&inner.producer, inner.timeout).map_err(LogError::Kafka)?;
                 if fenced {
                     Err(LogError::Fenced(inner.group.clone()))
                 } else {
                     Err(LogError::Aborted(e.to_string()))
                 }
             }
-        })
-        .await
+        });
+        crate::PendingStep::new(async move { step.await.map_err(|e| LogError::Task(e.to_string()))? })
+    }
+
+    pub(crate) async fn rewind(&mut self) -> Result<(), LogError> {
+        let inner = self.inner.clone();
+        blocking(move || inner.rewind().map_err(LogError::Kafka)).await
     }
 }
 
@@ -630,9 +658,9 @@ impl KafkaGroupConsumer {
         consumed: &[Record],
     ) -> Result<(), LogError> {
         let inner = self.inner.clone();
-        let consumed = consumed.to_vec();
+        let next = next_offsets(consumed);
         blocking(move || {
-            inner.send_step(&outputs, &consumed)?;
+            inner.send_step(&outputs, &next)?;
             // Make sure the outputs reach the broker, then stop: no commit, no abort.
             drain(&inner.producer, inner.timeout)?;
             Ok(())

@@ -196,6 +196,30 @@ impl GroupConsumer {
         }
     }
 
+    /// [`GroupConsumer::commit_step`] that returns as soon as the step is
+    /// under way (Kafka: its transaction runs on the blocking pool; SQLite:
+    /// it is done before this returns), so that the caller can poll and
+    /// prepare the next step meanwhile. Finish it before starting another.
+    /// If it fails, the records polled meanwhile must be dropped and
+    /// [`GroupConsumer::rewind`] called before the next poll: they come again.
+    pub async fn start_step(&mut self, outputs: Vec<Output>, consumed: &[Record]) -> PendingStep {
+        match self {
+            GroupConsumer::Sqlite(c) => {
+                let result = c.commit_step(outputs, consumed).await;
+                PendingStep::new(async move { result })
+            }
+            GroupConsumer::Kafka(c) => c.start_step(outputs, consumed),
+        }
+    }
+
+    /// Moves the consumer back to the group's committed offsets.
+    pub async fn rewind(&mut self) -> Result<(), LogError> {
+        match self {
+            GroupConsumer::Sqlite(c) => c.rewind().await,
+            GroupConsumer::Kafka(c) => c.rewind().await,
+        }
+    }
+
     /// Failure injection for the conformance tests: performs a step up to,
     /// but not including, its commit, and stops there as a crashed process
     /// would (SQLite: the transaction is never committed; Kafka: the outputs
@@ -207,6 +231,21 @@ impl GroupConsumer {
             GroupConsumer::Sqlite(c) => c.crash_before_commit(outputs, consumed).await,
             GroupConsumer::Kafka(c) => c.crash_before_commit(outputs, consumed).await,
         }
+    }
+}
+
+/// A transactional step under way (see [`GroupConsumer::start_step`]).
+pub struct PendingStep(std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), LogError>> + Send>>);
+
+impl PendingStep {
+    fn new(step: impl std::future::Future<Output = Result<(), LogError>> + Send + 'static) -> PendingStep {
+        PendingStep(Box::pin(step))
+    }
+
+    /// Waits until the step has committed, or failed as
+    /// [`GroupConsumer::commit_step`] fails.
+    pub async fn finish(self) -> Result<(), LogError> {
+        self.0.await
     }
 }
 

@@ -340,6 +340,11 @@ impl SqliteGroupConsumer {
         result.map(|_| ())
     }
 
+    pub(crate) async fn rewind(&mut self) -> Result<(), LogError> {
+        self.position = self.committed.clone();
+        Ok(())
+    }
+
     pub(crate) async fn crash_before_commit(
         &mut self,
         outputs: Vec<Output>,
