@@ -242,8 +242,9 @@ async fn kafka_processor_restarts_and_takeovers_are_fast() {
             for p in 0..3 {
                 tpl.add_partition(&raw, p);
             }
-            let got = consumer
-                .committed_offsets(tpl, Duration::from_secs(10))
+            // The broker is busy with two processors; ask again on a timeout.
+            let got = (0..5)
+                .find_map(|_| consumer.committed_offsets(tpl.clone(), Duration::from_secs(10)).ok())
                 .expect("committed offsets");
             (0..3)
                 .map(|p| {
@@ -284,9 +285,8 @@ async fn kafka_processor_restarts_and_takeovers_are_fast() {
             .env("VOX_KAFKA_BROKERS", &brokers)
             .env("VOX_TOPIC_NAMESPACE", &ns)
             .env("VOX_INSTANCE_ID", instance)
-            .env("RUST_LOG", "info,processor=debug,eventlog=debug")
             .stdout(std::process::Stdio::null())
-            .stderr(std::fs::File::create(format!("/tmp/proc-{instance}-{}.log", std::process::id())).unwrap())
+            .stderr(std::process::Stdio::null())
             .spawn()
             .expect("start vox process")
     };
