@@ -20,5 +20,4 @@ esac
 deploy/local/prereqs.sh
 deploy/local/services.sh up >/dev/null
 eval "$(deploy/local/services.sh env)"
-cargo build --release -p vox --example bench
-exec target/release/examples/bench "$@"
+exec cargo run --quiet --release -p vox --example bench -- "$@"
