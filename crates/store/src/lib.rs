@@ -227,8 +227,8 @@ async fn insert_rows_postgres(tx: &mut sqlx::PgConnection, projection: &Projecti
         }
         rounds[round].push(f);
     }
-    for rows in rounds {
-        insert_feedback_postgres(tx, &rows).await?;
+    if !rounds.is_empty() {
+        insert_feedback_postgres(tx, &rounds).await?;
     }
     let dead = &projection.rejections;
     if !dead.is_empty() {
@@ -258,46 +258,101 @@ async fn insert_rows_postgres(tx: &mut sqlx::PgConnection, projection: &Projecti
     Ok(())
 }
 
-/// One `INSERT ... SELECT FROM UNNEST` of `rows` (no two of the same item).
-async fn insert_feedback_postgres(tx: &mut sqlx::PgConnection, rows: &[&FeedbackRow]) -> Result<(), StoreError> {
-    let text = |get: fn(&FeedbackRow) -> &str| rows.iter().map(|f| get(f).to_owned()).collect::<Vec<String>>();
-    let optional = |get: fn(&FeedbackRow) -> &Option<String>| rows.iter().map(|f| get(f).clone()).collect::<Vec<_>>();
-    let json =
-        |get: fn(&FeedbackRow) -> &serde_json::Value| rows.iter().map(|f| get(f).to_string()).collect::<Vec<_>>();
-    let number = |get: fn(&FeedbackRow) -> i64| rows.iter().map(|f| get(f)).collect::<Vec<i64>>();
-    sqlx::query(concat!(
-        "INSERT INTO feedback (",
-        feedback_columns!(),
-        ") SELECT tenant_id, collection, external_id, event_id, client_id, batch_id, channel, occurred_at, text, \
-         language, metrics::jsonb, respondent, metadata::jsonb, tags::jsonb, received_region, processed_region, \
-         received_at, processed_at FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
-         $6::text[], $7::text[], $8::int8[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], \
-         $14::text[], $15::text[], $16::text[], $17::int8[], $18::int8[]) AS t(",
-        feedback_columns!(),
-        ") ",
-        upsert_feedback!()
-    ))
-    .bind(text(|f| &f.tenant_id))
-    .bind(text(|f| &f.collection))
-    .bind(text(|f| &f.external_id))
-    .bind(text(|f| &f.event_id))
-    .bind(text(|f| &f.client_id))
-    .bind(text(|f| &f.batch_id))
-    .bind(text(|f| &f.channel))
-    .bind(number(|f| f.occurred_at))
-    .bind(optional(|f| &f.text))
-    .bind(optional(|f| &f.language))
-    .bind(json(|f| &f.metrics))
-    .bind(optional(|f| &f.respondent))
-    .bind(json(|f| &f.metadata))
-    .bind(json(|f| &f.tags))
-    .bind(text(|f| &f.received_region))
-    .bind(text(|f| &f.processed_region))
-    .bind(number(|f| f.received_at))
-    .bind(number(|f| f.processed_at))
-    .execute(&mut *tx)
-    .await?;
+/// The rounds of feedback rows: `COPY` into a temporary staging table (the
+/// fastest way into PostgreSQL), then one `INSERT ... SELECT` upsert per
+/// round.
+async fn insert_feedback_postgres(tx: &mut sqlx::PgConnection, rounds: &[Vec<&FeedbackRow>]) -> Result<(), StoreError> {
+    let staged: Option<String> = sqlx::query_scalar("SELECT to_regclass('pg_temp.feedback_stage')::text")
+        .fetch_one(&mut *tx)
+        .await?;
+    if staged.is_none() {
+        sqlx::query(
+            "CREATE TEMP TABLE feedback_stage (round INTEGER NOT NULL, tenant_id TEXT, collection TEXT, \
+             external_id TEXT, event_id TEXT, client_id TEXT, batch_id TEXT, channel TEXT, occurred_at BIGINT, \
+             text TEXT, language TEXT, metrics TEXT, respondent TEXT, metadata TEXT, tags TEXT, \
+             received_region TEXT, processed_region TEXT, received_at BIGINT, processed_at BIGINT) \
+             ON COMMIT DELETE ROWS",
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+    let mut data = Vec::with_capacity(rounds.iter().map(Vec::len).sum::<usize>() * 1024);
+    for (round, rows) in rounds.iter().enumerate() {
+        for f in rows {
+            copy_row(&mut data, round, f);
+        }
+    }
+    let mut copy = tx
+        .copy_in_raw(concat!(
+            "COPY feedback_stage (round, ",
+            feedback_columns!(),
+            ") FROM STDIN"
+        ))
+        .await?;
+    if let Err(e) = copy.send(data).await {
+        let _ = copy.abort("sending the rows failed").await;
+        return Err(e.into());
+    }
+    copy.finish().await?;
+    for round in 0..rounds.len() as i32 {
+        sqlx::query(concat!(
+            "INSERT INTO feedback (",
+            feedback_columns!(),
+            ") SELECT tenant_id, collection, external_id, event_id, client_id, batch_id, channel, occurred_at, text, \
+             language, metrics::jsonb, respondent, metadata::jsonb, tags::jsonb, received_region, processed_region, \
+             received_at, processed_at FROM feedback_stage WHERE round = $1 ",
+            upsert_feedback!()
+        ))
+        .bind(round)
+        .execute(&mut *tx)
+        .await?;
+    }
     Ok(())
+}
+
+/// One line of `COPY`'s text format: tab-separated, `\N` for NULL, with
+/// backslash, tab, newline and carriage return escaped.
+fn copy_row(out: &mut Vec<u8>, round: usize, f: &FeedbackRow) {
+    fn text(out: &mut Vec<u8>, value: Option<&str>) {
+        out.push(b'\t');
+        let Some(value) = value else {
+            out.extend_from_slice(b"\\N");
+            return;
+        };
+        for b in value.bytes() {
+            match b {
+                b'\\' => out.extend_from_slice(b"\\\\"),
+                b'\t' => out.extend_from_slice(b"\\t"),
+                b'\n' => out.extend_from_slice(b"\\n"),
+                b'\r' => out.extend_from_slice(b"\\r"),
+                b => out.push(b),
+            }
+        }
+    }
+    out.extend_from_slice(round.to_string().as_bytes());
+    for v in [
+        &f.tenant_id,
+        &f.collection,
+        &f.external_id,
+        &f.event_id,
+        &f.client_id,
+        &f.batch_id,
+        &f.channel,
+    ] {
+        text(out, Some(v));
+    }
+    text(out, Some(&f.occurred_at.to_string()));
+    text(out, f.text.as_deref());
+    text(out, f.language.as_deref());
+    text(out, Some(&f.metrics.to_string()));
+    text(out, f.respondent.as_deref());
+    text(out, Some(&f.metadata.to_string()));
+    text(out, Some(&f.tags.to_string()));
+    text(out, Some(&f.received_region));
+    text(out, Some(&f.processed_region));
+    text(out, Some(&f.received_at.to_string()));
+    text(out, Some(&f.processed_at.to_string()));
+    out.push(b'\n');
 }
 
 /// Whether two versions of an item have the same content (what the upsert's
