@@ -197,20 +197,7 @@ pub async fn resends_replace_earlier_versions(node: Node) {
     // statement per round of versions) and must end where the projector
     // did, version by version.
     let mut node = node;
-    node.stop().await;
-    node.store.reset().await.expect("reset");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let rebuild = tokio::spawn(projector::run(
-        node.log.clone(),
-        node.store.clone(),
-        projector::ProjectorSettings::new(node.namespace.clone()),
-        async {
-            let _ = stopped.await;
-        },
-    ));
-    node.wait_projected(3).await;
-    let _ = stop.send(());
-    rebuild.await.expect("no panic").expect("projector ran");
+    node.rebuild_read_models(3).await;
     assert_eq!(node.rows("acme").await, rows, "a rebuild yields the same row");
     node.finish().await;
 }

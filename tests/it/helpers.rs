@@ -97,6 +97,27 @@ impl Node {
         }
     }
 
+    /// Stops the node's roles, drops the read models and rebuilds them from
+    /// offset zero with a projector of its own, until `outputs` records of
+    /// the output topics are projected.
+    pub async fn rebuild_read_models(&mut self, outputs: usize) {
+        self.stop().await;
+        self.store.reset().await.expect("reset");
+        assert!(self.rows("acme").await.is_empty(), "the reset dropped the rows");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let rebuild = tokio::spawn(projector::run(
+            self.log.clone(),
+            self.store.clone(),
+            projector::ProjectorSettings::new(self.namespace.clone()),
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        self.wait_projected(outputs).await;
+        let _ = stop.send(());
+        rebuild.await.expect("no panic").expect("projector ran");
+    }
+
     pub async fn finish(mut self) {
         self.stop().await;
         if let Some(db) = self.database.take() {

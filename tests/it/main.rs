@@ -100,21 +100,7 @@ async fn examples_flow_through_every_role(node: Node) {
 
     // Dropping the read model and rebuilding from offset zero gives the same rows.
     let mut node = node;
-    node.stop().await;
-    node.store.reset().await.expect("reset");
-    assert!(node.rows("acme").await.is_empty());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let rebuild = tokio::spawn(projector::run(
-        node.log.clone(),
-        node.store.clone(),
-        projector::ProjectorSettings::new(node.namespace.clone()),
-        async {
-            let _ = stopped.await;
-        },
-    ));
-    node.wait_projected(80).await;
-    let _ = stop.send(());
-    rebuild.await.expect("no panic").expect("projector ran");
+    node.rebuild_read_models(80).await;
     assert_eq!(
         node.rows("acme").await,
         rows,

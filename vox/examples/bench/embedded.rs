@@ -3,7 +3,7 @@
 //! `synchronous = FULL`) in transactions of 5,000 records.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use eventlog::{Log, SqliteLog};
 
@@ -40,10 +40,7 @@ pub async fn run(args: &Args, run: &str, dir: &Path, report: &mut Report) {
     std::fs::create_dir_all(&half_dir).expect("dir");
     let log = Log::Sqlite(SqliteLog::open(&half_dir.join("log.sqlite")).await.expect("log"));
     let (target, stop) = common::start_node(log, "", &half_dir).await;
-    let half_items = (args.items / 2).max(args.batch * args.clients);
-    let per_client = peak_rate / 2.0 / args.batch as f64 / args.clients as f64;
-    let pace = Duration::from_secs_f64(1.0 / per_client);
-    let half = load::spawn_items(&target, args, &format!("{run}eh"), half_items, Some(pace)).await;
+    let half = load::half_peak(&target, args, &format!("{run}eh"), peak_rate).await;
     let _ = stop.send(());
     let latencies = half.latencies();
     report.note(format!(

@@ -3,7 +3,6 @@
 //! `ProducerPerformance` with the same record size, `acks=all`, idempotent.
 
 use std::path::Path;
-use std::time::Duration;
 
 use eventlog::Log;
 use schemas::Topic;
@@ -47,10 +46,7 @@ pub async fn run(args: &Args, brokers: &str, run: &str, dir: &Path, report: &mut
 
     let ns = format!("{run}.half.");
     let (target, stop) = common::start_node(kafka_log(brokers), &ns, dir).await;
-    let half_items = (args.items / 2).max(args.batch * args.clients);
-    let per_client = peak_rate / 2.0 / args.batch as f64 / args.clients as f64;
-    let pace = Duration::from_secs_f64(1.0 / per_client);
-    let half = load::spawn_items(&target, args, &format!("{run}h"), half_items, Some(pace)).await;
+    let half = load::half_peak(&target, args, &format!("{run}h"), peak_rate).await;
     let _ = stop.send(());
     let latencies = half.latencies();
     report.note(format!(

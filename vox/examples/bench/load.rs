@@ -62,6 +62,20 @@ pub async fn spawn_items(target: &Target, args: &Args, run: &str, items: usize, 
     serde_json::from_slice(&output.stdout).expect("the load generator's report")
 }
 
+/// Half as many items as a phase, offered at half of `peak` items/s.
+pub async fn half_peak(target: &Target, args: &Args, run: &str, peak: f64) -> Load {
+    let items = (args.items / 2).max(args.batch * args.clients);
+    let per_client = peak / 2.0 / args.batch as f64 / args.clients as f64;
+    spawn_items(
+        target,
+        args,
+        run,
+        items,
+        Some(Duration::from_secs_f64(1.0 / per_client)),
+    )
+    .await
+}
+
 /// The child: pushes, then prints its [`Load`] on stdout.
 pub async fn child(order: &str) {
     let order: Order = serde_json::from_str(order).expect("a load order");
