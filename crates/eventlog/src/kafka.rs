@@ -570,6 +570,17 @@ impl GroupInner {
                 }
             }
         }
+        // A rebalance served by a poll since these records were read may have
+        // given some of their partitions to another member, which may
+        // already have read their committed offsets: then these offsets must
+        // not be committed (the step is aborted and its records read again).
+        let assigned = self.consumer.assignment()?;
+        if next
+            .keys()
+            .any(|(topic, partition)| assigned.find_partition(topic, *partition).is_none())
+        {
+            return Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::IllegalGeneration));
+        }
         let mut offsets = TopicPartitionList::new();
         for ((topic, partition), next) in next {
             offsets.add_partition_offset(topic, *partition, Offset::Offset(*next))?;
