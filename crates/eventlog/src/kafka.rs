@@ -570,10 +570,17 @@ impl GroupInner {
                 }
             }
         }
-        // A rebalance served by a poll since these records were read may have
-        // given some of their partitions to another member, which may
-        // already have read their committed offsets: then these offsets must
-        // not be committed (the step is aborted and its records read again).
+        // The group generation first, then the assignment: a rebalance served
+        // by a poll since these records were read may have given some of
+        // their partitions to another member, which may already have read
+        // their committed offsets, so these offsets must not be committed
+        // (the step is aborted and its records read again). A rebalance after
+        // this point leaves `metadata` with the old generation, which the
+        // coordinator refuses.
+        let metadata = self
+            .consumer
+            .group_metadata()
+            .ok_or(KafkaError::ConsumerCommit(RDKafkaErrorCode::InvalidArgument))?;
         let assigned = self.consumer.assignment()?;
         if next
             .keys()
@@ -585,10 +592,6 @@ impl GroupInner {
         for ((topic, partition), next) in next {
             offsets.add_partition_offset(topic, *partition, Offset::Offset(*next))?;
         }
-        let metadata = self
-            .consumer
-            .group_metadata()
-            .ok_or(KafkaError::ConsumerCommit(RDKafkaErrorCode::InvalidArgument))?;
         self.producer
             .send_offsets_to_transaction(&offsets, &metadata, self.timeout)
     }
