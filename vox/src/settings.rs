@@ -71,7 +71,7 @@ settings! {
     [env = "VOX_DATABASE_URL", hide_env_values = true] database_url: Secret,
     /// Prefix of every topic name and consumer group (lets several installations share a cluster).
     [env = "VOX_TOPIC_NAMESPACE"] topic_namespace: String,
-    /// Stable id of this replica among its role's replicas (Kafka transactional id) [default: host name].
+    /// Stable id of this replica among its role's replicas (Kafka transactional id and static group member id; two live replicas must never share it) [default: host name].
     [env = "VOX_INSTANCE_ID"] instance_id: String,
     /// File with the key-encryption key that seals client secrets (64 hex digits, mode 0600)
     /// [default for the embedded mode: <data-dir>/secrets/kek, created on first use].
