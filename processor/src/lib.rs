@@ -78,7 +78,7 @@ pub async fn run(
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                if let Err(e) = config.refresh_after(every).await {
+                if let Err(e) = config.refresh().await {
                     tracing::warn!(error = %e, "refreshing the tenant configuration failed");
                 }
             }
@@ -197,6 +197,10 @@ fn handle_all(
 ) -> Vec<(Output, Option<ReasonCode>)> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let chunk = records.len().div_ceil(threads).max(256);
+    if records.len() <= chunk {
+        // A small step: not worth a thread.
+        return records.iter().map(|r| handle_record(d, settings, r, now)).collect();
+    }
     std::thread::scope(|scope| {
         let parts: Vec<_> = records
             .chunks(chunk)

@@ -1,21 +1,29 @@
 //! The `vox` command line, run as a process (the binary cargo built).
 
+/// `vox <args> --data-dir <data>` on the embedded backends, whatever the
+/// environment says about Kafka and PostgreSQL.
+fn embedded(args: &[&str], data: &std::path::Path) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_vox"));
+    command.args(args).arg("--data-dir").arg(data);
+    for var in [
+        "VOX_KAFKA_BROKERS",
+        "VOX_DATABASE_URL",
+        "VOX_TOPIC_NAMESPACE",
+        "VOX_KAFKA_ALLOW_UNSAFE_DURABILITY",
+        "VOX_KAFKA_REPLICATION_FACTOR",
+        "VOX_KAFKA_MIN_INSYNC_REPLICAS",
+    ] {
+        command.env_remove(var);
+    }
+    command
+}
+
 /// CLI errors are one line on stderr that says what to do, and exit 1.
 #[test]
 fn cli_errors_are_one_clear_line() {
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("data");
-    let vox = env!("CARGO_BIN_EXE_vox");
-    let run = |args: &[&str]| {
-        std::process::Command::new(vox)
-            .args(args)
-            .arg("--data-dir")
-            .arg(&data)
-            .env_remove("VOX_KAFKA_BROKERS")
-            .env_remove("VOX_DATABASE_URL")
-            .output()
-            .expect("run vox")
-    };
+    let run = |args: &[&str]| embedded(args, &data).output().expect("run vox");
     let created = run(&["tenant", "create", "acme"]);
     assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
     for (args, expected) in [
@@ -46,20 +54,8 @@ fn cli_keeps_data_private_and_commands_repeatable() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("data");
-    let vox = env!("CARGO_BIN_EXE_vox");
     let run = |args: &[&str]| {
-        let output = std::process::Command::new(vox)
-            .args(args)
-            .arg("--data-dir")
-            .arg(&data)
-            .env_remove("VOX_KAFKA_BROKERS")
-            .env_remove("VOX_DATABASE_URL")
-            .env_remove("VOX_TOPIC_NAMESPACE")
-            .env_remove("VOX_KAFKA_ALLOW_UNSAFE_DURABILITY")
-            .env_remove("VOX_KAFKA_REPLICATION_FACTOR")
-            .env_remove("VOX_KAFKA_MIN_INSYNC_REPLICAS")
-            .output()
-            .expect("run vox");
+        let output = embedded(args, &data).output().expect("run vox");
         (
             output.status.code(),
             String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -397,15 +393,7 @@ async fn embedded_log_keeps_every_acknowledged_item_through_sigkill() {
     let data = dir.path().join("data");
     let log_file = data.join("log.sqlite");
     let cli = |args: &[&str]| {
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_vox"))
-            .args(args)
-            .arg("--data-dir")
-            .arg(&data)
-            .env_remove("VOX_KAFKA_BROKERS")
-            .env_remove("VOX_DATABASE_URL")
-            .env_remove("VOX_TOPIC_NAMESPACE")
-            .output()
-            .expect("run vox");
+        let output = embedded(args, &data).output().expect("run vox");
         assert!(
             output.status.success(),
             "{args:?}: {}",
@@ -425,23 +413,14 @@ async fn embedded_log_keeps_every_acknowledged_item_through_sigkill() {
             .to_owned()
     };
     let (client_id, secret) = (export("VOX_CLIENT_ID"), export("VOX_CLIENT_SECRET"));
-    let mut serve = std::process::Command::new(env!("CARGO_BIN_EXE_vox"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--ops-listen",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(&data)
-        .env_remove("VOX_KAFKA_BROKERS")
-        .env_remove("VOX_DATABASE_URL")
-        .env_remove("VOX_TOPIC_NAMESPACE")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start vox serve");
+    let mut serve = embedded(
+        &["serve", "--listen", "127.0.0.1:0", "--ops-listen", "127.0.0.1:0"],
+        &data,
+    )
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .expect("start vox serve");
     // "  ingest:  https://127.0.0.1:PORT/v1/feedback/batch" on stderr.
     let mut lines = BufReader::new(serve.stderr.take().expect("stderr")).lines();
     let url = loop {
