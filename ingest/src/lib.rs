@@ -72,6 +72,9 @@ pub struct IngestSettings {
     /// When set, `/metrics` on the operations listener needs
     /// `Authorization: Bearer <token>`.
     pub ops_token: Option<auth::Secret>,
+    /// Readiness of the other roles in this process (`vox serve`), also
+    /// reported on `/readyz`.
+    pub also_ready: https::ops::Also,
 }
 
 impl IngestSettings {
@@ -94,6 +97,7 @@ impl IngestSettings {
             server: ServerLimits::default(),
             audit_interval: Duration::from_secs(10),
             ops_token: None,
+            also_ready: https::ops::Also::default(),
         }
     }
 }
@@ -202,11 +206,14 @@ pub async fn run(
     let ops = async {
         match listeners.ops {
             Some(listener) => {
-                https::serve(
+                let mut checks = vec![readiness(state.clone())];
+                checks.extend(state.settings.also_ready.0.iter().cloned());
+                let ready = https::ops::all(checks);
+                https::ops::serve(
                     listener,
                     tls,
-                    https::ops::router(readiness(state.clone()), state.settings.ops_token.clone()),
-                    ServerLimits::default(),
+                    ready,
+                    state.settings.ops_token.clone(),
                     stopped(stop_rx.clone()),
                 )
                 .await

@@ -325,12 +325,7 @@ fn is_language_tag(tag: &str) -> bool {
 }
 
 fn default_scale(kind: MetricKind) -> Option<(f64, f64)> {
-    match kind {
-        MetricKind::Nps => Some((0.0, 10.0)),
-        MetricKind::Csat | MetricKind::Rating => Some((1.0, 5.0)),
-        MetricKind::Ces => Some((1.0, 7.0)),
-        MetricKind::Custom => None,
-    }
+    kind.fixed_scale()
 }
 
 fn metrics(obj: &Map<String, Value>) -> Result<Vec<Metric>, ItemError> {

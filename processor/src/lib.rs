@@ -4,15 +4,18 @@
 //! reason, to `vox.feedback.rejected`. Outputs and input offsets are committed
 //! in one transactional step, so every input is handled exactly once.
 
+pub mod telemetry;
+
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use directory::{ConfigFollower, Directory, SharedDirectory};
 use eventlog::{GroupConsumer, Log, LogError, Output, PendingStep, Record};
 use schemas::{
-    AppliedTag, ClientId, CollectionId, FeedbackProcessed, FeedbackReceived, FeedbackRejected, ReasonCode, Region,
-    TagSource, TenantId, Topic,
+    AppliedTag, ClientId, CollectionId, FeedbackProcessed, FeedbackReceived, FeedbackRejected, ReasonCode, Redaction,
+    Region, TagSource, TenantId, Topic,
 };
 
 #[derive(Debug, Clone)]
@@ -32,6 +35,9 @@ pub struct ProcessorSettings {
     /// How often the copy of the tenant configuration is refreshed in the
     /// background (a record it refuses triggers a refresh of its own).
     pub config_refresh: Duration,
+    /// Set once the configuration has been read to its end and the
+    /// consumer has joined its group (what `/readyz` reports).
+    pub ready: Arc<AtomicBool>,
 }
 
 impl ProcessorSettings {
@@ -44,6 +50,7 @@ impl ProcessorSettings {
             batch_size: 5000,
             poll_wait: Duration::from_millis(200),
             config_refresh: Duration::from_secs(1),
+            ready: Arc::new(AtomicBool::new(false)),
         }
     }
 }
@@ -55,6 +62,10 @@ pub enum ProcessorError {
     #[error("a processing task failed: {0}")]
     Task(String),
 }
+
+/// How often the consumer lag metric is measured (a round trip to the
+/// brokers on Kafka).
+const LAG_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Runs until `shutdown` completes. A step that the log aborts is retried
 /// (its records are polled again); any other failure ends the run with an
@@ -85,12 +96,24 @@ pub async fn run(
         }
     });
     let mut consumer = log.group_consumer(&settings.group, &[raw]).await?;
+    telemetry::register();
+    settings.ready.store(true, Ordering::Release);
     tracing::info!(group = %settings.group, region = %settings.region, "processor started");
     tokio::pin!(shutdown);
     // The step committing while the next one is polled and handled (at most
     // one: a transaction begins only after the one before has committed).
-    let mut committing: Option<(PendingStep, usize)> = None;
+    let mut committing: Option<Committing> = None;
+    let mut lag_measured: Option<Instant> = None;
     let result = loop {
+        if lag_measured.is_none_or(|at| at.elapsed() >= LAG_INTERVAL) {
+            lag_measured = Some(Instant::now());
+            match consumer.lag().await {
+                // Nothing assigned yet (a group still joining): ask again next time.
+                Ok(lag) if lag.is_empty() => lag_measured = None,
+                Ok(lag) => eventlog::record_lag(telemetry::LAG, &lag),
+                Err(e) => tracing::warn!(error = %e, "measuring the consumer lag failed"),
+            }
+        }
         let records = tokio::select! {
             _ = &mut shutdown => break Ok(()),
             polled = consumer.poll(settings.batch_size, settings.poll_wait) => match polled {
@@ -121,32 +144,72 @@ pub async fn run(
                 Err(e) => break Err(e),
             }
         }
-        committing = Some((consumer.start_step(outputs, &records).await, records.len()));
+        committing = Some(Committing {
+            step: consumer.start_step(outputs, &records).await,
+            records: records.len(),
+            started,
+        });
     };
     if let Some(step) = committing.take() {
         let _ = settled(&mut consumer, step).await;
     }
     refresher.abort();
+    settings.ready.store(false, Ordering::Release);
     tracing::info!("processor stopped");
     result
+}
+
+/// A step whose commit is under way.
+struct Committing {
+    step: PendingStep,
+    records: usize,
+    /// When its records were polled.
+    started: Instant,
 }
 
 /// Waits for a step started with `start_step`: Ok(true) once committed,
 /// Ok(false) when the log aborted it (the consumer is then rewound, and
 /// whatever was polled meanwhile comes again).
-async fn settled(consumer: &mut GroupConsumer, (step, records): (PendingStep, usize)) -> Result<bool, ProcessorError> {
-    let started = Instant::now();
+async fn settled(consumer: &mut GroupConsumer, committing: Committing) -> Result<bool, ProcessorError> {
+    let Committing { step, records, started } = committing;
+    let waited = Instant::now();
     match step.finish().await {
         Ok(()) => {
-            tracing::debug!(records, wait = ?started.elapsed(), "step committed");
+            tracing::debug!(records, wait = ?waited.elapsed(), "step committed");
+            metrics::counter!(telemetry::STEPS, "outcome" => "committed").increment(1);
+            metrics::histogram!(telemetry::STEP_LATENCY).record(started.elapsed().as_secs_f64());
             Ok(true)
         }
         Err(LogError::Aborted(reason)) => {
+            metrics::counter!(telemetry::STEPS, "outcome" => "aborted").increment(1);
             tracing::warn!(%reason, "step aborted; retrying its records");
             consumer.rewind().await?;
             Ok(false)
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// What handling one record gave: its output, the reason code when it is a
+/// dead letter, and what the rules did (for the metrics).
+struct Handled {
+    output: Output,
+    reason: Option<ReasonCode>,
+    client_tags: u64,
+    rule_tags: u64,
+    /// (detector kind, spans replaced).
+    redactions: Vec<(String, u64)>,
+}
+
+impl Handled {
+    fn rejected(output: Output, code: ReasonCode) -> Handled {
+        Handled {
+            output,
+            reason: Some(code),
+            client_tags: 0,
+            rule_tags: 0,
+            redactions: Vec::new(),
+        }
     }
 }
 
@@ -174,27 +237,23 @@ async fn handle(
         .await
         .map_err(|e| ProcessorError::Task(e.to_string()))?
     };
-    if outputs.iter().any(|(_, reason)| reason.is_some_and(config_dependent)) {
+    if outputs.iter().any(|h| h.reason.is_some_and(config_dependent)) {
         config.refresh().await?;
         config.read(|d| {
             for (o, r) in outputs.iter_mut().zip(&records) {
-                if o.1.is_some_and(config_dependent) {
+                if o.reason.is_some_and(config_dependent) {
                     *o = handle_record(d, settings, r, now);
                 }
             }
         });
     }
-    Ok((outputs.into_iter().map(|(o, _)| o).collect(), records))
+    telemetry::count(&outputs);
+    Ok((outputs.into_iter().map(|h| h.output).collect(), records))
 }
 
 /// [`handle_record`] for every record, on all cores (decoding and encoding
 /// Avro is most of a step's CPU time).
-fn handle_all(
-    d: &Directory,
-    settings: &ProcessorSettings,
-    records: &[Record],
-    now: i64,
-) -> Vec<(Output, Option<ReasonCode>)> {
+fn handle_all(d: &Directory, settings: &ProcessorSettings, records: &[Record], now: i64) -> Vec<Handled> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let chunk = records.len().div_ceil(threads).max(256);
     if records.len() <= chunk {
@@ -238,16 +297,11 @@ fn config_dependent(code: ReasonCode) -> bool {
 /// not encode) is that record's dead letter. Pure, so that it can be tested
 /// through events alone.
 pub fn process(directory: &Directory, settings: &ProcessorSettings, record: &Record, now: i64) -> Output {
-    handle_record(directory, settings, record, now).0
+    handle_record(directory, settings, record, now).output
 }
 
 /// [`process`], with the reason code when the output is a dead letter.
-fn handle_record(
-    directory: &Directory,
-    settings: &ProcessorSettings,
-    record: &Record,
-    now: i64,
-) -> (Output, Option<ReasonCode>) {
+fn handle_record(directory: &Directory, settings: &ProcessorSettings, record: &Record, now: i64) -> Handled {
     let received: FeedbackReceived = match schemas::decode(&record.payload) {
         Ok(r) => r,
         Err(e) => return reject(settings, record, None, ReasonCode::Undecodable, e.to_string(), now),
@@ -288,7 +342,24 @@ fn handle_record(
             now,
         );
     }
-    let applied_tags = received
+    let rules = match directory.live_rules(tenant.as_str()) {
+        Ok(rules) => rules,
+        Err(invalid) => {
+            let reason = format!("the live rule set of tenant '{tenant}' does not compile with this build: {invalid}");
+            return reject(
+                settings,
+                record,
+                Some(&received),
+                ReasonCode::RulesUnavailable,
+                reason,
+                now,
+            );
+        }
+    };
+    let mut item = received.item.clone();
+    let outcome = rules.apply(collection.as_str(), &mut item);
+    let version = rules.version();
+    let mut applied_tags: Vec<AppliedTag> = received
         .item
         .tags
         .iter()
@@ -298,6 +369,31 @@ fn handle_record(
             source: TagSource::Client,
             rule_id: None,
             rule_version: None,
+        })
+        .collect();
+    let rule_tags = outcome.tags.len() as u64;
+    applied_tags.extend(outcome.tags.into_iter().map(|t| AppliedTag {
+        name: t.name,
+        value: t.value,
+        source: TagSource::Rule,
+        rule_id: Some(t.rule_id),
+        rule_version: Some(version),
+    }));
+    let client_tags = received.item.tags.len() as u64;
+    let redaction_counts = outcome
+        .redactions
+        .iter()
+        .map(|r| (r.kind.clone(), u64::from(r.count)))
+        .collect();
+    let redactions = outcome
+        .redactions
+        .into_iter()
+        .map(|r| Redaction {
+            field: r.field,
+            kind: r.kind,
+            count: i32::try_from(r.count).unwrap_or(i32::MAX),
+            rule_id: r.rule_id,
+            rule_version: version,
         })
         .collect();
     let processed = FeedbackProcessed {
@@ -311,19 +407,23 @@ fn handle_record(
         processed_region: settings.region.to_string(),
         received_at: received.received_at,
         processed_at: now,
-        item: received.item.clone(),
+        item,
+        rule_set_version: Some(version),
         applied_tags,
-        redactions: Vec::new(),
+        redactions,
     };
     match schemas::encode(&processed) {
-        Ok(payload) => (
-            Output {
+        Ok(payload) => Handled {
+            output: Output {
                 topic: Topic::FeedbackProcessed.name(&settings.namespace),
                 key: record.key.clone(),
                 payload,
             },
-            None,
-        ),
+            reason: None,
+            client_tags,
+            rule_tags,
+            redactions: redaction_counts,
+        },
         Err(e) => reject(
             settings,
             record,
@@ -370,7 +470,7 @@ fn reject(
     code: ReasonCode,
     reason: String,
     now: i64,
-) -> (Output, Option<ReasonCode>) {
+) -> Handled {
     let clean = |s: &String| schemas::text::sanitize(s);
     let rejected = FeedbackRejected {
         event_id: received.map(|r| clean(&r.event_id)),
@@ -392,7 +492,7 @@ fn reject(
         key: record.key.clone(),
         payload: schemas::encode(&rejected).expect("a FeedbackRejected of plain strings and bytes always encodes"),
     };
-    (output, Some(code))
+    Handled::rejected(output, code)
 }
 
 #[cfg(test)]
@@ -590,5 +690,52 @@ mod tests {
         assert_eq!((p.processed_region.as_str(), p.processed_at), ("eu", NOW));
         assert_eq!(p.applied_tags.len(), 1);
         assert_eq!(p.applied_tags[0].source, TagSource::Client);
+    }
+
+    #[test]
+    fn the_live_rule_set_tags_and_redacts_and_is_named_in_the_event() {
+        let settings = ProcessorSettings::new(Region::parse("eu").expect("region"), "");
+        let rules = ConfigEvent::RuleSetPublished(schemas::RuleSetPublished {
+            tenant_id: "acme".into(),
+            version: 1,
+            document: "[[rule]]\nid = \"late\"\nwhen.text_contains = [\"myöhässä\"]\ntags = [{ name = \"topic\", value = \"late\" }]\n"
+                .into(),
+            published_at: 0,
+            published_by: None,
+        });
+        let mut input = received("acme", "c-all", "nps", "Paketti oli MYÖHÄSSÄ, soita 040 123 4567");
+        input.item.metrics.push(schemas::Metric {
+            kind: schemas::MetricKind::Nps,
+            value: 9.0,
+            scale_min: 0.0,
+            scale_max: 10.0,
+        });
+        let encoded = schemas::encode(&input).expect("encode");
+        let out = process(&directory(&[rules]), &settings, &record(encoded.clone()), NOW);
+        let p: FeedbackProcessed = schemas::decode(&out.payload).expect("processed");
+        assert_eq!(p.rule_set_version, Some(1));
+        assert_eq!(p.item.text.as_deref(), Some("Paketti oli MYÖHÄSSÄ, soita [phone]"));
+        let tags: Vec<(&str, &str, Option<&str>, Option<i32>)> = p
+            .applied_tags
+            .iter()
+            .map(|t| (t.name.as_str(), t.value.as_str(), t.rule_id.as_deref(), t.rule_version))
+            .collect();
+        assert_eq!(
+            tags,
+            [
+                ("topic", "delivery", None, None),
+                ("nps", "promoter", Some("builtin.nps_category"), Some(1)),
+                ("topic", "late", Some("late"), Some(1)),
+            ]
+        );
+        assert_eq!(p.redactions.len(), 1);
+        assert_eq!((p.redactions[0].kind.as_str(), p.redactions[0].count), ("phone", 1));
+
+        // Without a published rule set: version 0, the defaults.
+        let out = process(&directory(&[]), &settings, &record(encoded), NOW);
+        let p: FeedbackProcessed = schemas::decode(&out.payload).expect("processed");
+        assert_eq!(p.rule_set_version, Some(0));
+        assert_eq!(p.applied_tags.len(), 2, "the client's tag and the NPS category");
+        assert_eq!(p.item.text.as_deref(), Some("Paketti oli MYÖHÄSSÄ, soita [phone]"));
     }
 }

@@ -4,8 +4,12 @@
 //! dedupe on the event id), so a restart or a replay never applies an event
 //! twice, and a rebuild from offset zero yields the same rows.
 
+pub mod telemetry;
+
 use std::future::Future;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use eventlog::{Log, LogError, Positions, Record};
 use schemas::{FeedbackProcessed, FeedbackRejected, ReasonCode, Topic};
@@ -22,6 +26,9 @@ pub struct ProjectorSettings {
     pub batch_size: usize,
     /// How long one poll waits for records.
     pub poll_wait: Duration,
+    /// Set once the projector has read its stored offsets and started
+    /// reading (what `/readyz` reports).
+    pub ready: Arc<AtomicBool>,
 }
 
 impl ProjectorSettings {
@@ -30,6 +37,7 @@ impl ProjectorSettings {
             namespace: namespace.into(),
             batch_size: 5000,
             poll_wait: Duration::from_millis(200),
+            ready: Arc::new(AtomicBool::new(false)),
         }
     }
 }
@@ -43,6 +51,10 @@ pub enum ProjectorError {
     #[error("a projector task failed: {0}")]
     Task(String),
 }
+
+/// How often the lag metric is measured (a round trip to the brokers on
+/// Kafka).
+const LAG_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Runs until `shutdown` completes, resuming from the offsets in the store.
 pub async fn run(
@@ -63,12 +75,24 @@ pub async fn run(
         .map(|(t, p, o)| ((t, p), o))
         .collect();
     let mut reader = log.reader(&topics, &positions).await?;
+    telemetry::register();
+    settings.ready.store(true, Ordering::Release);
     tracing::info!(?positions, "projector started");
     tokio::pin!(shutdown);
     // The step being written while the next one is read and projected (at
     // most one: the next step's offsets start where this one's end).
     let mut writing: Option<Writing> = None;
+    let mut lag_measured: Option<Instant> = None;
     loop {
+        if lag_measured.is_none_or(|at| at.elapsed() >= LAG_INTERVAL) {
+            lag_measured = Some(Instant::now());
+            match reader.lag().await {
+                // Nothing assigned yet (a group still joining): ask again next time.
+                Ok(lag) if lag.is_empty() => lag_measured = None,
+                Ok(lag) => eventlog::record_lag(telemetry::LAG, &lag),
+                Err(e) => tracing::warn!(error = %e, "measuring the projector's lag failed"),
+            }
+        }
         let records = tokio::select! {
             _ = &mut shutdown => break,
             polled = reader.poll(settings.batch_size, settings.poll_wait) => polled?,
@@ -79,7 +103,7 @@ pub async fn run(
             }
             continue;
         }
-        let projected = std::time::Instant::now();
+        let projected = Instant::now();
         let projection = project(&settings.namespace, &positions, &records);
         tracing::debug!(records = records.len(), project = ?projected.elapsed(), "step projected");
         if let Some(w) = writing.take() {
@@ -89,20 +113,28 @@ pub async fn run(
         for m in &projection.offsets {
             positions.insert((m.topic.clone(), m.partition), m.to);
         }
+        let counts = (projection.feedback.len() as u64, projection.rejections.len() as u64);
         let task = tokio::spawn({
             let store = store.clone();
             async move {
-                let started = std::time::Instant::now();
+                let started = Instant::now();
                 let written = store.apply(PROJECTOR, &projection).await;
                 tracing::debug!(write = ?started.elapsed(), "step written");
                 written
             }
         });
-        writing = Some(Writing { task, records, start });
+        writing = Some(Writing {
+            task,
+            records,
+            start,
+            counts,
+            started: projected,
+        });
     }
     if let Some(w) = writing.take() {
         w.finish(&store, &settings.namespace).await?;
     }
+    settings.ready.store(false, Ordering::Release);
     tracing::info!("projector stopped");
     Ok(())
 }
@@ -113,6 +145,10 @@ struct Writing {
     records: Vec<Record>,
     /// The positions the step starts from.
     start: Positions,
+    /// Rows of processed items and of dead letters in the step.
+    counts: (u64, u64),
+    /// When its records were read.
+    started: Instant,
 }
 
 impl Writing {
@@ -123,17 +159,22 @@ impl Writing {
     async fn finish(self, store: &Store, namespace: &str) -> Result<(), ProjectorError> {
         let written = self.task.await.map_err(|e| ProjectorError::Task(e.to_string()))?;
         match written {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                metrics::counter!(telemetry::RECORDS, "kind" => "feedback").increment(self.counts.0);
+                metrics::counter!(telemetry::RECORDS, "kind" => "rejection").increment(self.counts.1);
+            }
             Err(e) if e.is_refused_data() => {
                 tracing::warn!(error = %e, "the store refused a step; writing its records one by one");
                 let mut positions = self.start;
                 for r in &self.records {
                     apply_one(store, namespace, &mut positions, r).await?;
                 }
-                Ok(())
             }
-            Err(e) => Err(e.into()),
+            Err(e) => return Err(e.into()),
         }
+        metrics::counter!(telemetry::STEPS).increment(1);
+        metrics::histogram!(telemetry::STEP_LATENCY).record(self.started.elapsed().as_secs_f64());
+        Ok(())
     }
 }
 
@@ -153,8 +194,17 @@ async fn apply_one(
         Err(e) => return Err(e.into()),
     };
     let projection = match refused {
-        None => projection,
+        None => {
+            let kind = if projection.feedback.is_empty() {
+                "rejection"
+            } else {
+                "feedback"
+            };
+            metrics::counter!(telemetry::RECORDS, "kind" => kind).increment(1);
+            projection
+        }
         Some(e) => {
+            metrics::counter!(telemetry::RECORDS, "kind" => "store_refused").increment(1);
             tracing::error!(topic = %r.topic, offset = r.offset, error = %e, "the store refused a record; kept as a rejection");
             let mut dead = projection;
             let (tenant_id, collection, external_id, event_id) = match dead.feedback.pop() {
@@ -415,6 +465,7 @@ mod tests {
                 metadata: Default::default(),
                 tags: vec![],
             },
+            rule_set_version: Some(0),
             applied_tags: vec![],
             redactions: vec![],
         }

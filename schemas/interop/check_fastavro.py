@@ -31,13 +31,14 @@ def crc64_avro(data: bytes) -> int:
 
 EXPECTED = {
     "feedback_received": {"tenant_id": "acme", "external_id": "nps-1", "region": "eu"},
-    "feedback_processed": {"tenant_id": "acme", "external_id": "nps-1", "processed_region": "eu"},
+    "feedback_processed": {"tenant_id": "acme", "external_id": "nps-1", "processed_region": "eu", "rule_set_version": 1},
     "feedback_rejected": {"reason_code": "undecodable", "input": b"\x00\x9f\xff\x01", "event_id": None},
     "tenant_created": {"tenant_id": "acme", "name": "Acme Oy", "region": "eu"},
     "collection_created": {"tenant_id": "acme", "collection": "nps-2026", "name": "NPS 2026"},
     "client_credential_issued": {"client_id": "vox_ci_0011223344556677", "secret_version": 1},
     "client_secret_rotated": {"secret_version": 2, "kek_id": "kek-1"},
     "client_credential_revoked": {"secret_version": 1, "client_id": "vox_ci_0011223344556677"},
+    "rule_set_published": {"tenant_id": "acme", "version": 1, "published_by": "ops"},
     "audit_record": {"action": "feedback.batch", "outcome": "success", "details": {"accepted": "1"}},
 }
 

@@ -86,6 +86,17 @@ impl MetricKind {
             MetricKind::Custom => "custom",
         }
     }
+
+    /// The scale every metric of this kind is on: NPS 0–10, CSAT and rating
+    /// 1–5, CES 1–7; a custom metric brings its own (None).
+    pub fn fixed_scale(self) -> Option<(f64, f64)> {
+        match self {
+            MetricKind::Nps => Some((0.0, 10.0)),
+            MetricKind::Csat | MetricKind::Rating => Some((1.0, 5.0)),
+            MetricKind::Ces => Some((1.0, 7.0)),
+            MetricKind::Custom => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -165,11 +176,23 @@ pub struct AppliedTag {
     pub rule_version: Option<i32>,
 }
 
+/// What redaction replaced in one field (never the original text).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Redaction {
+    /// `text` or `metadata.<key>`.
     pub field: String,
+    /// Since v2: the detector (`email`, `phone`, …, or `custom`).
+    #[serde(default)]
+    pub kind: String,
+    /// Since v2: how many spans were replaced.
+    #[serde(default = "one")]
+    pub count: i32,
     pub rule_id: String,
     pub rule_version: i32,
+}
+
+fn one() -> i32 {
+    1
 }
 
 /// Written by the processor to `vox.feedback.processed`.
@@ -186,13 +209,17 @@ pub struct FeedbackProcessed {
     pub received_at: i64,
     pub processed_at: i64,
     pub item: FeedbackItem,
+    /// Since v2: the rule set version applied (0: the defaults); None for
+    /// events written before rule sets existed.
+    #[serde(default)]
+    pub rule_set_version: Option<i32>,
     pub applied_tags: Vec<AppliedTag>,
     pub redactions: Vec<Redaction>,
 }
 event!(
     FeedbackProcessed,
     "vox.events.FeedbackProcessed",
-    ["feedback_processed.v1.avsc"]
+    ["feedback_processed.v1.avsc", "feedback_processed.v2.avsc"]
 );
 
 /// Dead letter written by the processor to `vox.feedback.rejected`.
@@ -302,6 +329,21 @@ event!(
     ["client_credential_revoked.v1.avsc"]
 );
 
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleSetPublished {
+    pub tenant_id: String,
+    pub version: i32,
+    pub document: String,
+    pub published_at: i64,
+    #[serde(default)]
+    pub published_by: Option<String>,
+}
+event!(
+    RuleSetPublished,
+    "vox.config.RuleSetPublished",
+    ["rule_set_published.v1.avsc"]
+);
+
 /// Declares [`ConfigEvent`], the events that may appear on `vox.config`,
 /// from one list: the enum, the log key (the tenant), encoding, and decoding
 /// by the writer schema's fingerprint. Adding a configuration event adds a
@@ -356,6 +398,7 @@ config_events!(
     ClientCredentialIssued,
     ClientSecretRotated,
     ClientCredentialRevoked,
+    RuleSetPublished,
 );
 
 // ---------------------------------------------------------------- audit
@@ -433,6 +476,11 @@ pub fn all_versions() -> Vec<(&'static str, &'static str, &'static [SchemaVersio
             "client_credential_revoked",
             ClientCredentialRevoked::NAME,
             ClientCredentialRevoked::versions(),
+        ),
+        (
+            "rule_set_published",
+            RuleSetPublished::NAME,
+            RuleSetPublished::versions(),
         ),
         ("audit_record", AuditRecord::NAME, AuditRecord::versions()),
     ]

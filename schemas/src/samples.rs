@@ -16,6 +16,7 @@ pub struct Samples {
     pub issued: ClientCredentialIssued,
     pub rotated: ClientSecretRotated,
     pub revoked: ClientCredentialRevoked,
+    pub rules: RuleSetPublished,
     pub audit: AuditRecord,
 }
 
@@ -82,6 +83,7 @@ pub fn samples() -> Samples {
         received_at: received.received_at,
         processed_at: received.received_at + 1,
         item: received.item.clone(),
+        rule_set_version: Some(1),
         applied_tags: vec![AppliedTag {
             name: "topic".into(),
             value: "service".into(),
@@ -91,7 +93,9 @@ pub fn samples() -> Samples {
         }],
         redactions: vec![Redaction {
             field: "text".into(),
-            rule_id: "pii-email".into(),
+            kind: "email".into(),
+            count: 2,
+            rule_id: "builtin.redact.email".into(),
             rule_version: 1,
         }],
     };
@@ -128,6 +132,13 @@ pub fn samples() -> Samples {
         secret_version: Some(1),
         revoked_at: 5,
     };
+    let rules = RuleSetPublished {
+        tenant_id: "acme".into(),
+        version: 1,
+        document: "[[rule]]\nid = \"delivery\"\nwhen.text_contains = [\"delivery\"]\ntags = [{ name = \"topic\", value = \"delivery\" }]\n".into(),
+        published_at: 6,
+        published_by: Some("ops".into()),
+    };
     let audit = AuditRecord {
         audit_id: "9b2f0c1e-1111-4a2b-8c3d-000000000001".into(),
         tenant_id: Some("acme".into()),
@@ -150,6 +161,7 @@ pub fn samples() -> Samples {
         issued,
         rotated,
         revoked,
+        rules,
         audit,
     }
 }
@@ -166,6 +178,7 @@ pub fn encoded() -> Result<Vec<(&'static str, Vec<u8>)>, CodecError> {
         ("client_credential_issued", encode(&s.issued)?),
         ("client_secret_rotated", encode(&s.rotated)?),
         ("client_credential_revoked", encode(&s.revoked)?),
+        ("rule_set_published", encode(&s.rules)?),
         ("audit_record", encode(&s.audit)?),
     ])
 }

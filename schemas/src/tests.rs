@@ -93,6 +93,7 @@ fn every_event_round_trips() {
         received_at: 1,
         processed_at: 2,
         item: item(),
+        rule_set_version: Some(3),
         applied_tags: vec![
             AppliedTag {
                 name: "topic".into(),
@@ -111,6 +112,8 @@ fn every_event_round_trips() {
         ],
         redactions: vec![Redaction {
             field: "text".into(),
+            kind: "custom".into(),
+            count: 1,
             rule_id: "pii".into(),
             rule_version: 1,
         }],
@@ -125,6 +128,7 @@ fn every_event_round_trips() {
     round_trip(&samples.issued);
     round_trip(&samples.rotated);
     round_trip(&samples.revoked);
+    round_trip(&samples.rules);
     round_trip(&samples.audit);
 }
 

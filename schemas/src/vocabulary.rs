@@ -136,6 +136,8 @@ vocabulary!(
         InvalidId = "invalid_id",
         /// The processed event could not be encoded.
         Unencodable = "unencodable",
+        /// The tenant's live rule set does not compile with this build.
+        RulesUnavailable = "rules_unavailable",
         /// The database refused the row.
         StoreRefused = "store_refused",
     }

@@ -61,6 +61,7 @@ fn processed(r: schemas::FeedbackReceived) -> schemas::FeedbackProcessed {
         received_at: r.received_at,
         processed_at: r.received_at,
         item: r.item,
+        rule_set_version: Some(0),
         applied_tags: vec![],
         redactions: vec![],
     }

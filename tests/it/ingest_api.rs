@@ -570,12 +570,29 @@ pub async fn metrics_and_readiness_are_served(node: Node) {
     let mut forged = Request::new(&acme, ndjson(&[item("m-2", "nps-2026")]));
     forged.secret = auth::new_secret();
     assert_eq!(forged.send(&node).await.0, 401);
+    let mut private = item("m-3", "nps-2026");
+    private["text"] = json!("mail me: someone@example.com");
+    assert_eq!(Request::new(&acme, ndjson(&[private])).send(&node).await.0, 200);
+    node.wait_projected(2).await;
     let client = vox::push::client(Some(&node.ca_cert)).expect("client");
     let get = |path: &str| client.get(format!("{}{path}", node.ops_url)).send();
     assert_eq!(get("/healthz").await.expect("healthz").status().as_u16(), 200);
     assert_eq!(get("/readyz").await.expect("readyz").status().as_u16(), 200);
     let metrics = get("/metrics").await.expect("metrics").text().await.expect("text");
+    let raw = format!("{{topic=\"{}\",partition=\"0\"}}", node.topic(Topic::FeedbackRaw));
+    let processed = format!("{{topic=\"{}\",partition=\"0\"}}", node.topic(Topic::FeedbackProcessed));
     for needle in [
+        // The processor and the projector report on the same listener.
+        "vox_processor_steps_total{outcome=\"committed\"}",
+        "vox_processor_items_total{outcome=\"processed\",reason=\"\"}",
+        "vox_processor_tags_applied_total{source=\"rule\"}",
+        "vox_processor_redactions_total{kind=\"email\"}",
+        "vox_processor_step_duration_seconds_bucket",
+        &format!("vox_processor_consumer_lag{raw}"),
+        "vox_projector_steps_total",
+        "vox_projector_records_total{kind=\"feedback\"}",
+        "vox_projector_step_duration_seconds_bucket",
+        &format!("vox_projector_consumer_lag{processed}"),
         "vox_ingest_requests_total{status=\"200\",code=\"ok\"}",
         "vox_ingest_items_total{outcome=\"accepted\"",
         "vox_ingest_request_duration_seconds_bucket",

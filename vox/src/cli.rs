@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 use schemas::{ClientId, CollectionId, TenantId};
 
 use crate::settings::{Secret, Settings, SettingsLayer};
-use crate::{admin, inspect, push, serve};
+use crate::{admin, inspect, push, ruleset, serve};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -52,6 +52,9 @@ enum Command {
     /// Manage client credentials of customer systems.
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Check, publish, show and dry-run a tenant's tagging and redaction rules.
+    #[command(subcommand)]
+    Rules(RulesCommand),
     /// Send a JSON-array or NDJSON file of feedback items to an ingest node.
     Push {
         /// The file (`[...]` JSON array, or one JSON object per line).
@@ -179,6 +182,37 @@ enum ClientCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum RulesCommand {
+    /// Check a rule set file (no log needed); exit code 2 names every problem.
+    Validate { file: PathBuf },
+    /// Publish a rule set file as the tenant's next version (a byte-identical file is a no-op).
+    Publish {
+        #[arg(long)]
+        tenant: String,
+        file: PathBuf,
+        /// Who publishes it, recorded in the event (e.g. your user name or a change id).
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Print a tenant's live rule set document (or --version N); the version goes to stderr.
+    Show {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        version: Option<i32>,
+    },
+    /// Dry run: the tags and redactions each item would get, naming the rule that fired.
+    /// `vox rules test --tenant T [RULES.toml] ITEMS.ndjson` (without RULES.toml: the tenant's live rule set).
+    Test {
+        #[arg(long)]
+        tenant: String,
+        /// [RULES.toml] ITEMS.ndjson
+        #[arg(num_args = 1..=2, required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum InspectCommand {
     /// Processed feedback of a tenant.
     Feedback {
@@ -193,7 +227,7 @@ enum InspectCommand {
 }
 
 /// `vox push` exit code when the node rejected some items (0: every item
-/// accepted, 1: an error, 2: a usage error).
+/// accepted, 1: an error, 2: a usage error or a refused rule set).
 pub const EXIT_ITEMS_REJECTED: u8 = 3;
 
 /// Entry point of the binary.
@@ -281,7 +315,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             settings.require_kafka("process")?;
             let log = settings.open_log().await?;
             let p = processor::ProcessorSettings::new(settings.region.clone(), ns);
-            processor::run(log, p, serve::shutdown_signal("process")).await?;
+            let ready = https::ops::flag(p.ready.clone(), "reading the configuration and joining the group");
+            let ops = OpsListener::start(&settings, ready).await?;
+            let result = processor::run(log, p, serve::shutdown_signal("process")).await;
+            ops.stop().await;
+            result?;
         }
         Command::Project { rebuild } => {
             settings.require_kafka("project")?;
@@ -292,13 +330,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 store.reset().await?;
                 tracing::info!("read models dropped; rebuilding from offset zero");
             }
-            projector::run(
-                log,
-                store,
-                projector::ProjectorSettings::new(ns),
-                serve::shutdown_signal("project"),
-            )
-            .await?;
+            let p = projector::ProjectorSettings::new(ns);
+            let ready = https::ops::flag(p.ready.clone(), "reading the stored offsets");
+            let ops = OpsListener::start(&settings, ready).await?;
+            let result = projector::run(log, store, p, serve::shutdown_signal("project")).await;
+            ops.stop().await;
+            result?;
         }
         Command::Tenant(TenantCommand::Create {
             id,
@@ -441,6 +478,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 None => writeln!(stdout, "revoked client {client_id}")?,
             }
         }
+        Command::Rules(command) => match rules_command(command, &settings, &mut stdout).await {
+            Ok(()) => {}
+            Err(e) => match e.downcast::<ruleset::Refused>() {
+                Ok(refused) => {
+                    eprintln!("error: {refused}");
+                    return Ok(ExitCode::from(ruleset::EXIT_INVALID));
+                }
+                Err(e) => return Err(e),
+            },
+        },
         Command::Push {
             file,
             url,
@@ -509,6 +556,102 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+async fn rules_command(command: RulesCommand, settings: &Settings, stdout: &mut impl Write) -> anyhow::Result<()> {
+    let ns = &settings.namespace;
+    match command {
+        RulesCommand::Validate { file } => {
+            let rules = ruleset::compile(&file, 1)??;
+            writeln!(stdout, "{}: valid; {}", file.display(), ruleset::summary(&rules))?;
+        }
+        RulesCommand::Publish { tenant, file, by } => {
+            let tenant = TenantId::parse(&tenant)?;
+            let document = ruleset::read_document(&file)?;
+            // Checked here first: a refused file never touches the log.
+            rules::RuleSet::compile(&document, 1).map_err(|invalid| ruleset::Refused::Invalid {
+                path: file.display().to_string(),
+                invalid,
+            })?;
+            let log = settings.open_log().await?;
+            let published = match admin::publish_rules(&log, ns, &tenant, &document, by.as_deref()).await {
+                Err(admin::AdminError::Invalid(e)) => return Err(ruleset::Refused::Config(e).into()),
+                other => other?,
+            };
+            match published {
+                admin::Published::New(v) => writeln!(stdout, "published rule set version {v} for tenant {tenant}")?,
+                admin::Published::Unchanged(v) => writeln!(
+                    stdout,
+                    "unchanged: {} is byte-identical to live version {v} of tenant {tenant}; nothing was published",
+                    file.display()
+                )?,
+            }
+        }
+        RulesCommand::Show { tenant, version } => {
+            let log = settings.open_log().await?;
+            let directory = admin::directory(&log, ns).await?;
+            if directory.tenant(&tenant).is_none() {
+                return Err(ruleset::Refused::Config(directory::ConfigError::UnknownTenant(tenant)).into());
+            }
+            let versions = directory.rule_set_versions(&tenant);
+            let chosen = match version {
+                Some(v) => versions.iter().find(|p| p.version == v).with_context(|| {
+                    format!(
+                        "tenant {tenant} has no rule set version {v}; its versions are 1 to {}",
+                        versions.len()
+                    )
+                })?,
+                None => match versions.last() {
+                    Some(p) => p,
+                    None => {
+                        eprintln!(
+                            "tenant {tenant} has published no rule set: version 0 (the defaults: built-in tags and \
+                             every redaction detector on, no rules) is live"
+                        );
+                        return Ok(());
+                    }
+                },
+            };
+            eprintln!(
+                "tenant {tenant}, rule set version {} of {}{}",
+                chosen.version,
+                versions.len(),
+                chosen
+                    .published_by
+                    .as_deref()
+                    .map(|b| format!(", published by {b}"))
+                    .unwrap_or_default()
+            );
+            stdout.write_all(chosen.document.as_bytes())?;
+        }
+        RulesCommand::Test { tenant, files } => {
+            let (rules_file, items_file) = match files.as_slice() {
+                [items] => (None, items),
+                [rules, items] => (Some(rules), items),
+                _ => unreachable!("clap takes one or two files"),
+            };
+            let rules = match rules_file {
+                Some(path) => std::sync::Arc::new(ruleset::compile(path, 0)??),
+                None => {
+                    let log = settings.open_log().await?;
+                    let directory = admin::directory(&log, ns).await?;
+                    if directory.tenant(&tenant).is_none() {
+                        return Err(ruleset::Refused::Config(directory::ConfigError::UnknownTenant(tenant)).into());
+                    }
+                    directory
+                        .live_rules(&tenant)
+                        .map_err(|invalid| ruleset::Refused::Invalid {
+                            path: format!("the live rule set of tenant {tenant}"),
+                            invalid,
+                        })?
+                }
+            };
+            let items = push::read_items(items_file)?;
+            eprintln!("vox rules test: {}, {} item(s)", ruleset::summary(&rules), items.len());
+            ruleset::dry_run(&rules, &items, stdout)?;
+        }
+    }
+    Ok(())
+}
+
 fn print_credential(out: &mut impl Write, tenant: &str, issued: &admin::IssuedCredential) -> anyhow::Result<()> {
     writeln!(out, "export VOX_CLIENT_ID={}", issued.client_id)?;
     writeln!(out, "export VOX_CLIENT_SECRET={}", issued.secret.expose())?;
@@ -518,6 +661,42 @@ fn print_credential(out: &mut impl Write, tenant: &str, issued: &admin::IssuedCr
         issued.client_id, issued.secret_version
     );
     Ok(())
+}
+
+/// The operations listener of a role without a public listener (`vox
+/// process`, `vox project`): HTTPS on --ops-listen, with --tls-cert and
+/// --tls-key, or a local certificate in the data directory without them.
+struct OpsListener {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl OpsListener {
+    async fn start(settings: &Settings, ready: https::ops::Readiness) -> anyhow::Result<OpsListener> {
+        let (tls, _) = tls_config(settings, true)?;
+        let listener = TcpListener::bind(settings.ops_listen).await.with_context(|| {
+            format!(
+                "cannot listen on {}; is another process using it? (--ops-listen)",
+                settings.ops_listen
+            )
+        })?;
+        tracing::info!(ops = ?listener.local_addr().ok(), "operations listener: /metrics /healthz /readyz");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let token = settings.ops_token.clone();
+        let task = tokio::spawn(https::ops::serve(listener, tls, ready, token, async move {
+            let _ = stopped.await;
+        }));
+        Ok(OpsListener { stop, task })
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        match self.task.await {
+            Ok(Err(e)) => tracing::warn!(error = %e, "the operations listener failed"),
+            Err(e) => tracing::warn!(error = %e, "the operations listener panicked"),
+            Ok(Ok(())) => {}
+        }
+    }
 }
 
 async fn bind(settings: &Settings) -> anyhow::Result<ingest::Listeners> {
@@ -536,28 +715,17 @@ async fn bind(settings: &Settings) -> anyhow::Result<ingest::Listeners> {
     Ok(ingest::Listeners { public, ops: Some(ops) })
 }
 
-/// `30s`, `15m`, `24h`, `7d`; at most 365 days.
+/// `30s`, `15m`, `24h`, `7d` (as every duration setting); at most 365 days.
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("'{text}' is not a duration such as 30m, 24h or 7d"))?;
-    let scale = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => {
-            return Err(format!(
-                "'{text}' is not a duration such as 30m, 24h or 7d (units: s, m, h, d)"
-            ))
-        }
-    };
-    let max = admin::MAX_GRACE.as_secs();
-    match n.checked_mul(scale) {
-        Some(secs) if secs <= max => Ok(std::time::Duration::from_secs(secs)),
-        _ => Err(format!("'{text}' is longer than the limit of {} days", max / 86_400)),
+    let crate::settings::HumanDuration(duration) = text.parse()?;
+    let max = admin::MAX_GRACE;
+    if duration > max {
+        return Err(format!(
+            "'{text}' is longer than the limit of {} days",
+            max.as_secs() / 86_400
+        ));
     }
+    Ok(duration)
 }
 
 /// The listener's TLS configuration; `generate` allows a local certificate

@@ -8,5 +8,6 @@ pub use directory::commands as admin;
 pub mod cli;
 pub mod inspect;
 pub mod push;
+pub mod ruleset;
 pub mod serve;
 pub mod settings;

@@ -37,16 +37,25 @@ pub async fn run_all(
     };
     let mut tasks = JoinSet::new();
     let (region, namespace) = (roles.ingest.region.clone(), roles.ingest.namespace.clone());
+    let processor_settings = ProcessorSettings::new(region, namespace.clone());
+    let projector_settings = ProjectorSettings::new(namespace);
+    // One operations listener (ingest's) reports every role of the process.
+    let mut ingest_settings = roles.ingest;
+    ingest_settings.also_ready.0.extend([
+        https::ops::flag(
+            processor_settings.ready.clone(),
+            "the processor is reading the configuration",
+        ),
+        https::ops::flag(projector_settings.ready.clone(), "the projector is reading its offsets"),
+    ]);
     tasks.spawn(labelled(
         "ingest",
-        ingest::run(listeners, tls, roles.log.clone(), roles.ingest, stop()),
+        ingest::run(listeners, tls, roles.log.clone(), ingest_settings, stop()),
     ));
-    let processor_settings = ProcessorSettings::new(region, namespace.clone());
     tasks.spawn(labelled(
         "processor",
         processor::run(roles.log.clone(), processor_settings, stop()),
     ));
-    let projector_settings = ProjectorSettings::new(namespace);
     tasks.spawn(labelled(
         "projector",
         projector::run(roles.log, roles.store, projector_settings, stop()),

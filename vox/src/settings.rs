@@ -5,10 +5,12 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
 
 use auth::Kek;
 use eventlog::{KafkaLog, KafkaSettings, Log, SqliteLog};
-use schemas::Region;
+use schemas::{Region, Topic};
 use serde::Deserialize;
 use store::Store;
 
@@ -71,6 +73,10 @@ settings! {
     [env = "VOX_DATABASE_URL", hide_env_values = true] database_url: Secret,
     /// Prefix of every topic name and consumer group (lets several installations share a cluster).
     [env = "VOX_TOPIC_NAMESPACE"] topic_namespace: String,
+    /// How long the log keeps vox.feedback.raw (unredacted input; unprocessed items older than this are lost), e.g. 36h or 14d [default: 7d].
+    [env = "VOX_RAW_RETENTION"] raw_retention: HumanDuration,
+    /// How long the log keeps vox.feedback.rejected (dead letters carry the unredacted input), e.g. 90d [default: 30d].
+    [env = "VOX_REJECTED_RETENTION"] rejected_retention: HumanDuration,
     /// Stable id of this replica among its role's replicas (Kafka transactional id and static group member id; two live replicas must never share it) [default: host name].
     [env = "VOX_INSTANCE_ID"] instance_id: String,
     /// File with the key-encryption key that seals client secrets (64 hex digits, mode 0600)
@@ -133,6 +139,10 @@ pub struct Settings {
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub namespace: String,
+    /// How long the log keeps `vox.feedback.raw`.
+    pub raw_retention: Duration,
+    /// How long the log keeps `vox.feedback.rejected`.
+    pub rejected_retention: Duration,
     pub instance_id: String,
     pub ops_listen: SocketAddr,
     pub kek_file: Option<PathBuf>,
@@ -145,6 +155,8 @@ pub struct Settings {
 impl Settings {
     pub const DEFAULT_LISTEN: &'static str = "127.0.0.1:8443";
     pub const DEFAULT_OPS_LISTEN: &'static str = "127.0.0.1:8444";
+    pub const DEFAULT_RAW_RETENTION: Duration = Duration::from_secs(7 * 86_400);
+    pub const DEFAULT_REJECTED_RETENTION: Duration = Duration::from_secs(30 * 86_400);
 
     /// Layers `cli` (flags and environment) over the file at `config` over
     /// the defaults.
@@ -199,6 +211,16 @@ impl Settings {
             tls_cert: s.tls_cert,
             tls_key: s.tls_key,
             namespace: namespace(s.topic_namespace.unwrap_or_default()),
+            raw_retention: retention(
+                s.raw_retention,
+                Self::DEFAULT_RAW_RETENTION,
+                "--raw-retention, VOX_RAW_RETENTION",
+            )?,
+            rejected_retention: retention(
+                s.rejected_retention,
+                Self::DEFAULT_REJECTED_RETENTION,
+                "--rejected-retention, VOX_REJECTED_RETENTION",
+            )?,
             instance_id: s.instance_id.unwrap_or_else(host_name),
             ops_listen: s
                 .ops_listen
@@ -222,13 +244,23 @@ impl Settings {
                 k.min_insync_replicas = self.kafka_min_insync_replicas;
                 k.instance_id = self.instance_id.clone();
                 k.security = self.kafka_security.clone();
+                k.retention = self.retention();
                 Ok(Log::Kafka(KafkaLog::connect(k)?))
             }
             None => {
                 let path = self.data_file("log.sqlite")?;
-                Ok(Log::Sqlite(SqliteLog::open(&path).await?))
+                Ok(Log::Sqlite(SqliteLog::open_with(&path, self.retention()).await?))
             }
         }
+    }
+
+    /// The topics that hold unredacted personal data and how long the log
+    /// keeps them; every other topic keeps its records for ever.
+    pub fn retention(&self) -> eventlog::Retention {
+        eventlog::Retention::from([
+            (Topic::FeedbackRaw.name(&self.namespace), self.raw_retention),
+            (Topic::FeedbackRejected.name(&self.namespace), self.rejected_retention),
+        ])
     }
 
     /// PostgreSQL when a database URL is configured, else the embedded store.
@@ -390,6 +422,57 @@ fn check_private(path: &Path) -> Result<(), SettingsError> {
     Ok(())
 }
 
+/// A duration setting: a whole number and a unit, `30s`, `15m`, `24h` or
+/// `7d` (a string in the TOML file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HumanDuration(pub Duration);
+
+impl FromStr for HumanDuration {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<HumanDuration, String> {
+        let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+        let n: u64 = number
+            .parse()
+            .map_err(|_| format!("'{text}' is not a duration such as 30m, 24h or 7d"))?;
+        let scale = match unit {
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86_400,
+            _ => {
+                return Err(format!(
+                    "'{text}' is not a duration such as 30m, 24h or 7d (units: s, m, h, d)"
+                ))
+            }
+        };
+        n.checked_mul(scale)
+            .map(|secs| HumanDuration(Duration::from_secs(secs)))
+            .ok_or_else(|| format!("'{text}' is too long"))
+    }
+}
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<HumanDuration, D::Error> {
+        String::deserialize(deserializer)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// A retention setting (`names`: its flag and variable), `default` when
+/// unset; zero is refused.
+fn retention(value: Option<HumanDuration>, default: Duration, names: &str) -> Result<Duration, SettingsError> {
+    let retention = value.map_or(default, |d| d.0);
+    if retention.is_zero() {
+        return Err(SettingsError::Invalid(format!(
+            "a retention of zero ({names}) would delete records as soon as they are written: \
+             give a duration such as 7d"
+        )));
+    }
+    Ok(retention)
+}
+
 /// A topic namespace ends with a separator, so that `staging` names
 /// `staging.vox.feedback.raw` and the group `staging.vox-processor`.
 fn namespace(prefix: String) -> String {
@@ -450,5 +533,59 @@ mod tests {
         let err = Settings::resolve(SettingsLayer::default(), Some(&file)).expect_err("unknown key");
         assert!(err.to_string().contains("regoin"), "{err}");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Raw input and dead letters have a bounded retention (7 and 30 days
+    /// by default; flags and the file as for every setting); other topics
+    /// none; zero is refused, naming the setting.
+    #[test]
+    fn retention_of_the_topics_with_personal_data() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            settings: SettingsLayer,
+        }
+        let day = Duration::from_secs(86_400);
+        let s = Settings::resolve(SettingsLayer::default(), None).expect("defaults");
+        assert_eq!((s.raw_retention, s.rejected_retention), (7 * day, 30 * day));
+        assert_eq!(
+            s.retention(),
+            eventlog::Retention::from([
+                ("vox.feedback.raw".to_owned(), 7 * day),
+                ("vox.feedback.rejected".to_owned(), 30 * day),
+            ]),
+            "only the raw and rejected topics expire"
+        );
+
+        let cli = Cli::try_parse_from(["vox", "--raw-retention", "36h", "--topic-namespace", "staging"])
+            .expect("flags parse")
+            .settings;
+        let s = Settings::resolve(cli, None).expect("resolves");
+        assert_eq!(
+            s.retention().get("staging.vox.feedback.raw"),
+            Some(&Duration::from_secs(36 * 3600))
+        );
+        assert_eq!(s.rejected_retention, 30 * day);
+
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("vox.toml");
+        std::fs::write(&file, "raw_retention = \"2d\"\nrejected_retention = \"90d\"\n").expect("write");
+        let s = Settings::resolve(SettingsLayer::default(), Some(&file)).expect("resolves");
+        assert_eq!((s.raw_retention, s.rejected_retention), (2 * day, 90 * day));
+        std::fs::write(&file, "raw_retention = \"7 days\"\n").expect("write");
+        let err = Settings::resolve(SettingsLayer::default(), Some(&file)).expect_err("not a duration");
+        assert!(err.to_string().contains("7 days"), "{err}");
+
+        let zero = Cli::try_parse_from(["vox", "--rejected-retention", "0d"])
+            .expect("flags parse")
+            .settings;
+        let err = Settings::resolve(zero, None).expect_err("zero retention");
+        assert!(err.to_string().contains("--rejected-retention"), "{err}");
+        assert!(
+            Cli::try_parse_from(["vox", "--raw-retention", "1w"]).is_err(),
+            "unknown unit"
+        );
+        assert!(Cli::try_parse_from(["vox", "--raw-retention", "7"]).is_err(), "no unit");
     }
 }

@@ -275,9 +275,11 @@ async fn kafka_processor_restarts_and_takeovers_are_fast() {
             }
         }
     };
+    let data = tempfile::tempdir().expect("temp dir");
     let spawn = |instance: &str| {
         std::process::Command::new(env!("CARGO_BIN_EXE_vox"))
-            .arg("process")
+            .args(["process", "--ops-listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data.path())
             .env("VOX_KAFKA_BROKERS", &brokers)
             .env("VOX_TOPIC_NAMESPACE", &ns)
             .env("VOX_INSTANCE_ID", instance)
@@ -511,5 +513,452 @@ async fn embedded_log_keeps_every_acknowledged_item_through_sigkill() {
         "{} items acknowledged before SIGKILL, all in the log ({} records in it)",
         acknowledged.len(),
         raw.len()
+    );
+}
+
+/// `vox rules`: validate, publish (versions, no-op, refusals with exit code
+/// 2 that append nothing), show, and the dry run on the shipped examples.
+#[test]
+fn rules_are_validated_published_shown_and_dry_run() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples");
+    let rules = format!("{examples}/rules.toml");
+    let feedback = format!("{examples}/feedback.ndjson");
+    let run = |args: &[&str]| {
+        let output = embedded(args, &data).output().expect("run vox");
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = run(&["rules", "validate", &rules]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("valid; 7 rule(s)"), "{out}");
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[[rule]]\nid = \"late\"\nwhen.metric = { kind = \"nps\", max = 11 }\ntags = [{ name = \"a\", value = \"b\" }]\n\
+         [[rule]]\nid = \"late\"\nwhen.text_matches = '(unclosed'\ntags = [{ name = \"a\", value = \"b\" }]\n",
+    )
+    .expect("write");
+    let bad = bad.to_str().expect("utf-8 path");
+    let (code, _, err) = run(&["rules", "validate", bad]);
+    assert_eq!(code, Some(2), "{err}");
+    for expected in [
+        "rule `late`: metric nps range 0–11",
+        "duplicate id \"late\"",
+        "is invalid",
+    ] {
+        assert!(err.contains(expected), "{expected}: {err}");
+    }
+
+    let (code, _, err) = run(&["rules", "publish", "--tenant", "acme", &rules]);
+    assert_eq!(code, Some(2), "an unknown tenant is refused: {err}");
+    assert!(err.contains("tenant 'acme' does not exist"), "{err}");
+    assert_eq!(run(&["tenant", "create", "acme"]).0, Some(0));
+    let (code, _, err) = run(&["rules", "publish", "--tenant", "acme", bad]);
+    assert_eq!(code, Some(2), "{err}");
+    let (code, _, err) = run(&["rules", "show", "--tenant", "acme"]);
+    assert_eq!(code, Some(0));
+    assert!(err.contains("published no rule set"), "nothing was appended: {err}");
+
+    let (code, out, err) = run(&["rules", "publish", "--tenant", "acme", &rules, "--by", "alice"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out.trim(), "published rule set version 1 for tenant acme");
+    let (code, out, _) = run(&["rules", "publish", "--tenant", "acme", &rules]);
+    assert_eq!(code, Some(0));
+    assert!(out.starts_with("unchanged:") && out.contains("live version 1"), "{out}");
+    let (code, out, err) = run(&["rules", "show", "--tenant", "acme"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        out,
+        std::fs::read_to_string(&rules).expect("rules"),
+        "the document as published"
+    );
+    assert!(err.contains("version 1 of 1, published by alice"), "{err}");
+    let (code, _, err) = run(&["rules", "show", "--tenant", "acme", "--version", "2"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("no rule set version 2"), "{err}");
+
+    // The dry run, with the file and with the live version: the same answer.
+    let (code, with_file, err) = run(&["rules", "test", "--tenant", "acme", &rules, &feedback]);
+    assert_eq!(code, Some(0), "{err}");
+    let (_, live, _) = run(&["rules", "test", "--tenant", "acme", &feedback]);
+    assert_eq!(with_file, live);
+    // One block per item: its header line, then indented lines.
+    let item = |id: &str| -> String {
+        let mut block = Vec::new();
+        for line in with_file.lines() {
+            if line.starts_with(&format!("{id} (")) || (!block.is_empty() && line.starts_with("  ")) {
+                block.push(line);
+            } else if !block.is_empty() {
+                break;
+            }
+        }
+        assert!(!block.is_empty(), "{id} in {with_file}");
+        block.join("\n")
+    };
+    let billed = item("nps-2026-0008");
+    for line in [
+        "tag     nps=detractor  <- builtin.nps_category",
+        "tag     escalate=billing  <- escalate-billing-detractors",
+        "redact  text email x1  <- builtin.redact.email",
+        "redact  text card x1  <- builtin.redact.card",
+        "reach me at [email] or [phone], and the double charge was on card [card].",
+    ] {
+        assert!(billed.contains(line), "{line} in\n{billed}");
+    }
+    let finnish = item("sup-10248");
+    for line in [
+        "redact  text fi_hetu x1  <- builtin.redact.fi_hetu",
+        "redact  metadata.contact_email email x1  <- builtin.redact.email",
+        "metadata.contact_email = [email]",
+        "tag     queue=nordics  <- nordic-support-queue",
+    ] {
+        assert!(finnish.contains(line), "{line} in\n{finnish}");
+    }
+    assert_eq!(
+        item("nps-2026-0013"),
+        "nps-2026-0013 (nps-2026):\n  tag     nps=detractor  <- builtin.nps_category"
+    );
+}
+
+/// A free port on loopback (bound and released: a process started next can take it).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("address")
+        .port()
+}
+
+/// How many outputs (processed and rejected, read with read_committed) each
+/// event id has, and the reason codes of the rejected ones.
+async fn outputs_by_event(log: &eventlog::Log, ns: &str) -> (std::collections::HashMap<String, usize>, Vec<String>) {
+    use schemas::Topic;
+    let mut counts = std::collections::HashMap::new();
+    for r in log
+        .read_all(&Topic::FeedbackProcessed.name(ns))
+        .await
+        .expect("read processed")
+    {
+        let p: schemas::FeedbackProcessed = schemas::decode(&r.payload).expect("processed");
+        *counts.entry(p.event_id).or_insert(0) += 1;
+    }
+    let mut reasons = Vec::new();
+    for r in log
+        .read_all(&Topic::FeedbackRejected.name(ns))
+        .await
+        .expect("read rejected")
+    {
+        let d: schemas::FeedbackRejected = schemas::decode(&r.payload).expect("rejected");
+        *counts
+            .entry(d.event_id.expect("a decodable input has an id"))
+            .or_insert(0) += 1;
+        reasons.push(d.reason_code);
+    }
+    (counts, reasons)
+}
+
+/// Issue 13, exactly once under crashes on Kafka: `vox process` runs as an
+/// OS process and is killed with SIGKILL at random moments, at least 20
+/// times, while 50,000 raw records arrive (one in 50 for a collection that
+/// does not exist, so dead letters are written too); for the second half a
+/// second processor runs beside it, so the group rebalances and either may
+/// die. Afterwards `vox.feedback.processed` and `vox.feedback.rejected`,
+/// read with read_committed, hold exactly one output per input.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_processor_is_exactly_once_through_random_sigkills() {
+    use std::time::{Duration, Instant};
+
+    use eventlog::{KafkaLog, KafkaSettings, Log, Output};
+    use rand::Rng;
+    use schemas::{CollectionId, Region, TenantId, Topic};
+
+    const ITEMS: usize = 50_000;
+    const KILLS: usize = 20;
+    let brokers = testenv::kafka_brokers();
+    let ns = testenv::namespace();
+    let log = Log::Kafka(KafkaLog::connect(KafkaSettings::single_broker(&brokers)).expect("kafka"));
+    let topics: Vec<String> = Topic::ALL.iter().map(|t| t.name(&ns)).collect();
+    log.ensure_topics(&topics).await.expect("topics");
+    let tenant = TenantId::parse("acme").expect("id");
+    vox::admin::create_tenant(&log, &ns, &tenant, "Acme", &Region::parse("eu").expect("region"))
+        .await
+        .expect("tenant");
+    vox::admin::create_collection(&log, &ns, &tenant, &CollectionId::parse("nps").expect("id"), "NPS")
+        .await
+        .expect("collection");
+    let client = vox::admin::create_client(&log, &ns, &auth::Kek::generate(), &tenant, "crm", &[])
+        .await
+        .expect("client")
+        .client_id;
+
+    // 50,000 raw records over about 20 s.
+    let raw = Topic::FeedbackRaw.name(&ns);
+    let feeder = tokio::spawn({
+        let (log, raw, client) = (log.clone(), raw.clone(), client.clone());
+        async move {
+            for start in (0..ITEMS).step_by(125) {
+                let batch: Vec<Output> = (start..start + 125)
+                    .map(|n| {
+                        let mut r = raw_record(&raw, &client, n);
+                        if n % 50 == 7 {
+                            r = raw_record_in(&raw, &client, n, "sales");
+                        }
+                        r
+                    })
+                    .collect();
+                log.append(batch).await.expect("append");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    });
+
+    let data = tempfile::tempdir().expect("temp dir");
+    let ops_port = free_port();
+    let spawn = |instance: &str| {
+        let ops = if instance == "a" {
+            format!("127.0.0.1:{ops_port}")
+        } else {
+            "127.0.0.1:0".to_owned()
+        };
+        std::process::Command::new(env!("CARGO_BIN_EXE_vox"))
+            .args(["process", "--ops-listen", &ops, "--data-dir"])
+            .arg(data.path())
+            .env("VOX_KAFKA_BROKERS", &brokers)
+            .env("VOX_TOPIC_NAMESPACE", &ns)
+            .env("VOX_INSTANCE_ID", instance)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start vox process")
+    };
+    let mut a = spawn("a");
+    // The processor's operations listener says when it is ready.
+    let started = Instant::now();
+    loop {
+        let ca = data.path().join("tls/ca.pem");
+        let ready = match ca.exists().then(|| vox::push::client(Some(&ca))) {
+            Some(Ok(http)) => http
+                .get(format!("https://127.0.0.1:{ops_port}/readyz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().as_u16() == 200),
+            _ => false,
+        };
+        if ready {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "vox process never became ready"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let mut b: Option<std::process::Child> = None;
+    let mut kills = 0;
+    let mut rng = rand::rng();
+    while kills < KILLS || !feeder.is_finished() {
+        tokio::time::sleep(Duration::from_millis(rng.random_range(200..1500))).await;
+        if kills == KILLS / 2 && b.is_none() {
+            b = Some(spawn("b"));
+        }
+        // Either member may die once both run.
+        let victim = match &mut b {
+            Some(b) if rng.random_bool(0.5) => (b, "b"),
+            _ => (&mut a, "a"),
+        };
+        victim.0.kill().expect("SIGKILL");
+        victim.0.wait().expect("reaped");
+        *victim.0 = spawn(victim.1);
+        kills += 1;
+    }
+    feeder.await.expect("feeder");
+
+    // Both run until every input has its output (dead members' open
+    // transactions are aborted by the broker meanwhile).
+    let expected: std::collections::HashSet<String> = (0..ITEMS)
+        .map(|n| {
+            let collection = if n % 50 == 7 { "sales" } else { "nps" };
+            schemas::feedback_event_id("acme", collection, &format!("x-{n:07}"))
+        })
+        .collect();
+    let started = Instant::now();
+    let (counts, reasons) = loop {
+        let (counts, reasons) = outputs_by_event(&log, &ns).await;
+        if counts.len() >= ITEMS || started.elapsed() > Duration::from_secs(120) {
+            break (counts, reasons);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    a.kill().expect("SIGKILL");
+    a.wait().expect("reaped");
+    if let Some(mut b) = b {
+        b.kill().expect("SIGKILL");
+        b.wait().expect("reaped");
+    }
+    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).take(3).collect();
+    assert!(twice.is_empty(), "outputs written twice, e.g. {twice:?}");
+    let lost = expected.iter().filter(|id| !counts.contains_key(*id)).count();
+    assert_eq!(lost, 0, "{lost} inputs have no output");
+    assert_eq!(counts.len(), ITEMS, "no output without an input");
+    assert_eq!(reasons.len(), ITEMS / 50);
+    assert!(reasons.iter().all(|r| r == "unknown_collection"), "{reasons:?}");
+    eprintln!(
+        "{kills} SIGKILLs (a second processor for the last {}); {ITEMS} inputs, each with exactly one output",
+        KILLS - KILLS / 2
+    );
+}
+
+/// Raw record `n` of tenant acme in `collection`.
+fn raw_record_in(topic: &str, client: &str, n: usize, collection: &str) -> eventlog::Output {
+    let mut record = raw_record(topic, client, n);
+    let mut received: schemas::FeedbackReceived = schemas::decode(&record.payload).expect("decode");
+    received.collection = collection.into();
+    received.event_id = schemas::feedback_event_id("acme", collection, &received.external_id);
+    record.key = format!("acme/{collection}/{}", received.external_id).into_bytes();
+    record.payload = schemas::encode(&received).expect("encode");
+    record
+}
+
+/// Issue 13, exactly once under crashes on the embedded log: `vox serve`
+/// (whose processor is the one under test) is killed with SIGKILL at random
+/// moments, at least 20 times, while a client pushes 50,000 items and
+/// resends every batch that was not acknowledged. Afterwards every record of
+/// `vox.feedback.raw` (a resent batch may be there twice) has exactly one
+/// output: per event id, as many outputs as inputs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_processor_is_exactly_once_through_random_sigkills() {
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use eventlog::{Log, SqliteLog};
+    use rand::Rng;
+    use schemas::Topic;
+
+    const ITEMS: usize = 50_000;
+    const KILLS: usize = 20;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let cli = |args: &[&str]| {
+        let output = embedded(args, &data).output().expect("run vox");
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    cli(&["tenant", "create", "acme"]);
+    cli(&["collection", "create", "--tenant", "acme", "nps"]);
+    let created = cli(&["client", "create", "--tenant", "acme", "--name", "crm"]);
+    let export = |name: &str| {
+        created
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("export {name}=")))
+            .unwrap_or_else(|| panic!("{name} in {created}"))
+            .trim_matches('\'')
+            .to_owned()
+    };
+    let (client_id, secret) = (export("VOX_CLIENT_ID"), export("VOX_CLIENT_SECRET"));
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let spawn = || {
+        embedded(&["serve", "--listen", &listen, "--ops-listen", "127.0.0.1:0"], &data)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start vox serve")
+    };
+    let mut serve = spawn();
+    let options = vox::push::PushOptions {
+        url: format!("https://{listen}"),
+        ca_cert: Some(data.join("tls/ca.pem")),
+        client_id,
+        client_secret: auth::Secret::new(&secret),
+        batch_size: 100,
+        gzip: false,
+        atomic: false,
+    };
+    // The client: 100 items a batch, each batch resent until acknowledged.
+    let done = Arc::new(AtomicBool::new(false));
+    let pusher = tokio::spawn({
+        let (options, done) = (options.clone(), done.clone());
+        async move {
+            let mut http = None;
+            for start in (0..ITEMS).step_by(100) {
+                let items: Vec<serde_json::Value> = (start..start + 100)
+                    .map(|n| {
+                        serde_json::json!({"external_id": format!("e-{n:06}"), "collection": "nps",
+                            "occurred_at": "2026-11-03T09:14:22Z", "channel": "survey",
+                            "text": format!("item {n}: call me on 040 123 4567")})
+                    })
+                    .collect();
+                loop {
+                    if http.is_none() {
+                        // The CA exists once the first serve has started.
+                        http = vox::push::client(options.ca_cert.as_deref()).ok();
+                    }
+                    if let Some(client) = &http {
+                        if let Ok(answer) = vox::push::send_batch(client, &options, &items).await {
+                            assert_eq!(answer.accepted, 100, "{answer:?}");
+                            break;
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            done.store(true, Ordering::Release);
+        }
+    });
+    let mut kills = 0;
+    let mut rng = rand::rng();
+    while kills < KILLS || !done.load(Ordering::Acquire) {
+        tokio::time::sleep(Duration::from_millis(rng.random_range(300..1500))).await;
+        serve.kill().expect("SIGKILL");
+        serve.wait().expect("reaped");
+        serve = spawn();
+        kills += 1;
+    }
+    pusher.await.expect("pusher");
+
+    // The last serve finishes the rest.
+    let log = Log::Sqlite(SqliteLog::open(&data.join("log.sqlite")).await.expect("log"));
+    let started = Instant::now();
+    let (inputs, outputs) = loop {
+        let mut inputs: HashMap<String, usize> = HashMap::new();
+        for r in log.read_all(&Topic::FeedbackRaw.name("")).await.expect("raw") {
+            let e: schemas::FeedbackReceived = schemas::decode(&r.payload).expect("received");
+            *inputs.entry(e.event_id).or_insert(0) += 1;
+        }
+        let (outputs, _) = outputs_by_event(&log, "").await;
+        let (i, o): (usize, usize) = (inputs.values().sum(), outputs.values().sum());
+        if o >= i || started.elapsed() > Duration::from_secs(120) {
+            break (inputs, outputs);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    serve.kill().expect("SIGKILL");
+    serve.wait().expect("reaped");
+    assert_eq!(inputs.len(), ITEMS, "every item is in the raw topic");
+    let wrong: Vec<_> = inputs
+        .iter()
+        .filter(|(id, n)| outputs.get(*id) != Some(n))
+        .take(3)
+        .map(|(id, n)| (id, n, outputs.get(id)))
+        .collect();
+    assert!(wrong.is_empty(), "(event, inputs, outputs) that differ, e.g. {wrong:?}");
+    assert_eq!(outputs.len(), ITEMS, "no output without an input");
+    let resent: usize = inputs.values().sum::<usize>() - ITEMS;
+    eprintln!(
+        "{kills} SIGKILLs; {ITEMS} items ({resent} raw records of resent batches), each input with exactly one output"
     );
 }

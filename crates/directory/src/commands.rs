@@ -12,7 +12,7 @@ use auth::{Kek, Secret};
 use eventlog::{Log, LogError, Output};
 use schemas::{
     ClientCredentialIssued, ClientCredentialRevoked, ClientId, ClientSecretRotated, CollectionCreated, CollectionId,
-    ConfigEvent, Region, TenantCreated, TenantId, Topic,
+    ConfigEvent, Region, RuleSetPublished, TenantCreated, TenantId, Topic,
 };
 use sha2::{Digest, Sha256};
 
@@ -34,6 +34,9 @@ pub enum AdminError {
     Contended,
     #[error("the grace period is longer than the limit of {} days", MAX_GRACE.as_secs() / 86_400)]
     GraceTooLong,
+    /// Not a failure: the document is the live version already.
+    #[error("the rule set is byte-identical to live version {0}; nothing was published")]
+    Unchanged(i32),
 }
 
 /// Appends the event that `build` makes from the current configuration, if
@@ -220,4 +223,46 @@ pub async fn revoke_client(
     })
     .await?;
     Ok(())
+}
+
+/// What publishing a rule set did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Published {
+    /// The document is live as this new version.
+    New(i32),
+    /// The document is byte-identical to this live version: nothing appended.
+    Unchanged(i32),
+}
+
+/// Publishes `document` as the tenant's next rule set version (the whole
+/// rule set at once). The document is checked and compiled first; an
+/// invalid one is refused with every problem, and nothing is appended.
+pub async fn publish_rules(
+    log: &Log,
+    namespace: &str,
+    tenant: &TenantId,
+    document: &str,
+    published_by: Option<&str>,
+) -> Result<Published, AdminError> {
+    let written = append_config(log, namespace, |directory| {
+        directory.existing_tenant(tenant.as_str())?;
+        let live = directory.rule_set_versions(tenant.as_str()).last();
+        if let Some(live) = live.filter(|l| &*l.document == document) {
+            return Err(AdminError::Unchanged(live.version));
+        }
+        Ok(ConfigEvent::RuleSetPublished(RuleSetPublished {
+            tenant_id: tenant.into(),
+            version: live.map_or(0, |l| l.version) + 1,
+            document: document.to_owned(),
+            published_at: schemas::clock::now_micros(),
+            published_by: published_by.map(str::to_owned),
+        }))
+    })
+    .await;
+    match written {
+        Ok(ConfigEvent::RuleSetPublished(p)) => Ok(Published::New(p.version)),
+        Ok(_) => unreachable!("the builder makes a rule set event"),
+        Err(AdminError::Unchanged(version)) => Ok(Published::Unchanged(version)),
+        Err(e) => Err(e),
+    }
 }

@@ -17,6 +17,7 @@ mod shared;
 mod steps;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, OnceLock};
 
 pub use follow::ConfigFollower;
 pub use shared::SharedDirectory;
@@ -47,6 +48,10 @@ pub enum ConfigError {
     },
     #[error("client '{client}' already had secret version {version}; a rotation needs a version above {highest}")]
     StaleSecretVersion { client: String, version: i32, highest: i32 },
+    #[error("tenant '{tenant}': {invalid}")]
+    InvalidRuleSet { tenant: String, invalid: rules::Invalid },
+    #[error("tenant '{tenant}' is at rule set version {live}; the next publish must be version {}, not {version}", live + 1)]
+    RuleSetVersion { tenant: String, version: i32, live: i32 },
     #[error(transparent)]
     InvalidId(#[from] InvalidId),
 }
@@ -160,11 +165,42 @@ pub struct Authenticated {
     pub secret_version: i32,
 }
 
+/// One published version of a tenant's rule set.
+#[derive(Debug, Clone)]
+pub struct PublishedRuleSet {
+    pub version: i32,
+    /// The document exactly as published.
+    pub document: Arc<str>,
+    pub published_at: i64,
+    pub published_by: Option<String>,
+    /// Compiled on first use and shared by every copy of the directory, so
+    /// each (tenant, version) compiles once per process.
+    compiled: Arc<OnceLock<Result<Arc<rules::RuleSet>, rules::Invalid>>>,
+}
+
+impl PublishedRuleSet {
+    /// The compiled rule set. `Err` only if the document no longer compiles
+    /// with this build (it compiled when it was folded in).
+    pub fn compiled(&self) -> Result<Arc<rules::RuleSet>, rules::Invalid> {
+        self.compiled
+            .get_or_init(|| rules::RuleSet::compile(&self.document, self.version).map(Arc::new))
+            .clone()
+    }
+}
+
 /// The configuration state of every tenant.
 #[derive(Debug, Clone, Default)]
 pub struct Directory {
     tenants: HashMap<TenantId, Tenant>,
     clients: HashMap<ClientId, Client>,
+    /// Every published rule set version per tenant, oldest first.
+    rule_sets: HashMap<TenantId, Vec<PublishedRuleSet>>,
+}
+
+/// The rule set of tenants that have published none.
+fn default_rules() -> Arc<rules::RuleSet> {
+    static DEFAULTS: OnceLock<Arc<rules::RuleSet>> = OnceLock::new();
+    DEFAULTS.get_or_init(|| Arc::new(rules::RuleSet::defaults())).clone()
 }
 
 impl Directory {
@@ -174,6 +210,25 @@ impl Directory {
 
     pub fn client(&self, id: &str) -> Option<&Client> {
         self.clients.get(id)
+    }
+
+    /// Every published rule set version of a tenant, oldest first.
+    pub fn rule_set_versions(&self, tenant: &str) -> &[PublishedRuleSet] {
+        self.rule_sets.get(tenant).map_or(&[], Vec::as_slice)
+    }
+
+    /// The rule set version live for a tenant (0: none published).
+    pub fn live_rule_set_version(&self, tenant: &str) -> i32 {
+        self.rule_set_versions(tenant).last().map_or(0, |r| r.version)
+    }
+
+    /// The tenant's live rule set, compiled (the defaults, version 0, when
+    /// it has published none).
+    pub fn live_rules(&self, tenant: &str) -> Result<Arc<rules::RuleSet>, rules::Invalid> {
+        match self.rule_set_versions(tenant).last() {
+            Some(published) => published.compiled(),
+            None => Ok(default_rules()),
+        }
     }
 
     pub fn tenants(&self) -> impl Iterator<Item = &Tenant> {
@@ -564,5 +619,57 @@ mod tests {
             created_at: 1,
         });
         assert!(matches!(d.apply(&bad), Err(ConfigError::InvalidId { .. })));
+    }
+
+    fn published(tenant: &str, version: i32, document: &str) -> ConfigEvent {
+        ConfigEvent::RuleSetPublished(schemas::RuleSetPublished {
+            tenant_id: tenant.into(),
+            version,
+            document: document.into(),
+            published_at: NOW,
+            published_by: None,
+        })
+    }
+
+    #[test]
+    fn rule_sets_are_versioned_whole_and_checked_before_they_are_folded() {
+        let kek = Kek::generate();
+        let mut d = directory_with_client(&kek, &auth::new_secret());
+        assert_eq!(d.live_rule_set_version("acme"), 0, "the defaults before any publish");
+        assert_eq!(d.live_rules("acme").expect("defaults").version(), 0);
+        let v1 = "[[rule]]\nid = \"a\"\nwhen.channel = [\"email\"]\ntags = [{ name = \"t\", value = \"v\" }]\n";
+        d.apply(&published("acme", 1, v1)).expect("version 1");
+        assert_eq!(d.live_rules("acme").expect("compiles").rule_count(), 1);
+        assert!(Arc::ptr_eq(
+            &d.live_rules("acme").expect("cached"),
+            &d.clone().live_rules("acme").expect("shared by copies")
+        ));
+        assert_eq!(
+            d.apply(&published("acme", 3, v1)),
+            Err(ConfigError::RuleSetVersion {
+                tenant: "acme".into(),
+                version: 3,
+                live: 1
+            })
+        );
+        assert_eq!(
+            d.apply(&published("globex", 1, v1)),
+            Err(ConfigError::UnknownTenant("globex".into()))
+        );
+        let invalid = d.apply(&published(
+            "acme",
+            2,
+            "[[rule]]\nid = \"a\"\nwhen.nope = 1\ntags = []\n",
+        ));
+        assert!(
+            matches!(invalid, Err(ConfigError::InvalidRuleSet { .. })),
+            "{invalid:?}"
+        );
+        assert_eq!(d.live_rule_set_version("acme"), 1, "an invalid rule set is never live");
+        d.apply(&published("acme", 2, ""))
+            .expect("version 2 (the empty document)");
+        assert_eq!(d.live_rules("acme").expect("compiles").version(), 2);
+        assert_eq!(d.rule_set_versions("acme").len(), 2, "every version is kept");
+        assert_eq!(&*d.rule_set_versions("acme")[0].document, v1);
     }
 }

@@ -5,11 +5,14 @@
 
 use std::collections::BTreeMap;
 
-use schemas::{ClientCredentialIssued, ClientCredentialRevoked, ClientSecretRotated, CollectionCreated, TenantCreated};
+use schemas::{
+    ClientCredentialIssued, ClientCredentialRevoked, ClientSecretRotated, CollectionCreated, RuleSetPublished,
+    TenantCreated,
+};
 
 use schemas::{ClientId, CollectionId, InvalidId, Region, TenantId};
 
-use crate::{Client, Collection, ConfigError, Directory, SecretVersion, Tenant};
+use crate::{Client, Collection, ConfigError, Directory, PublishedRuleSet, SecretVersion, Tenant};
 
 /// Ids of events that passed `check` parse; a failure here is a bug.
 fn checked<T>(id: Result<T, InvalidId>) -> T {
@@ -33,6 +36,7 @@ macro_rules! dispatch {
             ConfigEvent::ClientCredentialIssued($e) => $body,
             ConfigEvent::ClientSecretRotated($e) => $body,
             ConfigEvent::ClientCredentialRevoked($e) => $body,
+            ConfigEvent::RuleSetPublished($e) => $body,
         }
     }};
 }
@@ -189,5 +193,35 @@ impl Step for ClientCredentialRevoked {
                 None => c.revoked = true,
             }
         }
+    }
+}
+
+impl Step for RuleSetPublished {
+    fn check(&self, d: &Directory) -> Result<(), ConfigError> {
+        d.existing_tenant(&self.tenant_id)?;
+        let live = d.live_rule_set_version(&self.tenant_id);
+        if self.version != live + 1 {
+            return Err(ConfigError::RuleSetVersion {
+                tenant: self.tenant_id.clone(),
+                version: self.version,
+                live,
+            });
+        }
+        rules::RuleSet::compile(&self.document, self.version).map_err(|invalid| ConfigError::InvalidRuleSet {
+            tenant: self.tenant_id.clone(),
+            invalid,
+        })?;
+        Ok(())
+    }
+
+    fn apply(&self, d: &mut Directory) {
+        let tenant = checked(TenantId::parse(&self.tenant_id));
+        d.rule_sets.entry(tenant).or_default().push(PublishedRuleSet {
+            version: self.version,
+            document: self.document.as_str().into(),
+            published_at: self.published_at,
+            published_by: self.published_by.clone(),
+            compiled: Default::default(),
+        });
     }
 }

@@ -8,7 +8,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{
+    AdminClient, AdminOptions, AlterConfig, ConfigResource, ConfigSource, NewTopic, OwnedResourceSpecifier,
+    ResourceSpecifier, TopicReplication,
+};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -16,7 +19,7 @@ use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, FutureProducer, FutureRecord, Producer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
-use crate::{next_offsets, Appended, LogError, Output, Positions, Record};
+use crate::{next_offsets, Appended, LogError, Output, Positions, Record, Retention};
 
 /// How to reach and use the Kafka cluster.
 #[derive(Debug, Clone)]
@@ -47,6 +50,10 @@ pub struct KafkaSettings {
     pub transaction_timeout: Duration,
     /// TLS and SASL towards the brokers.
     pub security: KafkaSecurity,
+    /// Topics with a bounded retention (`retention.ms`); every other topic
+    /// keeps its records for ever (`retention.ms=-1`). Applied by
+    /// `ensure_topics`, also to topics that exist already.
+    pub retention: Retention,
 }
 
 /// How Vox authenticates to Kafka and protects the connection.
@@ -91,6 +98,7 @@ impl KafkaSettings {
             session_timeout: Duration::from_secs(10),
             transaction_timeout: Duration::from_secs(10),
             security: KafkaSecurity::default(),
+            retention: Retention::new(),
         }
     }
 
@@ -101,6 +109,23 @@ impl KafkaSettings {
             replication_factor: 1,
             min_insync_replicas: 1,
             ..KafkaSettings::new(brokers)
+        }
+    }
+
+    /// The configs that bound (or not) how long `topic` keeps its records,
+    /// as `ensure_topics` sets them: `retention.ms`, and for a bounded
+    /// retention `segment.ms`. Kafka deletes whole segments only, once
+    /// their newest record has expired, so a segment spans at most a tenth
+    /// of the retention (and at most a day): a record outlives its
+    /// retention by at most that (plus the broker's
+    /// `log.retention.check.interval.ms`), not by the default 7 days.
+    fn retention_configs(&self, topic: &str) -> Vec<(&'static str, String)> {
+        match self.retention.get(topic) {
+            None => vec![("retention.ms", "-1".to_owned())],
+            Some(keep) => {
+                let segment = (*keep / 10).min(Duration::from_secs(86_400));
+                vec![("retention.ms", millis(*keep)), ("segment.ms", millis(segment))]
+            }
         }
     }
 
@@ -151,28 +176,153 @@ impl KafkaLog {
     pub(crate) async fn ensure_topics(&self, topics: &[String]) -> Result<(), LogError> {
         let admin: AdminClient<DefaultClientContext> = self.settings.client_config().create()?;
         let min_isr = self.settings.min_insync_replicas.to_string();
+        let retention: Vec<Vec<(&str, String)>> = topics.iter().map(|t| self.settings.retention_configs(t)).collect();
         let new: Vec<NewTopic<'_>> = topics
             .iter()
-            .map(|t| {
-                NewTopic::new(
+            .zip(&retention)
+            .map(|(t, retention)| {
+                let topic = NewTopic::new(
                     t,
                     self.settings.partitions,
                     TopicReplication::Fixed(self.settings.replication_factor),
                 )
-                // The log is the source of truth: nothing expires.
-                .set("retention.ms", "-1")
+                // The log is the source of truth: nothing expires, except
+                // in the topics with a retention (unredacted personal data).
                 .set("retention.bytes", "-1")
-                .set("min.insync.replicas", &min_isr)
+                .set("min.insync.replicas", &min_isr);
+                retention
+                    .iter()
+                    .fold(topic, |topic, (key, value)| topic.set(key, value))
             })
             .collect();
         let options = AdminOptions::new()
             .operation_timeout(Some(self.settings.timeout))
             .request_timeout(Some(self.settings.timeout));
+        let mut existing = Vec::new();
         for result in admin.create_topics(&new, &options).await? {
             match result {
-                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Ok(_) => {}
+                Err((topic, RDKafkaErrorCode::TopicAlreadyExists)) => existing.push(topic),
                 Err((topic, code)) => {
                     tracing::error!(%topic, ?code, "creating a topic failed");
+                    return Err(LogError::Kafka(KafkaError::AdminOp(code)));
+                }
+            }
+        }
+        if !existing.is_empty() {
+            self.correct_retention(&admin, &existing, &options).await?;
+        }
+        Ok(())
+    }
+
+    /// Makes the retention of topics that exist already match the settings
+    /// (a restart with a changed retention, a topic created by hand or by
+    /// an older Vox). Reads their configs first and alters only the topics
+    /// that differ, so that a restart costs one describe. AlterConfigs (not
+    /// the incremental one) replaces every dynamic config of a topic: each
+    /// alteration carries the topic's other dynamic configs unchanged
+    /// (`retention.bytes`, `min.insync.replicas`, whatever an operator set).
+    /// A principal without the DescribeConfigs or AlterConfigs ACL leaves
+    /// the topic as it is, with a warning: another role, or an operator,
+    /// must set it.
+    async fn correct_retention(
+        &self,
+        admin: &AdminClient<DefaultClientContext>,
+        topics: &[String],
+        options: &AdminOptions,
+    ) -> Result<(), LogError> {
+        let specifiers: Vec<ResourceSpecifier<'_>> = topics.iter().map(|t| ResourceSpecifier::Topic(t)).collect();
+        let mut described: Vec<ConfigResource> = Vec::new();
+        let results = match admin.describe_configs(&specifiers, options).await {
+            Err(KafkaError::AdminOp(code)) if unauthorized(code) => Vec::new(),
+            results => results?,
+        };
+        for result in results {
+            match result {
+                Ok(config) => described.push(config),
+                Err(code) if unauthorized(code) => {}
+                Err(code) => {
+                    tracing::error!(?code, "reading the topics' configuration failed");
+                    return Err(LogError::Kafka(KafkaError::AdminOp(code)));
+                }
+            }
+        }
+        // Per topic to alter: every config it should have.
+        let mut plans: Vec<(&str, Vec<(String, String)>)> = Vec::new();
+        for topic in topics {
+            // A topic whose description failed (rdkafka reports it as one
+            // without entries) is left alone: altering it with only our
+            // configs would reset the others, `min.insync.replicas` too.
+            let found = described.iter().find(|c| {
+                matches!(&c.specifier, OwnedResourceSpecifier::Topic(t) if t == topic)
+                    && c.get("retention.ms").is_some()
+            });
+            let Some(config) = found else {
+                tracing::warn!(
+                    %topic,
+                    "cannot read the topic's configuration (does this principal have the DescribeConfigs ACL?): \
+                     its retention is not checked"
+                );
+                continue;
+            };
+            let wanted = self.settings.retention_configs(topic);
+            let differs = wanted
+                .iter()
+                .any(|(key, value)| config_value(config, key) != value.parse::<i64>().ok());
+            if differs {
+                tracing::info!(
+                    %topic,
+                    from = ?config_value(config, "retention.ms"),
+                    to = %wanted[0].1,
+                    "setting the topic's retention.ms"
+                );
+                let mut all: Vec<(String, String)> = config
+                    .entries
+                    .iter()
+                    .filter(|e| e.source == ConfigSource::DynamicTopic && !e.is_read_only)
+                    // Topic configs are never sensitive (hidden); one would
+                    // be reset, not carried over.
+                    .filter_map(|e| Some((e.name.clone(), e.value.clone()?)))
+                    .filter(|(name, _)| !wanted.iter().any(|(key, _)| key == name))
+                    .collect();
+                all.extend(wanted.into_iter().map(|(k, v)| (k.to_owned(), v)));
+                plans.push((topic, all));
+            }
+        }
+        if plans.is_empty() {
+            return Ok(());
+        }
+        let alters: Vec<AlterConfig<'_>> = plans
+            .iter()
+            .map(|(topic, all)| {
+                all.iter()
+                    .fold(AlterConfig::new(ResourceSpecifier::Topic(topic)), |a, (k, v)| {
+                        a.set(k, v)
+                    })
+            })
+            .collect();
+        let results = match admin.alter_configs(&alters, options).await {
+            Err(KafkaError::AdminOp(code)) if unauthorized(code) => {
+                tracing::warn!(
+                    ?code,
+                    "cannot set the topics' retention (no AlterConfigs ACL): set their retention.ms yourself"
+                );
+                Vec::new()
+            }
+            results => results?,
+        };
+        for result in results {
+            match result {
+                Ok(_) => {}
+                Err((topic, code)) if unauthorized(code) => {
+                    tracing::warn!(
+                        ?topic,
+                        ?code,
+                        "cannot set the topic's retention (no AlterConfigs ACL): set its retention.ms yourself"
+                    );
+                }
+                Err((topic, code)) => {
+                    tracing::error!(?topic, ?code, "setting a topic's retention failed");
                     return Err(LogError::Kafka(KafkaError::AdminOp(code)));
                 }
             }
@@ -358,6 +508,24 @@ impl KafkaLog {
     }
 }
 
+/// `d` in whole milliseconds, at least 1 (Kafka's unit for durations).
+fn millis(d: Duration) -> String {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX).max(1).to_string()
+}
+
+/// The numeric value of config `key` as described (`None` if missing or
+/// not a number, which never matches a wanted value).
+fn config_value(config: &ConfigResource, key: &str) -> Option<i64> {
+    config.get(key)?.value.as_deref()?.parse().ok()
+}
+
+fn unauthorized(code: RDKafkaErrorCode) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::TopicAuthorizationFailed | RDKafkaErrorCode::ClusterAuthorizationFailed
+    )
+}
+
 /// A consumer that only reads: positions are kept by its caller.
 fn reader_consumer(settings: &KafkaSettings) -> Result<BaseConsumer, LogError> {
     Ok(settings
@@ -398,6 +566,19 @@ fn assignment_of(
         }
         for p in partitions {
             let offset = match start.get(&(topic.clone(), p)) {
+                // Records of a topic with retention may have expired since
+                // the caller read up to `o`: go on at the oldest one left
+                // (the reader treats an offset out of range as an error).
+                Some(o) if settings.retention.contains_key(topic) => {
+                    let (low, _) = consumer.fetch_watermarks(topic, p, settings.timeout)?;
+                    if *o < low {
+                        tracing::warn!(
+                            %topic, partition = p, from = *o, to = low,
+                            "records past the topic's retention were deleted before they were read; reading on from the oldest one left"
+                        );
+                    }
+                    Offset::Offset((*o).max(low))
+                }
                 Some(o) => Offset::Offset(*o),
                 None => Offset::Beginning,
             };
@@ -505,6 +686,27 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, LogError> + S
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| LogError::Task(e.to_string()))?
+}
+
+/// High watermark minus position for every partition of `assignment` (a
+/// partition not read yet counts from its low watermark).
+fn lag_blocking(
+    consumer: &BaseConsumer,
+    assignment: &TopicPartitionList,
+    timeout: Duration,
+) -> Result<crate::Lag, LogError> {
+    let positions = consumer.position()?;
+    let mut lag = Vec::new();
+    for e in assignment.elements() {
+        let (low, high) = consumer.fetch_watermarks(e.topic(), e.partition(), timeout)?;
+        let at = positions
+            .find_partition(e.topic(), e.partition())
+            .and_then(|p| p.offset().to_raw())
+            .filter(|o| *o >= 0)
+            .unwrap_or(low);
+        lag.push((e.topic().to_owned(), e.partition(), (high - at).max(0)));
+    }
+    Ok(lag)
 }
 
 fn poll_blocking(consumer: &BaseConsumer, max: usize, wait: Duration) -> Result<Vec<Record>, LogError> {
@@ -619,6 +821,15 @@ pub struct KafkaGroupConsumer {
 }
 
 impl KafkaGroupConsumer {
+    pub(crate) async fn lag(&self) -> Result<crate::Lag, LogError> {
+        let inner = self.inner.clone();
+        blocking(move || {
+            let assignment = inner.consumer.assignment()?;
+            lag_blocking(&inner.consumer, &assignment, inner.timeout)
+        })
+        .await
+    }
+
     pub(crate) async fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<Record>, LogError> {
         let inner = self.inner.clone();
         blocking(move || poll_blocking(&inner.consumer, max, wait)).await
@@ -692,6 +903,11 @@ pub struct KafkaReader {
 }
 
 impl KafkaReader {
+    pub(crate) async fn lag(&self) -> Result<crate::Lag, LogError> {
+        let (inner, assignment, timeout) = (self.inner.clone(), self.assignment.clone(), self.timeout);
+        blocking(move || lag_blocking(&inner, &assignment, timeout)).await
+    }
+
     pub(crate) async fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<Record>, LogError> {
         let inner = self.inner.clone();
         blocking(move || poll_blocking(&inner, max, wait)).await

@@ -10,6 +10,12 @@
 //! Both give the same guarantees to the roles: an append returns only once
 //! every record is durable; a transactional step publishes its outputs and
 //! moves the group's offsets atomically, or does neither.
+//!
+//! Retention: a topic named in the [`Retention`] a log is built with keeps
+//! its records for that long (Kafka: the topic's `retention.ms`; SQLite: a
+//! background task deletes older records); every other topic keeps them for
+//! ever. Readers and group consumers positioned before records that are
+//! gone continue at the oldest record that is left.
 
 mod kafka;
 mod sqlite;
@@ -52,6 +58,12 @@ pub struct Appended {
 /// Next offset to read, per (topic, partition).
 pub type Positions = BTreeMap<(String, i32), i64>;
 
+/// How long each topic keeps its records, by full topic name (namespace
+/// prefix included). A topic not named keeps its records for ever. Given
+/// to a log when it is built ([`KafkaSettings::retention`],
+/// [`SqliteLog::open_with`]).
+pub type Retention = BTreeMap<String, Duration>;
+
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
     #[error("embedded log (SQLite) failed: {0}")]
@@ -83,7 +95,10 @@ pub enum Log {
 
 impl Log {
     /// Creates the topics if they do not exist (Kafka: with the configured
-    /// partition count and replication factor).
+    /// partition count and replication factor), with the log's
+    /// [`Retention`]. Kafka: a topic that exists already gets its
+    /// `retention.ms` corrected to the setting (unlimited, -1, for a topic
+    /// without retention) when it differs.
     pub async fn ensure_topics(&self, topics: &[String]) -> Result<(), LogError> {
         match self {
             Log::Sqlite(l) => l.ensure_topics(topics).await,
@@ -175,7 +190,30 @@ pub enum GroupConsumer {
     Kafka(kafka::KafkaGroupConsumer),
 }
 
+/// Records not yet read, per (topic, partition): the log's end minus the
+/// reader's position. On Kafka the end is the high watermark, which also
+/// counts transaction markers and records of aborted transactions.
+pub type Lag = Vec<(String, i32, i64)>;
+
+/// Sets the gauge `metric` to each partition's lag (labels `topic` and
+/// `partition`): the processor's and the projector's lag metrics.
+pub fn record_lag(metric: &'static str, lag: &Lag) {
+    for (topic, partition, n) in lag {
+        metrics::gauge!(metric, "topic" => topic.clone(), "partition" => partition.to_string()).set(*n as f64);
+    }
+}
+
 impl GroupConsumer {
+    /// What is left to read on the partitions this consumer owns now (a
+    /// round trip to the brokers on Kafka: call it every few seconds, not
+    /// per record).
+    pub async fn lag(&self) -> Result<Lag, LogError> {
+        match self {
+            GroupConsumer::Sqlite(c) => c.lag().await,
+            GroupConsumer::Kafka(c) => c.lag().await,
+        }
+    }
+
     /// Up to `max` records (and about [`MAX_POLL_BYTES`]), waiting at most
     /// `wait` for the first one and then taking only what has arrived.
     pub async fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<Record>, LogError> {
@@ -256,6 +294,15 @@ pub enum Reader {
 }
 
 impl Reader {
+    /// What is left to read on every partition of the reader (see
+    /// [`GroupConsumer::lag`]).
+    pub async fn lag(&self) -> Result<Lag, LogError> {
+        match self {
+            Reader::Sqlite(r) => r.lag().await,
+            Reader::Kafka(r) => r.lag().await,
+        }
+    }
+
     /// Up to `max` records, waiting at most `wait` for the first one.
     pub async fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<Record>, LogError> {
         match self {

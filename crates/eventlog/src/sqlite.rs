@@ -8,19 +8,25 @@
 //! transaction (one fsync for many batches), each in a savepoint of its own
 //! so that one failing append fails only its caller. Every caller is
 //! answered only once the transaction holding its records has committed.
+//!
+//! Retention: a task deletes the records of topics with a retention once
+//! they are older than it, at open and every minute, a chunk per
+//! transaction so that appends wait at most for one chunk. Only the oldest
+//! records of a topic go (offsets stay as they were), so a reader simply
+//! goes on at the oldest record left.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::{next_offsets, Appended, LogError, Output, Positions, Record};
+use crate::{next_offsets, Appended, LogError, Output, Positions, Record, Retention};
 use schemas::clock::now_micros;
 
 /// How often a waiting reader looks for records appended by another process.
@@ -46,6 +52,9 @@ pub struct SqliteLog {
     appended: Arc<Notify>,
     /// To the group-commit writer.
     appends: tokio::sync::mpsc::Sender<AppendRequest>,
+    retention: Arc<Retention>,
+    /// Stops the pruning task when the last handle is dropped.
+    _pruning: Option<Arc<tokio::sync::oneshot::Sender<()>>>,
 }
 
 /// One caller's append, waiting for the group commit.
@@ -58,20 +67,50 @@ struct AppendRequest {
 const APPEND_QUEUE: usize = 1024;
 /// Records in one group commit at most (about 20 MB of typical items).
 const GROUP_RECORDS: usize = 32_768;
+/// How often expired records are deleted (also once at open).
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+/// Records deleted in one transaction at most.
+const PRUNE_CHUNK: i64 = 1000;
 
 impl SqliteLog {
-    /// Opens (creating if needed) the log file at `path`.
+    /// Opens (creating if needed) the log file at `path`; every topic keeps
+    /// its records for ever.
     pub async fn open(path: &Path) -> Result<SqliteLog, LogError> {
+        SqliteLog::open_with(path, Retention::new()).await
+    }
+
+    /// Opens (creating if needed) the log file at `path`. Records of the
+    /// topics named in `retention` are deleted once they are older than
+    /// their retention, by a task that runs now and every minute until the
+    /// last handle on this log is dropped (see [`SqliteLog::prune`]).
+    pub async fn open_with(path: &Path, retention: Retention) -> Result<SqliteLog, LogError> {
         let pool = durable_pool(path).await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
         let appended = Arc::new(Notify::new());
         let (appends, queue) = tokio::sync::mpsc::channel(APPEND_QUEUE);
         tokio::spawn(group_writer(pool.clone(), appended.clone(), queue));
+        let retention = Arc::new(retention);
+        let pruning = if retention.is_empty() {
+            None
+        } else {
+            let (stop, stopped) = tokio::sync::oneshot::channel();
+            tokio::spawn(pruner(pool.clone(), retention.clone(), stopped));
+            Some(Arc::new(stop))
+        };
         Ok(SqliteLog {
             pool,
             appended,
             appends,
+            retention,
+            _pruning: pruning,
         })
+    }
+
+    /// Deletes every record of a topic with a retention that was appended
+    /// before `now` minus that retention; returns how many. The pruning task
+    /// calls it with the current time; tests, with a time to come.
+    pub async fn prune(&self, now: SystemTime) -> Result<u64, LogError> {
+        prune(&self.pool, &self.retention, now).await
     }
 
     pub(crate) async fn ensure_topics(&self, topics: &[String]) -> Result<(), LogError> {
@@ -201,6 +240,17 @@ impl SqliteLog {
         Ok(out)
     }
 
+    async fn lag(&self, position: &Positions) -> Result<crate::Lag, LogError> {
+        let ends = self.end_offsets(position).await?;
+        Ok(position
+            .iter()
+            .map(|((topic, partition), at)| {
+                let end = ends.get(&(topic.clone(), *partition)).copied().unwrap_or(*at);
+                (topic.clone(), *partition, (end - at).max(0))
+            })
+            .collect())
+    }
+
     async fn end_offsets(&self, position: &Positions) -> Result<Positions, LogError> {
         let mut ends = Positions::new();
         for (topic, partition) in position.keys() {
@@ -213,6 +263,76 @@ impl SqliteLog {
         }
         Ok(ends)
     }
+}
+
+/// Prunes at once and then every [`PRUNE_EVERY`] until `stop` is dropped
+/// (with the last [`SqliteLog`]). A failed prune is retried next time.
+async fn pruner(pool: SqlitePool, retention: Arc<Retention>, mut stop: tokio::sync::oneshot::Receiver<()>) {
+    let mut every = tokio::time::interval(PRUNE_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = every.tick() => {}
+        }
+        tokio::select! {
+            _ = &mut stop => return,
+            pruned = prune(&pool, &retention, SystemTime::now()) => match pruned {
+                Ok(0) => {}
+                Ok(deleted) => tracing::info!(deleted, "deleted log records past their topic's retention"),
+                Err(e) => tracing::warn!(error = %e, "deleting log records past their retention failed; retrying in a minute"),
+            },
+        }
+    }
+}
+
+/// See [`SqliteLog::prune`]. Deletes from the oldest record of each topic
+/// on, [`PRUNE_CHUNK`] records per transaction, and stops at the first
+/// record that has not expired: offsets grow with append time, and a
+/// clock that stepped back only delays a deletion.
+async fn prune(pool: &SqlitePool, retention: &Retention, now: SystemTime) -> Result<u64, LogError> {
+    let now = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+        .unwrap_or_default();
+    let mut deleted = 0;
+    for (topic, keep) in retention {
+        // `appended_at` is in microseconds (`now_micros`).
+        let cutoff = now.saturating_sub(i64::try_from(keep.as_micros()).unwrap_or(i64::MAX));
+        loop {
+            // Read without the write lock: only pruning deletes, and only
+            // from the start, so the expired prefix can only shrink meanwhile.
+            let rows = sqlx::query(
+                r#"SELECT "offset", appended_at FROM log_records WHERE topic = ? ORDER BY "offset" LIMIT ?"#,
+            )
+            .bind(topic)
+            .bind(PRUNE_CHUNK)
+            .fetch_all(pool)
+            .await?;
+            let expired = rows.iter().take_while(|r| r.get::<i64, _>(1) < cutoff).count();
+            let Some(last) = expired.checked_sub(1).map(|i| rows[i].get::<i64, _>(0)) else {
+                break;
+            };
+            let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+            // Overwrite what is deleted with zeros: this is personal data,
+            // and free pages of the file would otherwise keep it.
+            sqlx::query("PRAGMA secure_delete = ON").execute(&mut *tx).await?;
+            deleted += sqlx::query(r#"DELETE FROM log_records WHERE topic = ? AND "offset" <= ?"#)
+                .bind(topic)
+                .bind(last)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            tx.commit().await?;
+            if (expired as i64) < PRUNE_CHUNK {
+                break;
+            }
+            // Let writers (of this and other processes) take the lock
+            // between chunks.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    Ok(deleted)
 }
 
 /// The group-commit writer: runs until every [`SqliteLog`] is dropped.
@@ -324,6 +444,10 @@ pub struct SqliteGroupConsumer {
 }
 
 impl SqliteGroupConsumer {
+    pub(crate) async fn lag(&self) -> Result<crate::Lag, LogError> {
+        self.log.lag(&self.position).await
+    }
+
     pub(crate) async fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<Record>, LogError> {
         self.log.poll(&mut self.position, max, wait).await
     }
@@ -415,6 +539,10 @@ pub struct SqliteReader {
 }
 
 impl SqliteReader {
+    pub(crate) async fn lag(&self) -> Result<crate::Lag, LogError> {
+        self.log.lag(&self.position).await
+    }
+
     pub(crate) async fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<Record>, LogError> {
         self.log.poll(&mut self.position, max, wait).await
     }

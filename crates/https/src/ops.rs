@@ -3,6 +3,7 @@
 //! `/readyz` (it should get traffic, as the role's own check says). Bind it
 //! to loopback or a private interface.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -19,6 +20,53 @@ pub type Readiness = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 struct Ops {
     ready: Readiness,
     token: Option<auth::Secret>,
+}
+
+/// Serves the operations router on `listener` (HTTPS with `tls`) until
+/// `shutdown` completes: what every role runs beside its work.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    ready: Readiness,
+    token: Option<auth::Secret>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    crate::serve(
+        listener,
+        tls,
+        router(ready, token),
+        crate::ServerLimits::default(),
+        shutdown,
+    )
+    .await
+}
+
+/// Readiness from a flag a role sets once it is working: `Err(why)` names
+/// the role and what it is still doing.
+pub fn flag(ready: Arc<std::sync::atomic::AtomicBool>, waiting_for: &'static str) -> Readiness {
+    Arc::new(move || {
+        if ready.load(std::sync::atomic::Ordering::Acquire) {
+            Ok(())
+        } else {
+            Err(format!("not ready: {waiting_for}"))
+        }
+    })
+}
+
+/// Readiness checks of the other roles of one process (`vox serve`), which
+/// the listener that serves them also reports.
+#[derive(Clone, Default)]
+pub struct Also(pub Vec<Readiness>);
+
+impl std::fmt::Debug for Also {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} other readiness check(s)", self.0.len())
+    }
+}
+
+/// Ready when every one of `all` is.
+pub fn all(all: Vec<Readiness>) -> Readiness {
+    Arc::new(move || all.iter().try_for_each(|ready| ready()))
 }
 
 /// The operations router of a role.

@@ -2,9 +2,9 @@
 //! SQLite log (`sqlite::…`) and against Kafka (`kafka::…`).
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use eventlog::{GroupConsumer, KafkaLog, KafkaSettings, Log, Output, Positions, Reader, Record, SqliteLog};
+use eventlog::{GroupConsumer, KafkaLog, KafkaSettings, Log, Output, Positions, Reader, Record, Retention, SqliteLog};
 
 enum Backend {
     Sqlite(tempfile::TempDir),
@@ -39,11 +39,52 @@ impl Fixture {
                     .await
                     .expect("open sqlite log"),
             ),
+            Backend::Kafka(_) => self.open_with(Retention::new()).await,
+        }
+    }
+
+    /// [`Fixture::open`] with a retention per topic.
+    async fn open_with(&self, retention: Retention) -> Log {
+        match &self.backend {
+            Backend::Sqlite(dir) => Log::Sqlite(
+                SqliteLog::open_with(&dir.path().join("log.sqlite"), retention)
+                    .await
+                    .expect("open sqlite log"),
+            ),
             Backend::Kafka(brokers) => {
                 let mut settings = KafkaSettings::single_broker(brokers.clone());
                 settings.timeout = Duration::from_secs(20);
+                settings.retention = retention;
                 Log::Kafka(KafkaLog::connect(settings).expect("connect kafka"))
             }
+        }
+    }
+
+    /// Deletes the records of `topic` before `upto` in `partition` as its
+    /// retention `keep` would once they have expired (every record there
+    /// now is older than `upto`'s). SQLite: pruning at a time `keep` from
+    /// now; Kafka: DeleteRecords, which moves the partition's start as the
+    /// broker's retention does.
+    async fn expire(&self, log: &Log, topic: &str, partition: i32, upto: i64, keep: Duration) {
+        match (log, &self.backend) {
+            (Log::Sqlite(l), _) => {
+                let deleted = l.prune(SystemTime::now() + keep).await.expect("prune");
+                assert_eq!(deleted, upto as u64, "pruning deletes every expired record");
+            }
+            (Log::Kafka(_), Backend::Kafka(brokers)) => {
+                let mut offsets = rdkafka::TopicPartitionList::new();
+                offsets
+                    .add_partition_offset(topic, partition, rdkafka::Offset::Offset(upto))
+                    .expect("offsets");
+                let deleted = admin(brokers)
+                    .delete_records(&offsets, &rdkafka::admin::AdminOptions::new())
+                    .await
+                    .expect("delete records");
+                let low = deleted.find_partition(topic, partition).expect("the partition");
+                assert_eq!(low.error(), Ok(()));
+                assert_eq!(low.offset(), rdkafka::Offset::Offset(upto), "the partition's new start");
+            }
+            (Log::Kafka(_), Backend::Sqlite(_)) => unreachable!("a Kafka log of a SQLite fixture"),
         }
     }
 
@@ -309,6 +350,57 @@ async fn conditional_appends_compare_and_set(f: Fixture) {
     assert_eq!(payloads(&all)[2], "last");
 }
 
+/// Records past their topic's retention are deleted (SQLite: by pruning;
+/// Kafka: by the broker), and whoever was positioned before them goes on at
+/// the next record left: a consumer group whose committed offset is gone,
+/// a reader given a stored position that is gone, a reader from the start.
+async fn readers_skip_records_past_retention(f: Fixture) {
+    let (topic, group) = (f.topic("vox.feedback.raw"), f.topic("group"));
+    let keep = Duration::from_secs(3600);
+    let log = f.open_with(Retention::from([(topic.clone(), keep)])).await;
+    log.ensure_topics(std::slice::from_ref(&topic)).await.expect("topics");
+    let appended = log
+        .append((0..4).map(|i| out(&topic, "one-key", format!("{i}"))).collect())
+        .await
+        .expect("append");
+    let partition = appended[0].partition;
+    let mut consumer = log
+        .group_consumer(&group, std::slice::from_ref(&topic))
+        .await
+        .expect("consumer");
+    let first = poll_group(&mut consumer, 1).await;
+    assert_eq!(payloads(&first), ["0"]);
+    consumer.commit_step(Vec::new(), &first).await.expect("commit");
+    drop(consumer);
+    drop(log);
+
+    let log = f.open_with(Retention::from([(topic.clone(), keep)])).await;
+    f.expire(&log, &topic, partition, appended[3].offset + 1, keep).await;
+    log.append((4..6).map(|i| out(&topic, "one-key", format!("{i}"))).collect())
+        .await
+        .expect("append after the deletion");
+
+    let mut consumer = log
+        .group_consumer(&group, std::slice::from_ref(&topic))
+        .await
+        .expect("consumer");
+    assert_eq!(
+        payloads(&poll_group(&mut consumer, 2).await),
+        ["4", "5"],
+        "the group goes on at the next record left"
+    );
+    let start: Positions = [((topic.clone(), partition), appended[1].offset)].into_iter().collect();
+    let mut reader = log.reader(std::slice::from_ref(&topic), &start).await.expect("reader");
+    assert_eq!(
+        payloads(&poll_reader(&mut reader, 2).await),
+        ["4", "5"],
+        "a stored position that is gone reads on from the next record left"
+    );
+    let (all, _) = read_to_end(&log, &topic, &Positions::new()).await;
+    assert_eq!(payloads(&all), ["4", "5"]);
+    assert_eq!(all[0].offset, appended[3].offset + 1, "offsets are never reused");
+}
+
 macro_rules! conformance {
     ($($test:ident),+ $(,)?) => {
         mod sqlite {
@@ -336,7 +428,243 @@ conformance!(
     crash_between_output_and_commit_leaves_nothing,
     reader_starts_at_given_positions,
     conditional_appends_compare_and_set,
+    readers_skip_records_past_retention,
 );
+
+fn admin(brokers: &str) -> rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> {
+    rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .expect("admin")
+}
+
+/// The topic's configs that differ from the broker's defaults, and
+/// `retention.ms`, as the broker describes them.
+async fn topic_config(brokers: &str, topic: &str) -> BTreeMap<String, String> {
+    use rdkafka::admin::{AdminOptions, ConfigSource, ResourceSpecifier};
+    let described = admin(brokers)
+        .describe_configs([&ResourceSpecifier::Topic(topic)], &AdminOptions::new())
+        .await
+        .expect("describe");
+    let config = described[0].as_ref().expect("the topic's config");
+    config
+        .entries
+        .iter()
+        .filter(|e| e.source == ConfigSource::DynamicTopic || e.name == "retention.ms")
+        .filter_map(|e| Some((e.name.clone(), e.value.clone()?)))
+        .collect()
+}
+
+/// Waits until the topic's config has `key` = `value` (a broker applies an
+/// alteration a moment after the controller accepted it).
+async fn await_config(brokers: &str, topic: &str, key: &str, value: &str) -> BTreeMap<String, String> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let config = topic_config(brokers, topic).await;
+        if config.get(key).map(String::as_str) == Some(value) || Instant::now() >= deadline {
+            return config;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn expected(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+}
+
+/// New topics get the configured retention (and segments of at most a day,
+/// so that Kafka can delete expired records on time); every other topic
+/// keeps its records for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_topics_are_created_with_their_retention() {
+    let brokers = testenv::kafka_brokers();
+    let ns = testenv::namespace();
+    let (raw, rejected, processed) = (
+        format!("{ns}vox.feedback.raw"),
+        format!("{ns}vox.feedback.rejected"),
+        format!("{ns}vox.feedback.processed"),
+    );
+    let day = Duration::from_secs(86_400);
+    let mut settings = KafkaSettings::single_broker(brokers.clone());
+    settings.retention = Retention::from([(raw.clone(), 7 * day), (rejected.clone(), 30 * day)]);
+    let log = Log::Kafka(KafkaLog::connect(settings).expect("connect"));
+    log.ensure_topics(&[raw.clone(), rejected.clone(), processed.clone()])
+        .await
+        .expect("topics");
+    let base = [("retention.bytes", "-1"), ("min.insync.replicas", "1")];
+    assert_eq!(
+        topic_config(&brokers, &raw).await,
+        expected(&[
+            base[0],
+            base[1],
+            ("retention.ms", "604800000"),
+            ("segment.ms", "60480000")
+        ])
+    );
+    assert_eq!(
+        topic_config(&brokers, &rejected).await,
+        expected(&[
+            base[0],
+            base[1],
+            ("retention.ms", "2592000000"),
+            ("segment.ms", "86400000")
+        ])
+    );
+    assert_eq!(
+        topic_config(&brokers, &processed).await,
+        expected(&[base[0], base[1], ("retention.ms", "-1")])
+    );
+    // A restart with the same settings changes nothing.
+    log.ensure_topics(&[raw.clone(), rejected, processed])
+        .await
+        .expect("topics again");
+    assert_eq!(
+        topic_config(&brokers, &raw)
+            .await
+            .get("retention.ms")
+            .map(String::as_str),
+        Some("604800000")
+    );
+}
+
+/// Topics that exist already get their retention corrected to the
+/// settings: a changed retention, a topic without retention created with
+/// one (by hand: the broker's default 7 days). Their other topic configs
+/// stay as they were (AlterConfigs would otherwise reset them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_existing_topics_get_their_retention_corrected() {
+    use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
+    let brokers = testenv::kafka_brokers();
+    let ns = testenv::namespace();
+    let (raw, audit) = (format!("{ns}vox.feedback.raw"), format!("{ns}vox.audit"));
+    let before = Log::Kafka(KafkaLog::connect(KafkaSettings::single_broker(brokers.clone())).expect("connect"));
+    before.ensure_topics(std::slice::from_ref(&raw)).await.expect("topics");
+    assert_eq!(
+        topic_config(&brokers, &raw)
+            .await
+            .get("retention.ms")
+            .map(String::as_str),
+        Some("-1")
+    );
+    // Created by hand: the broker's default retention, and a config of the
+    // operator's own.
+    let by_hand = NewTopic::new(&audit, 1, TopicReplication::Fixed(1)).set("max.message.bytes", "2000000");
+    admin(&brokers)
+        .create_topics([&by_hand], &AdminOptions::new())
+        .await
+        .expect("create")[0]
+        .as_ref()
+        .expect("created");
+    assert_ne!(
+        topic_config(&brokers, &audit)
+            .await
+            .get("retention.ms")
+            .map(String::as_str),
+        Some("-1"),
+        "the broker's default retention"
+    );
+
+    let mut settings = KafkaSettings::single_broker(brokers.clone());
+    settings.retention = Retention::from([(raw.clone(), Duration::from_secs(3600))]);
+    let log = Log::Kafka(KafkaLog::connect(settings).expect("connect"));
+    log.ensure_topics(&[raw.clone(), audit.clone()]).await.expect("topics");
+    assert_eq!(
+        await_config(&brokers, &raw, "retention.ms", "3600000").await,
+        expected(&[
+            ("retention.ms", "3600000"),
+            ("segment.ms", "360000"),
+            ("retention.bytes", "-1"),
+            ("min.insync.replicas", "1"),
+        ]),
+        "the retention is set; the other configs stay"
+    );
+    assert_eq!(
+        await_config(&brokers, &audit, "retention.ms", "-1").await,
+        expected(&[("retention.ms", "-1"), ("max.message.bytes", "2000000")]),
+        "a topic without retention keeps its records for ever; the operator's config stays"
+    );
+}
+
+/// SQLite: pruning deletes the records of topics with a retention that are
+/// older than it, many chunks' worth, and nothing else; offsets are not
+/// reused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_prune_deletes_only_expired_records() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (raw, other) = ("vox.feedback.raw".to_owned(), "vox.feedback.processed".to_owned());
+    let keep = Duration::from_secs(3600);
+    let log = SqliteLog::open_with(&dir.path().join("log.sqlite"), Retention::from([(raw.clone(), keep)]))
+        .await
+        .expect("open");
+    let log = Log::Sqlite(log);
+    log.ensure_topics(&[raw.clone(), other.clone()]).await.expect("topics");
+    log.append((0..2500).map(|i| out(&raw, "k", format!("old-{i}"))).collect())
+        .await
+        .expect("append");
+    log.append((0..3).map(|i| out(&other, "k", format!("{i}"))).collect())
+        .await
+        .expect("append");
+    // Every record so far was appended before this instant, the next ones after.
+    let between = SystemTime::now();
+    log.append(vec![out(&raw, "k", "new-0".into()), out(&raw, "k", "new-1".into())])
+        .await
+        .expect("append");
+    let Log::Sqlite(sqlite) = &log else { unreachable!() };
+
+    assert_eq!(sqlite.prune(between).await.expect("prune"), 0, "nothing is an hour old");
+    assert_eq!(
+        sqlite.prune(between + keep).await.expect("prune"),
+        2500,
+        "the records older than the retention, in several chunks"
+    );
+    let left = log.read_all(&raw).await.expect("read");
+    assert_eq!(payloads(&left), ["new-0", "new-1"]);
+    assert_eq!(left[0].offset, 2500);
+    assert_eq!(
+        log.read_all(&other).await.expect("read").len(),
+        3,
+        "a topic without retention keeps everything"
+    );
+    assert_eq!(
+        sqlite.prune(between + keep).await.expect("prune"),
+        0,
+        "nothing left to do"
+    );
+
+    assert_eq!(sqlite.prune(SystemTime::now() + 2 * keep).await.expect("prune"), 2);
+    assert!(log.read_all(&raw).await.expect("read").is_empty());
+    let appended = log.append(vec![out(&raw, "k", "later".into())]).await.expect("append");
+    assert_eq!(appended[0].offset, 2502, "offsets go on where they were");
+    assert_eq!(log.read_all(&other).await.expect("read").len(), 3);
+}
+
+/// SQLite: a log opened with a retention prunes in the background, from
+/// the moment it is opened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_prunes_in_the_background() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("log.sqlite");
+    let (raw, other) = ("vox.feedback.raw".to_owned(), "vox.config".to_owned());
+    let log = Log::Sqlite(SqliteLog::open(&path).await.expect("open"));
+    log.ensure_topics(&[raw.clone(), other.clone()]).await.expect("topics");
+    log.append(vec![out(&raw, "k", "a".into()), out(&other, "k", "b".into())])
+        .await
+        .expect("append");
+    drop(log);
+
+    // The records are older than 1 ms by the time the log is open again.
+    let log = Log::Sqlite(
+        SqliteLog::open_with(&path, Retention::from([(raw.clone(), Duration::from_millis(1))]))
+            .await
+            .expect("open"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !log.read_all(&raw).await.expect("read").is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(log.read_all(&raw).await.expect("read").is_empty(), "pruned at open");
+    assert_eq!(log.read_all(&other).await.expect("read").len(), 1);
+}
 
 /// Kafka over TLS with SASL/SCRAM, against the local broker's SASL_SSL
 /// listener (`deploy/local/services.sh` makes it; its `env` names it): the
@@ -381,7 +709,7 @@ async fn kafka_over_sasl_ssl() {
 /// Topics are created with the configured `min.insync.replicas`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kafka_topics_carry_min_insync_replicas() {
-    use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
+    use rdkafka::admin::{AdminOptions, ResourceSpecifier};
     let brokers = testenv::kafka_brokers();
     let topic = format!("{}durable", testenv::namespace());
     let settings = KafkaSettings::single_broker(brokers.clone());
@@ -395,11 +723,7 @@ async fn kafka_topics_carry_min_insync_replicas() {
     );
     let log = Log::Kafka(KafkaLog::connect(settings).expect("connect"));
     log.ensure_topics(std::slice::from_ref(&topic)).await.expect("topics");
-    let admin: AdminClient<rdkafka::client::DefaultClientContext> = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
-        .create()
-        .expect("admin");
-    let described = admin
+    let described = admin(&brokers)
         .describe_configs([&ResourceSpecifier::Topic(&topic)], &AdminOptions::new())
         .await
         .expect("describe");
@@ -407,4 +731,40 @@ async fn kafka_topics_carry_min_insync_replicas() {
     let value = |name: &str| config.get(name).and_then(|e| e.value.clone());
     assert_eq!(value("min.insync.replicas").as_deref(), Some("1"));
     assert_eq!(value("retention.ms").as_deref(), Some("-1"));
+}
+
+/// SQLite: pruned records leave nothing of their payloads in the file once
+/// the write-ahead log is checkpointed (`secure_delete`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_pruned_payloads_leave_the_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("log.sqlite");
+    let raw = "vox.feedback.raw".to_owned();
+    let keep = Duration::from_secs(3600);
+    let log = SqliteLog::open_with(&path, Retention::from([(raw.clone(), keep)]))
+        .await
+        .expect("open");
+    let logged = Log::Sqlite(log.clone());
+    logged.ensure_topics(std::slice::from_ref(&raw)).await.expect("topics");
+    logged
+        .append(
+            (0..50)
+                .map(|i| out(&raw, "k", format!("personal-data-{i:04}")))
+                .collect(),
+        )
+        .await
+        .expect("append");
+    let checkpoint = || async {
+        let pool = eventlog::durable_pool(&path).await.expect("pool");
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&pool)
+            .await
+            .expect("checkpoint");
+        pool.close().await;
+        let bytes = std::fs::read(&path).expect("read the file");
+        bytes.windows(14).any(|w| w == b"personal-data-")
+    };
+    assert!(checkpoint().await, "the payloads are in the file");
+    assert_eq!(log.prune(SystemTime::now() + keep).await.expect("prune"), 50);
+    assert!(!checkpoint().await, "no pruned payload is left in the file");
 }
