@@ -9,6 +9,10 @@
 //!   loop inserting the same records in large batched transactions;
 //! * `processor`: `vox process` on Kafka, against a plain rdkafka consume →
 //!   produce loop over the same records without transactions;
+//! * `rules`: the processor on Kafka with a 50-rule set and the default
+//!   redaction, against the same processor with rules, built-in tags and
+//!   redaction off, on the same records; per item, a 500-rule set against a
+//!   10-rule set;
 //! * `projector`: the projector into PostgreSQL, against a raw `COPY` of the
 //!   same rows;
 //! * `e2e`: items/s from the first push to the last row visible in the read
@@ -23,6 +27,7 @@ mod embedded;
 mod ingest;
 mod load;
 mod pipeline;
+mod rules;
 
 use std::time::Duration;
 
@@ -33,7 +38,7 @@ pub struct Args {
     pub only: Vec<String>,
 }
 
-const PHASES: [&str; 5] = ["ingest", "embedded", "processor", "projector", "e2e"];
+const PHASES: [&str; 6] = ["ingest", "embedded", "processor", "rules", "projector", "e2e"];
 
 fn args() -> Args {
     let mut a = Args {
@@ -43,7 +48,7 @@ fn args() -> Args {
         only: PHASES.iter().map(|p| p.to_string()).collect(),
     };
     let usage = "usage: deploy/local/bench.sh [--items N (per phase, default 100000)] [--clients N (default 8)] \
-                 [--batch N (items per batch, default 100)] [--only ingest,embedded,processor,projector,e2e]";
+                 [--batch N (items per batch, default 100)] [--only ingest,embedded,processor,rules,projector,e2e]";
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         if flag == "--help" || flag == "-h" {
@@ -121,6 +126,9 @@ async fn main() {
             &mut report,
         )
         .await;
+    }
+    if wants("rules") {
+        rules::run(&args, &brokers, &run, &mut report).await;
     }
     if wants("e2e") {
         pipeline::end_to_end(&args, &brokers, &run, dir.path(), &mut report).await;

@@ -18,15 +18,28 @@ fn region() -> Region {
     Region::parse("eu").expect("region")
 }
 
-/// Appends `items` raw records of `client` to `namespace`'s raw topic.
-async fn fill_raw(log: &Log, namespace: &str, run: &str, items: usize, client: &str) {
+/// Appends `items` raw records of `client` to `namespace`'s raw topic,
+/// each changed by `shape` (given the record and its number).
+pub async fn fill_raw(
+    log: &Log,
+    namespace: &str,
+    run: &str,
+    items: usize,
+    client: &str,
+    shape: impl Fn(Output, usize) -> Output,
+) {
     let topic = Topic::FeedbackRaw.name(namespace);
     let mut n = 0;
     while n < items {
         let chunk: Vec<Output> = (n..(n + 5000).min(items))
-            .map(|i| Output {
-                topic: topic.clone(),
-                ..common::received(run, i, client)
+            .map(|i| {
+                shape(
+                    Output {
+                        topic: topic.clone(),
+                        ..common::received(run, i, client)
+                    },
+                    i,
+                )
             })
             .collect();
         n += chunk.len();
@@ -35,7 +48,7 @@ async fn fill_raw(log: &Log, namespace: &str, run: &str, items: usize, client: &
 }
 
 /// Waits until consumer group `group` has committed `items` offsets of `topic`.
-async fn wait_committed(brokers: &str, group: &str, topic: &str, items: usize, limit: Duration) {
+pub async fn wait_committed(brokers: &str, group: &str, topic: &str, items: usize, limit: Duration) {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", group)
@@ -129,7 +142,7 @@ pub async fn stages(args: &Args, brokers: &str, run: &str, processor: bool, proj
     let log = kafka_log(brokers);
     let (client, _) = common::setup_tenant(&log, &ns, &auth::Kek::generate()).await;
     let items = args.items;
-    fill_raw(&log, &ns, run, items, &client).await;
+    fill_raw(&log, &ns, run, items, &client, |r, _| r).await;
     let raw = Topic::FeedbackRaw.name(&ns);
 
     // Processor.
