@@ -63,6 +63,10 @@ pub enum ProcessorError {
     Task(String),
 }
 
+/// The largest processed event written (Kafka's default `max.message.bytes`
+/// is 1 MiB; a record over it would fail its step again and again).
+pub const MAX_OUTPUT_BYTES: usize = 1_000_000;
+
 /// How often the consumer lag metric is measured (a round trip to the
 /// brokers on Kafka).
 const LAG_INTERVAL: Duration = Duration::from_secs(5);
@@ -103,16 +107,10 @@ pub async fn run(
     // The step committing while the next one is polled and handled (at most
     // one: a transaction begins only after the one before has committed).
     let mut committing: Option<Committing> = None;
-    let mut lag_measured: Option<Instant> = None;
+    let mut lag = eventlog::LagGauge::new(telemetry::LAG, LAG_INTERVAL);
     let result = loop {
-        if lag_measured.is_none_or(|at| at.elapsed() >= LAG_INTERVAL) {
-            lag_measured = Some(Instant::now());
-            match consumer.lag().await {
-                // Nothing assigned yet (a group still joining): ask again next time.
-                Ok(lag) if lag.is_empty() => lag_measured = None,
-                Ok(lag) => eventlog::record_lag(telemetry::LAG, &lag),
-                Err(e) => tracing::warn!(error = %e, "measuring the consumer lag failed"),
-            }
+        if lag.due() {
+            lag.record(consumer.lag().await);
         }
         let records = tokio::select! {
             _ = &mut shutdown => break Ok(()),
@@ -413,6 +411,21 @@ fn handle_record(directory: &Directory, settings: &ProcessorSettings, record: &R
         redactions,
     };
     match schemas::encode(&processed) {
+        Ok(payload) if payload.len() > MAX_OUTPUT_BYTES => {
+            let reason = format!(
+                "the processed event would be {} bytes, over the limit of {MAX_OUTPUT_BYTES} (a custom redaction \
+                 marker longer than what it replaces can grow an item); shorten the tenant's markers",
+                payload.len()
+            );
+            reject(
+                settings,
+                record,
+                Some(&received),
+                ReasonCode::OutputTooLarge,
+                reason,
+                now,
+            )
+        }
         Ok(payload) => Handled {
             output: Output {
                 topic: Topic::FeedbackProcessed.name(&settings.namespace),
@@ -654,6 +667,18 @@ mod tests {
                 vec![],
                 encode(received("acme", "c-all", "nps", "a\u{0}b")),
                 Some("invalid_characters"),
+            ),
+            (
+                "a live rule set this build cannot compile",
+                vec![ConfigEvent::RuleSetPublished(schemas::RuleSetPublished {
+                    tenant_id: "acme".into(),
+                    version: 1,
+                    document: "[[rule]]\nid = \"from-a-newer-build\"\nwhen.sentiment = \"negative\"\n".into(),
+                    published_at: 0,
+                    published_by: None,
+                })],
+                encode(received("acme", "c-all", "nps", "x")),
+                Some("rules_unavailable"),
             ),
             (
                 "an invalid tenant id",

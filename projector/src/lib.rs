@@ -82,16 +82,10 @@ pub async fn run(
     // The step being written while the next one is read and projected (at
     // most one: the next step's offsets start where this one's end).
     let mut writing: Option<Writing> = None;
-    let mut lag_measured: Option<Instant> = None;
+    let mut lag = eventlog::LagGauge::new(telemetry::LAG, LAG_INTERVAL);
     loop {
-        if lag_measured.is_none_or(|at| at.elapsed() >= LAG_INTERVAL) {
-            lag_measured = Some(Instant::now());
-            match reader.lag().await {
-                // Nothing assigned yet (a group still joining): ask again next time.
-                Ok(lag) if lag.is_empty() => lag_measured = None,
-                Ok(lag) => eventlog::record_lag(telemetry::LAG, &lag),
-                Err(e) => tracing::warn!(error = %e, "measuring the projector's lag failed"),
-            }
+        if lag.due() {
+            lag.record(reader.lag().await);
         }
         let records = tokio::select! {
             _ = &mut shutdown => break,

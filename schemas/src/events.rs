@@ -107,6 +107,11 @@ pub struct Metric {
     pub scale_max: f64,
 }
 
+/// The longest tag name, in characters (client tags and rule tags alike).
+pub const MAX_TAG_NAME_CHARS: usize = 128;
+/// The longest tag value, in characters.
+pub const MAX_TAG_VALUE_CHARS: usize = 256;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceTag {
     pub name: String,

@@ -6,6 +6,7 @@ pub mod clock;
 mod codec;
 mod events;
 pub mod ids;
+pub mod language;
 #[doc(hidden)]
 pub mod samples;
 pub mod text;

@@ -138,6 +138,8 @@ vocabulary!(
         Unencodable = "unencodable",
         /// The tenant's live rule set does not compile with this build.
         RulesUnavailable = "rules_unavailable",
+        /// The processed event would exceed the largest record the log takes.
+        OutputTooLarge = "output_too_large",
         /// The database refused the row.
         StoreRefused = "store_refused",
     }

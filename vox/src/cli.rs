@@ -276,7 +276,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut stdout = std::io::stdout().lock();
     match cli.command {
         Command::Serve => {
-            let log = settings.open_log().await?;
+            let log = settings.open_role_log().await?;
             let store = settings.open_store().await?;
             let (tls, ca) = tls_config(&settings, true)?;
             let listeners = bind(&settings).await?;
@@ -305,7 +305,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Ingest => {
             settings.require_kafka("ingest")?;
-            let log = settings.open_log().await?;
+            let log = settings.open_role_log().await?;
             let (tls, _) = tls_config(&settings, false)?;
             let ingest_settings = settings.ingest()?;
             let listeners = bind(&settings).await?;
@@ -313,10 +313,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Process => {
             settings.require_kafka("process")?;
-            let log = settings.open_log().await?;
+            let log = settings.open_role_log().await?;
             let p = processor::ProcessorSettings::new(settings.region.clone(), ns);
             let ready = https::ops::flag(p.ready.clone(), "reading the configuration and joining the group");
-            let ops = OpsListener::start(&settings, ready).await?;
+            let ops = OpsListener::start(&settings, 8445, ready).await?;
             let result = processor::run(log, p, serve::shutdown_signal("process")).await;
             ops.stop().await;
             result?;
@@ -324,7 +324,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Project { rebuild } => {
             settings.require_kafka("project")?;
             settings.require_database("project")?;
-            let log = settings.open_log().await?;
+            let log = settings.open_role_log().await?;
             let store = settings.open_store().await?;
             if rebuild {
                 store.reset().await?;
@@ -332,7 +332,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let p = projector::ProjectorSettings::new(ns);
             let ready = https::ops::flag(p.ready.clone(), "reading the stored offsets");
-            let ops = OpsListener::start(&settings, ready).await?;
+            let ops = OpsListener::start(&settings, 8446, ready).await?;
             let result = projector::run(log, store, p, serve::shutdown_signal("project")).await;
             ops.stop().await;
             result?;
@@ -564,8 +564,8 @@ async fn rules_command(command: RulesCommand, settings: &Settings, stdout: &mut 
             writeln!(stdout, "{}: valid; {}", file.display(), ruleset::summary(&rules))?;
         }
         RulesCommand::Publish { tenant, file, by } => {
-            let tenant = TenantId::parse(&tenant)?;
-            let document = ruleset::read_document(&file)?;
+            let tenant = TenantId::parse(&tenant).map_err(|e| ruleset::Refused::Config(e.into()))?;
+            let document = ruleset::read_document(&file)??;
             // Checked here first: a refused file never touches the log.
             rules::RuleSet::compile(&document, 1).map_err(|invalid| ruleset::Refused::Invalid {
                 path: file.display().to_string(),
@@ -588,9 +588,7 @@ async fn rules_command(command: RulesCommand, settings: &Settings, stdout: &mut 
         RulesCommand::Show { tenant, version } => {
             let log = settings.open_log().await?;
             let directory = admin::directory(&log, ns).await?;
-            if directory.tenant(&tenant).is_none() {
-                return Err(ruleset::Refused::Config(directory::ConfigError::UnknownTenant(tenant)).into());
-            }
+            ruleset::known_tenant(&directory, &tenant)?;
             let versions = directory.rule_set_versions(&tenant);
             let chosen = match version {
                 Some(v) => versions.iter().find(|p| p.version == v).with_context(|| {
@@ -633,9 +631,7 @@ async fn rules_command(command: RulesCommand, settings: &Settings, stdout: &mut 
                 None => {
                     let log = settings.open_log().await?;
                     let directory = admin::directory(&log, ns).await?;
-                    if directory.tenant(&tenant).is_none() {
-                        return Err(ruleset::Refused::Config(directory::ConfigError::UnknownTenant(tenant)).into());
-                    }
+                    ruleset::known_tenant(&directory, &tenant)?;
                     directory
                         .live_rules(&tenant)
                         .map_err(|invalid| ruleset::Refused::Invalid {
@@ -664,22 +660,27 @@ fn print_credential(out: &mut impl Write, tenant: &str, issued: &admin::IssuedCr
 }
 
 /// The operations listener of a role without a public listener (`vox
-/// process`, `vox project`): HTTPS on --ops-listen, with --tls-cert and
-/// --tls-key, or a local certificate in the data directory without them.
+/// process`, `vox project`): HTTPS on --ops-listen (default port 8445 and
+/// 8446 on loopback), with --tls-cert and --tls-key, or a local certificate
+/// in the data directory without them.
 struct OpsListener {
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 impl OpsListener {
-    async fn start(settings: &Settings, ready: https::ops::Readiness) -> anyhow::Result<OpsListener> {
+    async fn start(
+        settings: &Settings,
+        default_port: u16,
+        ready: https::ops::Readiness,
+    ) -> anyhow::Result<OpsListener> {
+        // The recorder goes in before the role counts anything.
+        https::telemetry::handle();
         let (tls, _) = tls_config(settings, true)?;
-        let listener = TcpListener::bind(settings.ops_listen).await.with_context(|| {
-            format!(
-                "cannot listen on {}; is another process using it? (--ops-listen)",
-                settings.ops_listen
-            )
-        })?;
+        let address = settings.ops_listen_or(default_port);
+        let listener = TcpListener::bind(address)
+            .await
+            .with_context(|| format!("cannot listen on {address}; is another process using it? (--ops-listen)"))?;
         tracing::info!(ops = ?listener.local_addr().ok(), "operations listener: /metrics /healthz /readyz");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let token = settings.ops_token.clone();

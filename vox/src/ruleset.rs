@@ -22,21 +22,61 @@ pub enum Refused {
     Config(#[from] directory::ConfigError),
 }
 
-/// Reads a rule set file (at most [`rules::MAX_DOCUMENT_BYTES`] are read,
-/// so an oversized file is refused without being loaded whole).
-pub fn read_document(path: &Path) -> anyhow::Result<String> {
+/// `Ok` when `tenant` names a tenant of `directory`; else the refusal
+/// (exit code 2).
+pub fn known_tenant(directory: &directory::Directory, tenant: &str) -> Result<(), Refused> {
+    match directory.tenant(tenant) {
+        Some(_) => Ok(()),
+        None => Err(Refused::Config(directory::ConfigError::UnknownTenant(
+            tenant.to_owned(),
+        ))),
+    }
+}
+
+/// Reads a rule set file (at most [`rules::MAX_DOCUMENT_BYTES`] + 1 bytes
+/// are read, so an oversized file is refused without being loaded whole).
+pub fn read_document(path: &Path) -> anyhow::Result<Result<String, Refused>> {
     use std::io::Read;
     let file = std::fs::File::open(path).with_context(|| format!("cannot read the rule set {}", path.display()))?;
-    let mut text = String::new();
+    let mut bytes = Vec::new();
     file.take(rules::MAX_DOCUMENT_BYTES as u64 + 1)
-        .read_to_string(&mut text)
-        .with_context(|| format!("{} is not UTF-8 text", path.display()))?;
-    Ok(text)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read the rule set {}", path.display()))?;
+    if bytes.len() > rules::MAX_DOCUMENT_BYTES {
+        let problem = rules::Problem {
+            rule: None,
+            message: format!(
+                "the document is larger than {} bytes (256 KiB), the most a rule set holds",
+                rules::MAX_DOCUMENT_BYTES
+            ),
+        };
+        return Ok(Err(Refused::Invalid {
+            path: path.display().to_string(),
+            invalid: rules::Invalid {
+                problems: vec![problem],
+            },
+        }));
+    }
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(Ok(text)),
+        Err(e) => Ok(Err(Refused::Invalid {
+            path: path.display().to_string(),
+            invalid: rules::Invalid {
+                problems: vec![rules::Problem {
+                    rule: None,
+                    message: format!("not UTF-8 text (at byte {})", e.utf8_error().valid_up_to()),
+                }],
+            },
+        })),
+    }
 }
 
 /// Compiles a rule set file as `version`, or says everything wrong with it.
 pub fn compile(path: &Path, version: i32) -> anyhow::Result<Result<rules::RuleSet, Refused>> {
-    let text = read_document(path)?;
+    let text = match read_document(path)? {
+        Ok(text) => text,
+        Err(refused) => return Ok(Err(refused)),
+    };
     Ok(
         rules::RuleSet::compile(&text, version).map_err(|invalid| Refused::Invalid {
             path: path.display().to_string(),

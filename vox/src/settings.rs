@@ -90,7 +90,8 @@ settings! {
     [env = "VOX_TLS_CERT", help_heading = "Listeners (serve, ingest)"] tls_cert: PathBuf,
     /// PEM private key of the listener.
     [env = "VOX_TLS_KEY", help_heading = "Listeners (serve, ingest)"] tls_key: PathBuf,
-    /// Address of the HTTPS operations listener: /metrics, /healthz, /readyz [default: 127.0.0.1:8444].
+    /// Address of the HTTPS operations listener: /metrics, /healthz, /readyz
+    /// [default: 127.0.0.1:8444 for serve and ingest, 127.0.0.1:8445 for process, 127.0.0.1:8446 for project].
     [env = "VOX_OPS_LISTEN", help_heading = "Listeners (serve, ingest)"] ops_listen: SocketAddr,
     /// Bearer token that /metrics requires (prefer the environment variable) [default: none].
     [env = "VOX_OPS_TOKEN", hide_env_values = true, help_heading = "Listeners (serve, ingest)"] ops_token: Secret,
@@ -145,6 +146,8 @@ pub struct Settings {
     pub rejected_retention: Duration,
     pub instance_id: String,
     pub ops_listen: SocketAddr,
+    /// Whether `ops_listen` was configured (else each role has its own default port).
+    pub ops_listen_given: bool,
     pub kek_file: Option<PathBuf>,
     pub kek: Option<Secret>,
     /// Unset: the ingest node's default (`IngestSettings::new`).
@@ -155,6 +158,16 @@ pub struct Settings {
 impl Settings {
     pub const DEFAULT_LISTEN: &'static str = "127.0.0.1:8443";
     pub const DEFAULT_OPS_LISTEN: &'static str = "127.0.0.1:8444";
+
+    /// The operations listener's address for a role whose default port is
+    /// `default_port` (so that the roles can run side by side on one host).
+    pub fn ops_listen_or(&self, default_port: u16) -> SocketAddr {
+        if self.ops_listen_given {
+            self.ops_listen
+        } else {
+            SocketAddr::from(([127, 0, 0, 1], default_port))
+        }
+    }
     pub const DEFAULT_RAW_RETENTION: Duration = Duration::from_secs(7 * 86_400);
     pub const DEFAULT_REJECTED_RETENTION: Duration = Duration::from_secs(30 * 86_400);
 
@@ -222,6 +235,7 @@ impl Settings {
                 "--rejected-retention, VOX_REJECTED_RETENTION",
             )?,
             instance_id: s.instance_id.unwrap_or_else(host_name),
+            ops_listen_given: s.ops_listen.is_some(),
             ops_listen: s
                 .ops_listen
                 .unwrap_or_else(|| Self::DEFAULT_OPS_LISTEN.parse().expect("the default address parses")),
@@ -235,6 +249,17 @@ impl Settings {
     /// Kafka when brokers are configured, else the embedded log in the data
     /// directory.
     pub async fn open_log(&self) -> Result<Log, SettingsError> {
+        self.open_log_as(false).await
+    }
+
+    /// The log for a role (`serve`, `ingest`, `process`, `project`): on
+    /// Kafka, its `ensure_topics` also corrects the retention of existing
+    /// topics to these settings (the admin commands never do).
+    pub async fn open_role_log(&self) -> Result<Log, SettingsError> {
+        self.open_log_as(true).await
+    }
+
+    async fn open_log_as(&self, role: bool) -> Result<Log, SettingsError> {
         match &self.kafka_brokers {
             Some(brokers) => {
                 self.check_durability()?;
@@ -245,6 +270,7 @@ impl Settings {
                 k.instance_id = self.instance_id.clone();
                 k.security = self.kafka_security.clone();
                 k.retention = self.retention();
+                k.correct_retention = role;
                 Ok(Log::Kafka(KafkaLog::connect(k)?))
             }
             None => {

@@ -620,6 +620,14 @@ fn rules_are_validated_published_shown_and_dry_run() {
     ] {
         assert!(finnish.contains(line), "{line} in\n{finnish}");
     }
+    let ticket = item("sup-10231");
+    for line in [
+        "tag     has_ticket=yes  <- ticket-reference",
+        "redact  text custom x1  <- order-number",
+        "It is about order [order] (ticket TKT-10231).",
+    ] {
+        assert!(ticket.contains(line), "{line} in\n{ticket}");
+    }
     assert_eq!(
         item("nps-2026-0013"),
         "nps-2026-0013 (nps-2026):\n  tag     nps=detractor  <- builtin.nps_category"

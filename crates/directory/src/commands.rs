@@ -244,6 +244,10 @@ pub async fn publish_rules(
     document: &str,
     published_by: Option<&str>,
 ) -> Result<Published, AdminError> {
+    rules::RuleSet::compile(document, 1).map_err(|invalid| ConfigError::InvalidRuleSet {
+        tenant: tenant.to_string(),
+        invalid,
+    })?;
     let written = append_config(log, namespace, |directory| {
         directory.existing_tenant(tenant.as_str())?;
         let live = directory.rule_set_versions(tenant.as_str()).last();

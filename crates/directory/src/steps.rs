@@ -197,6 +197,14 @@ impl Step for ClientCredentialRevoked {
 }
 
 impl Step for RuleSetPublished {
+    /// The structure only: the tenant exists and the version is the next
+    /// one. The document is checked whole when it is published
+    /// (`commands::publish_rules`) and compiled when it is first used
+    /// ([`PublishedRuleSet::compiled`]): folding never compiles, and a
+    /// document that does not compile with this build (written by a newer
+    /// one, or another way) is still the live version, whose items are then
+    /// dead-lettered as `rules_unavailable` rather than tagged by an older
+    /// version.
     fn check(&self, d: &Directory) -> Result<(), ConfigError> {
         d.existing_tenant(&self.tenant_id)?;
         let live = d.live_rule_set_version(&self.tenant_id);
@@ -207,16 +215,18 @@ impl Step for RuleSetPublished {
                 live,
             });
         }
-        rules::RuleSet::compile(&self.document, self.version).map_err(|invalid| ConfigError::InvalidRuleSet {
-            tenant: self.tenant_id.clone(),
-            invalid,
-        })?;
         Ok(())
     }
 
     fn apply(&self, d: &mut Directory) {
         let tenant = checked(TenantId::parse(&self.tenant_id));
-        d.rule_sets.entry(tenant).or_default().push(PublishedRuleSet {
+        let versions = d.rule_sets.entry(tenant).or_default();
+        // Only the live version is ever applied: drop what older ones
+        // compiled (copies of the directory that still use them keep theirs).
+        for old in versions.iter_mut() {
+            old.compiled = Default::default();
+        }
+        versions.push(PublishedRuleSet {
             version: self.version,
             document: self.document.as_str().into(),
             published_at: self.published_at,

@@ -52,8 +52,13 @@ pub struct KafkaSettings {
     pub security: KafkaSecurity,
     /// Topics with a bounded retention (`retention.ms`); every other topic
     /// keeps its records for ever (`retention.ms=-1`). Applied by
-    /// `ensure_topics`, also to topics that exist already.
+    /// `ensure_topics` to the topics it creates.
     pub retention: Retention,
+    /// Whether `ensure_topics` also corrects the retention of topics that
+    /// exist already. On for the roles, off for the admin CLI (a command run
+    /// from a laptop with other settings must not change production's
+    /// retention).
+    pub correct_retention: bool,
 }
 
 /// How Vox authenticates to Kafka and protects the connection.
@@ -99,6 +104,7 @@ impl KafkaSettings {
             transaction_timeout: Duration::from_secs(10),
             security: KafkaSecurity::default(),
             retention: Retention::new(),
+            correct_retention: false,
         }
     }
 
@@ -209,7 +215,7 @@ impl KafkaLog {
                 }
             }
         }
-        if !existing.is_empty() {
+        if self.settings.correct_retention && !existing.is_empty() {
             self.correct_retention(&admin, &existing, &options).await?;
         }
         Ok(())
@@ -688,6 +694,10 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, LogError> + S
         .map_err(|e| LogError::Task(e.to_string()))?
 }
 
+/// How long measuring the lag may wait for the brokers (it runs between
+/// steps; a slow answer must not hold the step loop).
+const LAG_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// High watermark minus position for every partition of `assignment` (a
 /// partition not read yet counts from its low watermark).
 fn lag_blocking(
@@ -825,7 +835,7 @@ impl KafkaGroupConsumer {
         let inner = self.inner.clone();
         blocking(move || {
             let assignment = inner.consumer.assignment()?;
-            lag_blocking(&inner.consumer, &assignment, inner.timeout)
+            lag_blocking(&inner.consumer, &assignment, LAG_TIMEOUT)
         })
         .await
     }
@@ -904,8 +914,8 @@ pub struct KafkaReader {
 
 impl KafkaReader {
     pub(crate) async fn lag(&self) -> Result<crate::Lag, LogError> {
-        let (inner, assignment, timeout) = (self.inner.clone(), self.assignment.clone(), self.timeout);
-        blocking(move || lag_blocking(&inner, &assignment, timeout)).await
+        let (inner, assignment) = (self.inner.clone(), self.assignment.clone());
+        blocking(move || lag_blocking(&inner, &assignment, LAG_TIMEOUT)).await
     }
 
     pub(crate) async fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<Record>, LogError> {

@@ -195,11 +195,55 @@ pub enum GroupConsumer {
 /// counts transaction markers and records of aborted transactions.
 pub type Lag = Vec<(String, i32, i64)>;
 
-/// Sets the gauge `metric` to each partition's lag (labels `topic` and
-/// `partition`): the processor's and the projector's lag metrics.
-pub fn record_lag(metric: &'static str, lag: &Lag) {
-    for (topic, partition, n) in lag {
-        metrics::gauge!(metric, "topic" => topic.clone(), "partition" => partition.to_string()).set(*n as f64);
+/// A lag gauge: measures a consumer's lag every `interval` (a round trip
+/// to the brokers on Kafka) and sets `metric` per partition (labels `topic`
+/// and `partition`); a partition the consumer no longer owns goes to zero,
+/// so that the sum over all consumers stays true. The processor's and the
+/// projector's lag metrics.
+pub struct LagGauge {
+    metric: &'static str,
+    interval: Duration,
+    measured: Option<std::time::Instant>,
+    owned: std::collections::BTreeSet<(String, i32)>,
+}
+
+impl LagGauge {
+    pub fn new(metric: &'static str, interval: Duration) -> LagGauge {
+        LagGauge {
+            metric,
+            interval,
+            measured: None,
+            owned: Default::default(),
+        }
+    }
+
+    /// Whether it is time to measure again.
+    pub fn due(&self) -> bool {
+        self.measured.is_none_or(|at| at.elapsed() >= self.interval)
+    }
+
+    /// Records a measurement (an empty one, from a consumer that owns no
+    /// partition yet, is measured again next time).
+    pub fn record(&mut self, measured: Result<Lag, LogError>) {
+        self.measured = Some(std::time::Instant::now());
+        let lag = match measured {
+            Ok(lag) => lag,
+            Err(e) => {
+                tracing::warn!(metric = self.metric, error = %e, "measuring the lag failed");
+                return;
+            }
+        };
+        if lag.is_empty() {
+            self.measured = None;
+        }
+        let now: std::collections::BTreeSet<(String, i32)> = lag.iter().map(|(t, p, _)| (t.clone(), *p)).collect();
+        for (topic, partition) in self.owned.difference(&now) {
+            metrics::gauge!(self.metric, "topic" => topic.clone(), "partition" => partition.to_string()).set(0.0);
+        }
+        for (topic, partition, n) in &lag {
+            metrics::gauge!(self.metric, "topic" => topic.clone(), "partition" => partition.to_string()).set(*n as f64);
+        }
+        self.owned = now;
     }
 }
 

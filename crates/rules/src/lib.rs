@@ -43,8 +43,7 @@ pub const MAX_DEPTH: usize = 8;
 /// Longest rule id.
 pub const MAX_ID_CHARS: usize = 64;
 /// Longest tag name and value (as in the batch contract).
-pub const MAX_TAG_NAME_CHARS: usize = 128;
-pub const MAX_TAG_VALUE_CHARS: usize = 256;
+pub use schemas::{MAX_TAG_NAME_CHARS, MAX_TAG_VALUE_CHARS};
 
 /// One thing wrong with a rule set: the rule (its id, or `rule #N` when it
 /// has none; None for the document as a whole) and what is wrong.
@@ -300,7 +299,8 @@ fn builtin_tags(builtin: &document::Builtin, item: &FeedbackItem, out: &mut Vec<
             ),
             MetricKind::Rating | MetricKind::Custom => continue,
         };
-        if on && !out.iter().any(|t| t.name == name) {
+        let sent = item.tags.iter().any(|t| t.name == name && t.value == value);
+        if on && !sent && !out.iter().any(|t| t.name == name) {
             out.push(RuleTag {
                 name: name.to_owned(),
                 value: value.to_owned(),
@@ -357,12 +357,6 @@ impl Context<'_> {
             Cond::Not(c) => !self.eval(c),
         }
     }
-}
-
-/// The fixed scale of a metric kind (`rating` is 1–5 like CSAT; `custom`
-/// metrics bring their own).
-fn scale(kind: MetricKind) -> Option<(f64, f64)> {
-    kind.fixed_scale()
 }
 
 /// Collects problems while compiling.
@@ -667,10 +661,12 @@ impl Compiler {
                     );
                     return None;
                 };
-                let (lo, hi) = scale(kind).unwrap_or((f64::MIN, f64::MAX));
+                let (lo, hi) = kind.fixed_scale().unwrap_or((f64::MIN, f64::MAX));
                 let (min, max) = (r.min.unwrap_or(lo), r.max.unwrap_or(hi));
                 if !min.is_finite() || !max.is_finite() || min > max || min < lo || max > hi {
-                    let scale = scale(kind).map_or("any finite numbers".to_owned(), |(a, b)| format!("{a}–{b}"));
+                    let scale = kind
+                        .fixed_scale()
+                        .map_or("any finite numbers".to_owned(), |(a, b)| format!("{a}–{b}"));
                     self.problem(
                         Some(label),
                         format!(
@@ -706,11 +702,7 @@ impl Compiler {
                     return None;
                 }
                 for t in tags {
-                    let ok = !t.is_empty()
-                        && t.len() <= 35
-                        && t.split('-')
-                            .all(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric()));
-                    if !ok {
+                    if !schemas::language::is_language_tag(t) {
                         self.problem(
                             Some(label),
                             format!("language {t:?} is not a BCP-47 tag such as \"fi\" or \"sv-FI\""),

@@ -566,6 +566,18 @@ async fn kafka_existing_topics_get_their_retention_corrected() {
 
     let mut settings = KafkaSettings::single_broker(brokers.clone());
     settings.retention = Retention::from([(raw.clone(), Duration::from_secs(3600))]);
+    // Without correct_retention (the admin CLI), existing topics stay as they are.
+    let cli = Log::Kafka(KafkaLog::connect(settings.clone()).expect("connect"));
+    cli.ensure_topics(&[raw.clone(), audit.clone()]).await.expect("topics");
+    assert_eq!(
+        topic_config(&brokers, &raw)
+            .await
+            .get("retention.ms")
+            .map(String::as_str),
+        Some("-1"),
+        "the admin CLI changes no existing topic"
+    );
+    settings.correct_retention = true;
     let log = Log::Kafka(KafkaLog::connect(settings).expect("connect"));
     log.ensure_topics(&[raw.clone(), audit.clone()]).await.expect("topics");
     assert_eq!(
