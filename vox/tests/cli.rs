@@ -394,27 +394,7 @@ async fn embedded_log_keeps_every_acknowledged_item_through_sigkill() {
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("data");
     let log_file = data.join("log.sqlite");
-    let cli = |args: &[&str]| {
-        let output = embedded(args, &data).output().expect("run vox");
-        assert!(
-            output.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    };
-    cli(&["tenant", "create", "acme"]);
-    cli(&["collection", "create", "--tenant", "acme", "nps"]);
-    let created = cli(&["client", "create", "--tenant", "acme", "--name", "crm"]);
-    let export = |name: &str| {
-        created
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("export {name}=")))
-            .unwrap_or_else(|| panic!("{name} in {created}"))
-            .trim_matches('\'')
-            .to_owned()
-    };
-    let (client_id, secret) = (export("VOX_CLIENT_ID"), export("VOX_CLIENT_SECRET"));
+    let (client_id, secret) = embedded_client(&data);
     let mut serve = embedded(
         &["serve", "--listen", "127.0.0.1:0", "--ops-listen", "127.0.0.1:0"],
         &data,
@@ -632,6 +612,32 @@ fn rules_are_validated_published_shown_and_dry_run() {
         item("nps-2026-0013"),
         "nps-2026-0013 (nps-2026):\n  tag     nps=detractor  <- builtin.nps_category"
     );
+}
+
+/// Tenant acme with collection nps and a client, made with the CLI in the
+/// embedded data directory `data`: the client's id and secret.
+fn embedded_client(data: &std::path::Path) -> (String, String) {
+    let cli = |args: &[&str]| {
+        let output = embedded(args, data).output().expect("run vox");
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    cli(&["tenant", "create", "acme"]);
+    cli(&["collection", "create", "--tenant", "acme", "nps"]);
+    let created = cli(&["client", "create", "--tenant", "acme", "--name", "crm"]);
+    let export = |name: &str| {
+        created
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("export {name}=")))
+            .unwrap_or_else(|| panic!("{name} in {created}"))
+            .trim_matches('\'')
+            .to_owned()
+    };
+    (export("VOX_CLIENT_ID"), export("VOX_CLIENT_SECRET"))
 }
 
 /// A free port on loopback (bound and released: a process started next can take it).
@@ -855,27 +861,7 @@ async fn embedded_processor_is_exactly_once_through_random_sigkills() {
     const KILLS: usize = 20;
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("data");
-    let cli = |args: &[&str]| {
-        let output = embedded(args, &data).output().expect("run vox");
-        assert!(
-            output.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    };
-    cli(&["tenant", "create", "acme"]);
-    cli(&["collection", "create", "--tenant", "acme", "nps"]);
-    let created = cli(&["client", "create", "--tenant", "acme", "--name", "crm"]);
-    let export = |name: &str| {
-        created
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("export {name}=")))
-            .unwrap_or_else(|| panic!("{name} in {created}"))
-            .trim_matches('\'')
-            .to_owned()
-    };
-    let (client_id, secret) = (export("VOX_CLIENT_ID"), export("VOX_CLIENT_SECRET"));
+    let (client_id, secret) = embedded_client(&data);
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let spawn = || {
