@@ -45,6 +45,20 @@ fi
 if [ "$status" -eq 0 ]; then
     cargo test --workspace --all-targets "$@" 2>&1 | tee -a "$results" || status=$?
 fi
+
+# The deployment files, without a container engine (README, "Running with
+# Docker Compose"): the Compose services' exact commands and environment on
+# this host, through to the read model.
+deploy_status=0
+if [ "$status" -eq 0 ] && [ $# -eq 0 ]; then
+    "$venv/bin/python" -c 'import yaml' 2>/dev/null || "$venv/bin/python" -m pip install -q 'PyYAML==6.0.3'
+    "$venv/bin/python" deploy/local/compose-smoke.py "${CARGO_TARGET_DIR:-target}/debug/vox" || deploy_status=$?
+fi
+
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "all tests: %d passed, %d failed\n", p, f }' "$results"
-exit "$status"
+if [ "$status" -eq 0 ] && [ $# -eq 0 ]; then
+    if [ "$deploy_status" -eq 0 ]; then echo "deployment checks: passed"; else echo "deployment checks: FAILED"; fi
+fi
+[ "$status" -ne 0 ] && exit "$status"
+exit "$deploy_status"

@@ -63,6 +63,9 @@ pub(crate) struct AuditSink {
     queued_bytes: Arc<AtomicUsize>,
     topic: String,
     region: String,
+    /// Wakes the tally task at shutdown, so that it does not wait for its
+    /// next interval (a node would otherwise take up to one interval to stop).
+    closed: tokio::sync::Notify,
 }
 
 impl AuditSink {
@@ -85,6 +88,7 @@ impl AuditSink {
             queued_bytes: queued_bytes.clone(),
             topic,
             region,
+            closed: tokio::sync::Notify::new(),
         });
         let writer = tokio::spawn(async move {
             let mut batch = Vec::new();
@@ -111,7 +115,11 @@ impl AuditSink {
                 let mut tick = tokio::time::interval(interval);
                 tick.tick().await;
                 loop {
-                    tick.tick().await;
+                    tokio::select! {
+                        _ = tick.tick() => {}
+                        // `close` wrote the tallies and closed the queue.
+                        _ = sink.closed.notified() => break,
+                    }
                     if !sink.flush_tallies() {
                         break;
                     }
@@ -130,6 +138,8 @@ impl AuditSink {
     pub(crate) fn close(&self) {
         self.flush_tallies();
         self.lock().tx.take();
+        // A permit is kept if the task is not waiting yet.
+        self.closed.notify_one();
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
