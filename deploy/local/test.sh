@@ -53,6 +53,11 @@ deploy_status=0
 if [ "$status" -eq 0 ] && [ $# -eq 0 ]; then
     "$venv/bin/python" -c 'import yaml' 2>/dev/null || "$venv/bin/python" -m pip install -q 'PyYAML==6.0.3'
     "$venv/bin/python" deploy/local/compose-smoke.py "${CARGO_TARGET_DIR:-target}/debug/vox" || deploy_status=$?
+    # The Compose file with compose-go, the Kubernetes overlays decoded
+    # strictly into the typed API objects, their invariants, and the traffic
+    # matrix of their network policies against ARCHITECTURE.md (deploy/check).
+    command -v go >/dev/null 2>&1 || { echo "deploy/check needs Go (1.24 or newer)" >&2; exit 1; }
+    go -C deploy/check run . -vox-bin "$(realpath "${CARGO_TARGET_DIR:-target}/debug/vox")" || deploy_status=$?
 fi
 
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }

@@ -161,22 +161,36 @@ impl KafkaSettings {
 #[derive(Clone)]
 pub struct KafkaLog {
     settings: Arc<KafkaSettings>,
-    producer: FutureProducer,
+    /// The idempotent producer of `append`, made on the first append: a
+    /// role that never appends (the projector, whose principal may write
+    /// nothing) never asks the brokers for a producer id.
+    producer: Arc<std::sync::OnceLock<FutureProducer>>,
 }
 
 impl KafkaLog {
     pub fn connect(settings: KafkaSettings) -> Result<KafkaLog, LogError> {
-        let producer: FutureProducer = settings
+        // The configuration is checked now, so that a bad one fails at start.
+        settings.client_config().create::<BaseProducer>()?;
+        Ok(KafkaLog {
+            settings: Arc::new(settings),
+            producer: Default::default(),
+        })
+    }
+
+    fn producer(&self) -> Result<&FutureProducer, LogError> {
+        if let Some(p) = self.producer.get() {
+            return Ok(p);
+        }
+        let made: FutureProducer = self
+            .settings
             .client_config()
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "2")
-            .set("message.timeout.ms", settings.timeout.as_millis().to_string())
+            .set("message.timeout.ms", self.settings.timeout.as_millis().to_string())
             .create()?;
-        Ok(KafkaLog {
-            settings: Arc::new(settings),
-            producer,
-        })
+        // Two first appends at once: one producer wins, the other is dropped.
+        Ok(self.producer.get_or_init(|| made))
     }
 
     pub(crate) async fn ensure_topics(&self, topics: &[String]) -> Result<(), LogError> {
@@ -337,13 +351,14 @@ impl KafkaLog {
     }
 
     pub(crate) async fn append(&self, records: Vec<Output>) -> Result<Vec<Appended>, LogError> {
+        let producer = self.producer()?;
         let mut pending = Vec::with_capacity(records.len());
         for record in &records {
             let mut future_record = FutureRecord::to(&record.topic)
                 .key(&record.key)
                 .payload(&record.payload);
             loop {
-                match self.producer.send_result(future_record) {
+                match producer.send_result(future_record) {
                     Ok(delivery) => break pending.push(delivery),
                     Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                         future_record = back;
@@ -376,11 +391,13 @@ impl KafkaLog {
     }
 
     pub(crate) fn queue_depth(&self) -> usize {
-        self.producer.in_flight_count().max(0) as usize
+        self.producer.get().map_or(0, |p| p.in_flight_count().max(0) as usize)
     }
 
     pub(crate) async fn flush(&self, timeout: Duration) -> Result<(), LogError> {
-        let producer = self.producer.clone();
+        let Some(producer) = self.producer.get().cloned() else {
+            return Ok(());
+        };
         blocking(move || producer.flush(timeout).map_err(LogError::Kafka)).await
     }
 
