@@ -20,8 +20,22 @@
 # user `vox`) for the tests of the authenticated/encrypted client path. Its TLS material (a
 # local CA, ca.pem, and a broker certificate for 127.0.0.1/localhost signed by it) is made
 # once with openssl in $VOX_LOCAL_DIR/kafka/tls/, the password once in
-# $VOX_LOCAL_DIR/kafka/sasl-password; `env` prints both (VOX_TEST_KAFKA_SASL_*). A Kafka that this
-# script started earlier without that listener is restarted by `up`.
+# $VOX_LOCAL_DIR/kafka/sasl-password; `env` prints both (VOX_TEST_KAFKA_SASL_*).
+#
+# The broker enforces ACLs (KRaft's StandardAuthorizer, allow.everyone.if.no.acl.found=false):
+# the PLAINTEXT listener's principal (User:ANONYMOUS) and the SCRAM user `vox` are super users,
+# so both listeners work as before for them; any other SCRAM user can do only what its ACLs
+# allow (deploy/kafka/acls.sh creates Vox's per-role users and ACLs; the least-privilege test
+# applies it). A Kafka that this script started earlier without the SASL_SSL listener or without
+# the authorizer is restarted by `up`.
+#
+# PostgreSQL serves TLS (ssl=on; plain connections still work, so sslmode=prefer, the default,
+# encrypts without checking): a CA of its own and a server certificate for 127.0.0.1/localhost,
+# made once with openssl in $VOX_LOCAL_DIR/pg/tls/; `env` prints the CA as VOX_TEST_PG_CA, for
+# sslmode=verify-full&sslrootcert=<CA>. A cluster started earlier without TLS gets it on the next
+# `up` (a configuration reload). Its role `vox` (password vox) may create databases and roles
+# (CREATEDB CREATEROLE: the tests make a database each, and the least-privilege test the roles
+# of deploy/postgres/roles.sql); it is not a superuser.
 #
 # Environment:
 #   VOX_LOCAL_DIR              state directory (default /var/tmp/vox-local; keep it outside the
@@ -67,11 +81,18 @@ KAFKA_KEYSTORE="$KAFKA_TLS/broker-keystore.pem"   # PKCS#8 key + certificate cha
 KAFKA_SASL_USER=vox
 KAFKA_SASL_PWFILE="$KAFKA_DIR/sasl-password"
 KAFKA_SASL_CLIENT_CONF="$KAFKA_CONF/sasl-client.properties"
+KAFKA_AUTHORIZER=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+KAFKA_SUPER_USERS="User:ANONYMOUS;User:$KAFKA_SASL_USER"
 PG_DIR="$STATE/pg"
 PG_DATA="$PG_DIR/data"
 PG_RUN="$PG_DIR/run"                          # unix socket directory
 PG_LOGDIR="$PG_DIR/log"
 PG_LOG="$PG_LOGDIR/postgresql.log"
+PG_TLS="$PG_DIR/tls"                          # openssl-made CA + server certificate
+PG_CA="$PG_TLS/ca.pem"
+PG_CA_KEY="$PG_TLS/ca.key"
+PG_SERVER_CERT="$PG_TLS/server.pem"
+PG_SERVER_KEY="$PG_TLS/server.key"            # owned by the cluster's user, 0600 (postgres insists)
 
 KAFKA_BROKERS="$HOST:$KAFKA_PORT"
 KAFKA_SASL_BROKERS="$HOST:$KAFKA_SASL_PORT"
@@ -235,6 +256,14 @@ listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.se
 listener.name.sasl_ssl.ssl.keystore.type=PEM
 listener.name.sasl_ssl.ssl.keystore.location=$KAFKA_KEYSTORE
 listener.name.sasl_ssl.ssl.client.auth=none
+
+# ACLs: KRaft's StandardAuthorizer, nothing allowed without an ACL. The PLAINTEXT listener's
+# principal (User:ANONYMOUS: this broker's own inter-broker and controller traffic, the tools of
+# this script, every test on $KAFKA_BROKERS) and the SCRAM user $KAFKA_SASL_USER are super users;
+# other principals (deploy/kafka/acls.sh makes them) get exactly their ACLs.
+authorizer.class.name=$KAFKA_AUTHORIZER
+super.users=$KAFKA_SUPER_USERS
+allow.everyone.if.no.acl.found=false
 
 num.partitions=1
 default.replication.factor=1
@@ -490,10 +519,23 @@ kafka_lacks_sasl() {
     port_open "$KAFKA_PORT" && ! port_open "$KAFKA_SASL_PORT"
 }
 
+# Our running Kafka was started without the ACL authorizer and these super users (by an older
+# version of this script): every principal could do everything there.
+kafka_lacks_authorizer() {
+    grep -qx "authorizer.class.name=$KAFKA_AUTHORIZER" "$KAFKA_CONF/server.properties" 2>/dev/null \
+        && grep -qx "super.users=$KAFKA_SUPER_USERS" "$KAFKA_CONF/server.properties" 2>/dev/null \
+        && grep -qx "allow.everyone.if.no.acl.found=false" "$KAFKA_CONF/server.properties" 2>/dev/null \
+        && return 1
+    return 0
+}
+
 kafka_up() {
     local pid
     if pid="$(kafka_pid)" && kafka_lacks_sasl; then
         log "Kafka (pid $pid) runs without a SASL_SSL listener on $KAFKA_SASL_BROKERS (started by an older services.sh or with another VOX_KAFKA_SASL_PORT); restarting it"
+        kafka_down
+    elif pid="$(kafka_pid)" && kafka_lacks_authorizer; then
+        log "Kafka (pid $pid) runs without the ACL authorizer (started by an older services.sh); restarting it"
         kafka_down
     fi
     if pid="$(kafka_pid)"; then
@@ -507,7 +549,7 @@ kafka_up() {
         log "something already answers on $KAFKA_BROKERS (not started by this script); using it as Kafka"
         KAFKA_FOREIGN=1
         if port_open "$KAFKA_SASL_PORT"; then
-            warn "the SCRAM user $KAFKA_SASL_USER is not managed on a Kafka that this script did not start; the SASL_SSL test needs it on $KAFKA_SASL_BROKERS"
+            warn "the SCRAM user $KAFKA_SASL_USER is not managed on a Kafka that this script did not start; the SASL_SSL test needs it on $KAFKA_SASL_BROKERS (as a super user), and the least-privilege test an authorizer there"
         else
             warn "that Kafka has no SASL_SSL listener on $KAFKA_SASL_BROKERS, which the SASL_SSL test needs; stop it and rerun '$0 up' to get one"
         fi
@@ -644,6 +686,86 @@ pg_prepare_dirs() {
     chmod 755 "$PG_RUN"
 }
 
+# The server certificate exists, is signed by our CA and is not about to expire.
+pg_server_cert_ok() {
+    [ -s "$PG_SERVER_CERT" ] && [ -s "$PG_SERVER_KEY" ] && cert_fresh "$PG_SERVER_CERT" \
+        && openssl verify -CAfile "$PG_CA" "$PG_SERVER_CERT" >/dev/null 2>&1
+}
+
+# The CA in $PG_TLS is usable: certificate + matching key, not about to expire.
+pg_ca_ok() {
+    [ -s "$PG_CA" ] && [ -s "$PG_CA_KEY" ] && cert_fresh "$PG_CA" || return 1
+    local a b
+    a="$(openssl x509 -noout -pubkey -in "$PG_CA" 2>/dev/null)" || return 1
+    b="$(openssl pkey -pubout -in "$PG_CA_KEY" 2>/dev/null)" || return 1
+    [ -n "$a" ] && [ "$a" = "$b" ]
+}
+
+# TLS material of PostgreSQL, made once (and again when missing, broken or within 30 days of
+# expiry), as for Kafka's SASL_SSL listener: a local CA of its own and a server certificate for
+# 127.0.0.1/localhost signed by it. Clients verify with ca.pem (VOX_TEST_PG_CA; sslmode=verify-full).
+# Returns 0 when it made new files (a running server must reload them), 1 when they were fine.
+ensure_pg_tls() {
+    ensure_openssl
+    mkdir -p "$PG_TLS"
+    chmod 755 "$PG_TLS"
+    if pg_ca_ok && pg_server_cert_ok; then return 1; fi
+    local tmp new_ca=0
+    tmp="$(mktemp -d "$PG_TLS/.new.XXXXXX")"
+    cat >"$tmp/openssl.cnf" <<EOF
+[req]
+distinguished_name = dn
+[dn]
+[v3_ca]
+basicConstraints = critical, CA:TRUE, pathlen:0
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[v3_server]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth
+subjectAltName = IP:$HOST, DNS:localhost
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+EOF
+    if ! pg_ca_ok; then
+        log "creating a local CA for PostgreSQL's TLS in $PG_TLS ..."
+        (umask 077 && openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$tmp/ca.key") \
+            >/dev/null 2>&1 || die "openssl genpkey (PostgreSQL CA key) failed"
+        openssl req -new -x509 -config "$tmp/openssl.cnf" -extensions v3_ca -key "$tmp/ca.key" \
+            -subj "/CN=Vox local PostgreSQL CA" -sha256 -days 3650 -out "$tmp/ca.pem" </dev/null \
+            || die "openssl req (PostgreSQL CA certificate) failed"
+        new_ca=1
+    else
+        cp "$PG_CA" "$tmp/ca.pem"
+        (umask 077 && cp "$PG_CA_KEY" "$tmp/ca.key")
+    fi
+    log "creating PostgreSQL's server certificate for $HOST/localhost in $PG_TLS ..."
+    (umask 077 && openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$tmp/server.key") \
+        >/dev/null 2>&1 || die "openssl genpkey (PostgreSQL server key) failed"
+    openssl req -new -config "$tmp/openssl.cnf" -key "$tmp/server.key" \
+        -subj "/CN=localhost" -out "$tmp/server.csr" </dev/null \
+        || die "openssl req (PostgreSQL server CSR) failed"
+    openssl x509 -req -in "$tmp/server.csr" -CA "$tmp/ca.pem" -CAkey "$tmp/ca.key" \
+        -set_serial "0x$(openssl rand -hex 16)" -sha256 -days 825 \
+        -extfile "$tmp/openssl.cnf" -extensions v3_server -out "$tmp/server.pem" </dev/null >/dev/null 2>&1 \
+        || die "openssl x509 (signing PostgreSQL's server certificate) failed"
+    openssl verify -CAfile "$tmp/ca.pem" "$tmp/server.pem" >/dev/null \
+        || die "the new PostgreSQL server certificate does not verify against its CA"
+    chmod 644 "$tmp/ca.pem" "$tmp/server.pem"
+    chmod 600 "$tmp/server.key"
+    if is_root; then chown postgres:postgres "$tmp/server.key"; fi
+    if [ "$new_ca" = 1 ]; then
+        mv -f "$tmp/ca.key" "$PG_CA_KEY"
+        mv -f "$tmp/ca.pem" "$PG_CA"
+    fi
+    mv -f "$tmp/server.key" "$PG_SERVER_KEY"
+    mv -f "$tmp/server.pem" "$PG_SERVER_CERT"
+    rm -rf "$tmp"
+    return 0
+}
+
+# Writes vox-local.conf; returns 0 when its content changed.
 pg_write_config() {
     if ! grep -q "^include_if_exists = 'vox-local.conf'" "$PG_DATA/postgresql.conf"; then
         printf "\n# Added by deploy/local/services.sh\ninclude_if_exists = 'vox-local.conf'\n" \
@@ -656,27 +778,43 @@ fsync = off
 synchronous_commit = off
 full_page_writes = off"
     fi
-    as_pg tee "$PG_DATA/vox-local.conf" >/dev/null <<EOF
-# Generated by deploy/local/services.sh on every 'up'.
+    local conf
+    conf="# Generated by deploy/local/services.sh on every 'up'.
 listen_addresses = '$HOST'
 port = $PG_PORT
 unix_socket_directories = '$PG_RUN'
 max_connections = 200
-$fast
-EOF
+# TLS with the certificate from $PG_TLS (clients choose: sslmode=verify-full with
+# sslrootcert=$PG_CA verifies it; the default, prefer, encrypts without verifying).
+ssl = on
+ssl_cert_file = '$PG_SERVER_CERT'
+ssl_key_file = '$PG_SERVER_KEY'
+ssl_min_protocol_version = 'TLSv1.2'
+$fast"
+    if [ -f "$PG_DATA/vox-local.conf" ] && [ "$(cat "$PG_DATA/vox-local.conf")" = "$conf" ]; then
+        return 1
+    fi
+    printf '%s\n' "$conf" | as_pg tee "$PG_DATA/vox-local.conf" >/dev/null
+    return 0
 }
+
+# Our running cluster serves TLS (ssl = on took effect).
+pg_ssl_on() { [ "$(psql_admin -tAc 'SHOW ssl' 2>/dev/null)" = on ]; }
 
 psql_admin() {
     as_pg "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PG_RUN" -p "$(pg_running_port)" \
         -U "$PG_SUPER" -d postgres "$@" </dev/null
 }
 
+# Role vox: the tests' administrator. CREATEDB for a database per test, CREATEROLE for the
+# least-privilege test, which applies deploy/postgres/roles.sql (vox_migrate, vox_projector,
+# vox_reader) as an administrator would. Not a superuser.
 pg_ensure_role_db() {
     psql_admin -c "DO \$\$ BEGIN
         IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'vox') THEN
-            CREATE ROLE vox LOGIN CREATEDB PASSWORD 'vox';
+            CREATE ROLE vox LOGIN CREATEDB CREATEROLE PASSWORD 'vox';
         ELSE
-            ALTER ROLE vox LOGIN CREATEDB PASSWORD 'vox';
+            ALTER ROLE vox LOGIN CREATEDB CREATEROLE PASSWORD 'vox';
         END IF;
     END \$\$;" || die "could not create role vox (see $PG_LOG)"
     if [ "$(psql_admin -tAc "SELECT 1 FROM pg_database WHERE datname = 'vox'")" != 1 ]; then
@@ -696,6 +834,18 @@ pg_up() {
             sleep 1
         done
         log "PostgreSQL already running ($PG_DATA) on $HOST:$PG_PORT"
+        # A cluster started by an older version of this script gets its TLS material and
+        # configuration now: ssl and its files take effect on a reload.
+        local changed=0 i
+        if ensure_pg_tls; then changed=1; fi
+        if pg_write_config; then changed=1; fi
+        if [ "$changed" = 1 ] || ! pg_ssl_on; then
+            log "reloading PostgreSQL's configuration (TLS) ..."
+            as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" reload </dev/null >/dev/null \
+                || die "pg_ctl reload failed; see $PG_LOG"
+            for ((i = 0; i < 50; i++)); do pg_ssl_on && break; sleep 0.2; done
+            pg_ssl_on || die "PostgreSQL does not serve TLS after a reload (see $PG_LOG)"
+        fi
         pg_ensure_role_db
         return 0
     fi
@@ -723,7 +873,8 @@ pg_up() {
             --auth-local=peer --auth-host=scram-sha-256 </dev/null >"$PG_LOGDIR/initdb.log" 2>&1 \
             || { cat "$PG_LOGDIR/initdb.log" >&2; die "initdb failed"; }
     fi
-    pg_write_config
+    ensure_pg_tls || true
+    pg_write_config || true
     log "starting PostgreSQL on $HOST:$PG_PORT ..."
     if ! as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t "$UP_TIMEOUT" start \
             </dev/null >/dev/null 2>&1 9>&-; then
@@ -769,6 +920,10 @@ print_env() {
         echo "export VOX_TEST_KAFKA_SASL_PASSWORD=$(cat "$KAFKA_SASL_PWFILE")"
         echo "export VOX_TEST_KAFKA_SASL_CA=$KAFKA_CA"
     fi
+    # PostgreSQL's TLS: the CA that signed its certificate (sslmode=verify-full&sslrootcert=...).
+    if [ -s "$PG_CA" ]; then
+        echo "export VOX_TEST_PG_CA=$PG_CA"
+    fi
 }
 
 cmd_up() {
@@ -784,12 +939,17 @@ cmd_up() {
         klog="(not managed by this script)"
         slog="(not managed by this script; the SASL_SSL test needs this listener with user $KAFKA_SASL_USER)"
     fi
-    [ "$PG_FOREIGN" = 0 ] || plog="(not managed by this script)"
+    local ptls="TLS with CA $PG_CA (sslmode=verify-full&sslrootcert=<CA>)"
+    if [ "$PG_FOREIGN" != 0 ]; then
+        plog="(not managed by this script)"
+        ptls="(TLS: whatever that server offers)"
+    fi
     cat <<EOF
 
   Kafka       $KAFKA_BROKERS        $klog
   Kafka SASL  $KAFKA_SASL_BROKERS        $slog
   PostgreSQL  $HOST:$PG_PORT        $plog
+                                    $ptls
   VOX_KAFKA_BROKERS=$KAFKA_BROKERS
   VOX_DATABASE_URL=$DATABASE_URL
   VOX_TEST_KAFKA_SASL_BROKERS=$KAFKA_SASL_BROKERS  (+ VOX_TEST_KAFKA_SASL_USERNAME, _PASSWORD, _CA)

@@ -5,6 +5,7 @@
 mod hardening;
 mod helpers;
 mod ingest_api;
+mod least_privilege;
 mod rules;
 
 use hardening::*;

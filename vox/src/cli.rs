@@ -43,6 +43,9 @@ enum Command {
         #[arg(long)]
         rebuild: bool,
     },
+    /// Migrate the PostgreSQL schema of the read models to this version (as the schema's owner),
+    /// for roles that run with --database-migrate false.
+    Migrate,
     /// Manage tenants.
     #[command(subcommand)]
     Tenant(TenantCommand),
@@ -336,6 +339,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let result = projector::run(log, store, p, serve::shutdown_signal("project")).await;
             ops.stop().await;
             result?;
+        }
+        Command::Migrate => {
+            settings.require_database("migrate")?;
+            let url = settings.database_url.as_ref().expect("require_database checked it");
+            store::Store::connect_postgres(url.expose()).await?;
+            writeln!(stdout, "migrated {}", settings.store_description())?;
         }
         Command::Tenant(TenantCommand::Create {
             id,

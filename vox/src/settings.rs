@@ -71,6 +71,10 @@ settings! {
     [env = "VOX_KAFKA_CA_FILE"] kafka_ca_file: PathBuf,
     /// PostgreSQL URL; when set, the read models live there instead of the embedded store.
     [env = "VOX_DATABASE_URL", hide_env_values = true] database_url: Secret,
+    /// Whether a role migrates the PostgreSQL schema when it connects [default: true]; false for a
+    /// role without CREATE on the schema (least privilege): it only checks that `vox migrate` ran.
+    [env = "VOX_DATABASE_MIGRATE", num_args = 0..=1, default_missing_value = "true"]
+    database_migrate: bool,
     /// Prefix of every topic name and consumer group (lets several installations share a cluster).
     [env = "VOX_TOPIC_NAMESPACE"] topic_namespace: String,
     /// How long the log keeps vox.feedback.raw (unredacted input; unprocessed items older than this are lost), e.g. 36h or 14d [default: 7d].
@@ -136,6 +140,7 @@ pub struct Settings {
     pub kafka_security: eventlog::KafkaSecurity,
     pub ops_token: Option<Secret>,
     pub database_url: Option<Secret>,
+    pub database_migrate: bool,
     pub listen: SocketAddr,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
@@ -218,6 +223,7 @@ impl Settings {
             },
             ops_token: s.ops_token,
             database_url: s.database_url,
+            database_migrate: s.database_migrate.unwrap_or(true),
             listen: s
                 .listen
                 .unwrap_or_else(|| Self::DEFAULT_LISTEN.parse().expect("the default address parses")),
@@ -292,7 +298,8 @@ impl Settings {
     /// PostgreSQL when a database URL is configured, else the embedded store.
     pub async fn open_store(&self) -> Result<Store, SettingsError> {
         match &self.database_url {
-            Some(url) => Ok(Store::connect_postgres(url.expose()).await?),
+            Some(url) if self.database_migrate => Ok(Store::connect_postgres(url.expose()).await?),
+            Some(url) => Ok(Store::connect_postgres_migrated(url.expose()).await?),
             None => {
                 let path = self.data_file("store.sqlite")?;
                 Ok(Store::open_sqlite(&path).await?)

@@ -15,6 +15,9 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::SqlitePool;
 use sqlx::Row;
 
+/// The PostgreSQL schema's migrations, embedded in the binary.
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
@@ -33,6 +36,11 @@ pub enum StoreError {
     },
     #[error("stored JSON column could not be read: {0}")]
     Json(#[from] serde_json::Error),
+    #[error(
+        "the database schema is not migrated to this version of Vox (missing migrations {missing:?}); run \
+         `vox migrate` as the schema's owner first (this role connects with --database-migrate false)"
+    )]
+    NotMigrated { missing: Vec<i64> },
 }
 
 impl StoreError {
@@ -491,15 +499,46 @@ impl Store {
         Ok(Store::Sqlite(pool))
     }
 
-    /// Connects to PostgreSQL and migrates the schema.
+    /// Connects to PostgreSQL and migrates the schema (the role needs
+    /// CREATE on it: the owner's).
     pub async fn connect_postgres(url: &str) -> Result<Store, StoreError> {
-        let pool = PgPoolOptions::new()
+        let pool = Self::pg_pool(url).await?;
+        POSTGRES_MIGRATIONS.run(&pool).await?;
+        Ok(Store::Postgres(pool))
+    }
+
+    /// Connects to PostgreSQL without migrating: for a role that may only
+    /// read and write the read models (least privilege). Fails with
+    /// [`StoreError::NotMigrated`] unless every migration of this build has
+    /// been applied (`vox migrate`, as the owner).
+    pub async fn connect_postgres_migrated(url: &str) -> Result<Store, StoreError> {
+        let pool = Self::pg_pool(url).await?;
+        let applied: Vec<i64> = match sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(&pool)
+            .await
+        {
+            Ok(applied) => applied,
+            // No migration table: nothing was ever migrated.
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P01") => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        let missing: Vec<i64> = POSTGRES_MIGRATIONS
+            .iter()
+            .map(|m| m.version)
+            .filter(|v| !applied.contains(v))
+            .collect();
+        if !missing.is_empty() {
+            return Err(StoreError::NotMigrated { missing });
+        }
+        Ok(Store::Postgres(pool))
+    }
+
+    async fn pg_pool(url: &str) -> Result<PgPool, StoreError> {
+        Ok(PgPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(10))
             .connect(url)
-            .await?;
-        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        Ok(Store::Postgres(pool))
+            .await?)
     }
 
     /// The stored next offsets of `projector`: (topic, partition, offset).

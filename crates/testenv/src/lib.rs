@@ -68,6 +68,43 @@ pub fn kafka_sasl_ssl() -> KafkaSaslSsl {
     }
 }
 
+impl KafkaSaslSsl {
+    /// Client properties of the Kafka tools (`--command-config`) for this
+    /// listener's user, a super user of the local broker: what
+    /// `deploy/kafka/acls.sh` needs as its administrator.
+    pub fn admin_properties(&self) -> String {
+        let KafkaSaslSsl {
+            username,
+            password,
+            ca_file,
+            ..
+        } = self;
+        format!(
+            "security.protocol=SASL_SSL\n\
+             sasl.mechanism=SCRAM-SHA-512\n\
+             sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required \
+             username=\"{username}\" password=\"{password}\";\n\
+             ssl.truststore.type=PEM\n\
+             ssl.truststore.location={ca_file}\n\
+             request.timeout.ms=10000\n\
+             default.api.timeout.ms=20000\n"
+        )
+    }
+}
+
+/// The CA that signed the test PostgreSQL server's certificate (from
+/// `VOX_TEST_PG_CA`, which `deploy/local/services.sh env` prints), for
+/// `sslmode=verify-full&sslrootcert=<it>`; fails the test if it is not set.
+pub fn pg_ca() -> String {
+    std::env::var("VOX_TEST_PG_CA").unwrap_or_else(|_| {
+        panic!(
+            "VOX_TEST_PG_CA is not set: the PostgreSQL TLS test needs the CA of the local server's \
+             certificate. Run `eval \"$(deploy/local/services.sh env)\"` after `deploy/local/services.sh up` \
+             (or run the whole suite with `deploy/local/test.sh`)"
+        )
+    })
+}
+
 /// A topic namespace no other test uses, e.g. `t3f9c1d2.`.
 pub fn namespace() -> String {
     format!("t{}.", &uuid::Uuid::new_v4().simple().to_string()[..12])
@@ -105,6 +142,18 @@ impl TestDatabase {
             admin_url,
             name,
         }
+    }
+
+    /// The database's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The URL of this database for another role: `user` with `password`.
+    pub fn url_as(&self, user: &str, password: &str) -> String {
+        let (scheme, rest) = self.url.split_once("://").unwrap_or(("postgres", &self.url));
+        let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+        format!("{scheme}://{user}:{password}@{host}")
     }
 
     /// Drops the database (call at the end of a test; a failed test leaves
