@@ -202,6 +202,12 @@ func TestMatrix(t *testing.T) {
 		{"processor", "kube-dns"}:   "53/TCP, 53/UDP",
 		{"projector", "kube-dns"}:   "53/TCP, 53/UDP",
 		{"admin", "kube-dns"}:       "53/TCP, 53/UDP",
+		// Kafka's and PostgreSQL's own traffic (the default deny covers them too).
+		{"kafka", "kafka"}:           "9090/TCP, 9091/TCP, 9093/TCP",
+		{"kafka", "kube-dns"}:        "53/TCP, 53/UDP",
+		{"kafka", "outside-address"}: "443/TCP, 6443/TCP",
+		{"postgresql", "postgresql"}: "5432/TCP",
+		{"postgresql", "kube-dns"}:   "53/TCP, 53/UDP",
 	}
 	for key, cells := range m.Rows {
 		for _, env := range m.Columns {

@@ -602,7 +602,10 @@ func checkPolicySelectors(env *Env, envs []*Env, p *Problems) {
 			for i, peer := range peers {
 				f := fmt.Sprintf("%s[%d]", field, i)
 				if peer.IPBlock != nil {
-					p.At(o, f+".ipBlock", "the checker models no ipBlock peers; name pods or namespaces")
+					if _, _, err := net.ParseCIDR(peer.IPBlock.CIDR); err != nil {
+						p.At(o, f+".ipBlock.cidr", "%q is not a CIDR", peer.IPBlock.CIDR)
+					}
+					continue
 				}
 				if peer.NamespaceSelector == nil {
 					continue

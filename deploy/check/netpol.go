@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"slices"
 	"sort"
@@ -35,6 +36,7 @@ type Endpoint struct {
 	NsLabels  map[string]string
 	Labels    map[string]string
 	Ports     []corev1.ContainerPort // for named ports
+	IP        string                 // an address outside the cluster's pods (ipBlock peers match it)
 }
 
 // Display names the endpoint relative to the environment column it is
@@ -73,8 +75,13 @@ var externals = []struct {
 	{"other-namespace", "default", map[string]string{"run": "other"}},
 }
 
+// An address outside the cluster's pods (the API server's, or anything on the
+// internet): what ipBlock peers can reach. Pods have no address here, so an
+// ipBlock never stands for a pod (policies name pods by their labels).
+const outsideName, outsideIP = "outside-address", "203.0.113.10"
+
 // The order of rows: outside first, then the roles, then their neighbours.
-var rank = map[string]int{"ingress-nginx": 0, "monitoring": 1, "ingest": 10, "processor": 11, "projector": 12, "admin": 20, "kafka": 30, "postgresql": 31, "kube-dns": 40, "other-pod": 50, "other-namespace": 51}
+var rank = map[string]int{"ingress-nginx": 0, "monitoring": 1, "ingest": 10, "processor": 11, "projector": 12, "admin": 20, "kafka": 30, "postgresql": 31, "kube-dns": 40, outsideName: 45, "other-pod": 50, "other-namespace": 51}
 
 func endpoints(envs []*Env) []*Endpoint {
 	var eps []*Endpoint
@@ -98,6 +105,7 @@ func endpoints(envs []*Env) []*Endpoint {
 	for _, x := range externals {
 		eps = append(eps, &Endpoint{Name: x.name, Namespace: x.namespace, NsLabels: map[string]string{metadataNameKey: x.namespace}, Labels: x.labels})
 	}
+	eps = append(eps, &Endpoint{Name: outsideName, IP: outsideIP})
 	return eps
 }
 
@@ -187,7 +195,10 @@ func selects(sel *metav1.LabelSelector, set map[string]string) bool {
 // peerMatches: whether a peer of a policy in namespace policyNS names ep.
 func peerMatches(peer networkingv1.NetworkPolicyPeer, policyNS string, ep *Endpoint) bool {
 	if peer.IPBlock != nil {
-		return false // pods only (ipBlock peers are refused by checkPolicySelectors)
+		return ipBlockMatches(peer.IPBlock, ep.IP)
+	}
+	if ep.IP != "" {
+		return false // the outside address is no pod: only ipBlocks reach it
 	}
 	if peer.NamespaceSelector == nil {
 		if ep.Namespace != policyNS {
@@ -504,4 +515,22 @@ func CheckMatrix(envs []*Env, docPath, display string, p *Problems) {
 		}
 		p.Addf("%s: the documented traffic matrix:\n%s\nthe matrix the network policies allow:\n%s", display, want.Markdown(), got.Markdown())
 	}
+}
+
+// ipBlockMatches: whether ip (empty for pods) is in the block and not in its exceptions.
+func ipBlockMatches(block *networkingv1.IPBlock, ip string) bool {
+	addr := net.ParseIP(ip)
+	if addr == nil {
+		return false
+	}
+	_, cidr, err := net.ParseCIDR(block.CIDR)
+	if err != nil || !cidr.Contains(addr) {
+		return false
+	}
+	for _, except := range block.Except {
+		if _, ex, err := net.ParseCIDR(except); err == nil && ex.Contains(addr) {
+			return false
+		}
+	}
+	return true
 }

@@ -14,11 +14,20 @@
 #   secrets/kafka-sasl-password      the SCRAM password of the broker user "vox"
 #
 # The Vox image runs as uid/gid 10001 and Vox refuses secrets that other users can read, so
-# secrets/vox belongs to 10001 (this script uses sudo for chown when it is not root).
+# secrets/vox belongs to 10001: the script runs as root (it re-runs itself with sudo), which
+# also keeps it idempotent once secrets/vox is 10001's.
 # `vox cert create` runs from the first of: $VOX, `vox` on PATH, target/release/vox,
-# target/debug/vox, else the image ${VOX_IMAGE:-vox:local} with docker.
+# target/debug/vox, else the image ${VOX_IMAGE:-vox:local} with docker (built first if it
+# does not exist: `docker build -t vox:local .`).
+# Rootless Docker and Podman map uids differently: there, give secrets/vox to the uid that
+# the container's 10001 maps to on the host instead.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+
+if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 || { echo "secrets.sh: run it as root (or install sudo)" >&2; exit 1; }
+    exec sudo --preserve-env=VOX,VOX_IMAGE,PATH "$0" "$@"
+fi
 
 VOX_UID=10001
 KAFKA_UID=1000
@@ -29,17 +38,16 @@ run_vox() {
     elif [ -x target/release/vox ]; then target/release/vox "$@"
     elif [ -x target/debug/vox ]; then target/debug/vox "$@"
     elif command -v docker >/dev/null 2>&1; then
-        docker run --rm --user "$(id -u):$(id -g)" -v "$PWD/secrets:/secrets" -w / "${VOX_IMAGE:-vox:local}" vox "$@"
+        local image="${VOX_IMAGE:-vox:local}"
+        if ! docker image inspect "$image" >/dev/null 2>&1; then
+            echo "secrets.sh: building the image $image first (docker build -t $image .)"
+            docker build -t "$image" .
+        fi
+        # Paths are relative to the repository root, which is / in the container: secrets/… .
+        docker run --rm --user 0:0 -v "$PWD/secrets:/secrets" -w / "$image" vox "$@"
     else
         echo "secrets.sh: no vox binary: build one (cargo build --release -p vox) or the image (docker build -t vox:local .)" >&2
         exit 1
-    fi
-}
-
-as_root() {
-    if [ "$(id -u)" -eq 0 ]; then "$@"
-    elif command -v sudo >/dev/null 2>&1; then sudo "$@"
-    else echo "secrets.sh: need root or sudo to run: $*" >&2; exit 1
     fi
 }
 
@@ -57,14 +65,16 @@ chmod 600 secrets/vox/kek
 if [ ! -s secrets/vox/tls/server.pem ]; then
     run_vox cert create --dir secrets/vox/tls --name localhost --name 127.0.0.1 \
         --name vox-ingest --name vox-process-1 --name vox-process-2 --name vox-project >/dev/null
-    echo "made secrets/vox/tls (clients trust secrets/vox/tls/ca.pem)"
+    echo "made secrets/vox/tls (clients on the host trust secrets/ca.pem)"
 fi
 
 if [ ! -s secrets/kafka/keystore.pem ]; then
-    tmp=$(mktemp -d)
-    run_vox cert create --dir "$tmp/kafka" --name kafka >/dev/null
-    cat "$tmp/kafka/server.key" "$tmp/kafka/server.pem" > secrets/kafka/keystore.pem
-    cp "$tmp/kafka/ca.pem" secrets/kafka/ca.pem
+    # Under secrets/, so that the image (if it runs the command) sees it too.
+    tmp=secrets/.kafka-cert
+    rm -rf "$tmp"
+    run_vox cert create --dir "$tmp" --name kafka >/dev/null
+    cat "$tmp/server.key" "$tmp/server.pem" > secrets/kafka/keystore.pem
+    cp "$tmp/ca.pem" secrets/kafka/ca.pem
     rm -rf "$tmp"
     echo "made secrets/kafka (the broker's TLS; Vox trusts secrets/kafka/ca.pem)"
 fi
@@ -78,10 +88,12 @@ fi
 chmod 600 secrets/kafka-sasl-password
 
 # Clients on the host trust this copy (secrets/vox becomes 10001's alone).
-cp secrets/vox/tls/ca.pem secrets/ca.pem 2>/dev/null || as_root cp secrets/vox/tls/ca.pem secrets/ca.pem
-as_root chmod 644 secrets/ca.pem
+cp secrets/vox/tls/ca.pem secrets/ca.pem
+chmod 644 secrets/ca.pem
 
-# The owners the containers need (Vox: 10001; Kafka's image: 1000).
-as_root chown -R "$VOX_UID:$VOX_UID" secrets/vox
-as_root chown "$KAFKA_UID:$KAFKA_UID" secrets/kafka/keystore.pem
+# The owners the containers need (Vox: 10001; Kafka's image: 1000); the password file is
+# the invoking user's, for the export below.
+chown -R "$VOX_UID:$VOX_UID" secrets/vox
+chown "$KAFKA_UID:$KAFKA_UID" secrets/kafka/keystore.pem
+if [ -n "${SUDO_UID:-}" ]; then chown "$SUDO_UID:${SUDO_GID:-$SUDO_UID}" secrets/kafka-sasl-password; fi
 echo "secrets ready; now: export VOX_KAFKA_SASL_PASSWORD=\$(cat secrets/kafka-sasl-password)"

@@ -56,7 +56,7 @@ if [ "$status" -eq 0 ] && [ $# -eq 0 ]; then
     # The Compose file with compose-go, the Kubernetes overlays decoded
     # strictly into the typed API objects, their invariants, and the traffic
     # matrix of their network policies against ARCHITECTURE.md (deploy/check).
-    command -v go >/dev/null 2>&1 || { echo "deploy/check needs Go (1.24 or newer)" >&2; exit 1; }
+    command -v go >/dev/null 2>&1 || { echo "deploy/check needs Go 1.21 or newer (it fetches the toolchain go.mod names)" >&2; exit 1; }
     go -C deploy/check run . -vox-bin "$(realpath "${CARGO_TARGET_DIR:-target}/debug/vox")" || deploy_status=$?
 fi
 
