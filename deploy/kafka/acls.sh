@@ -20,7 +20,9 @@
 #   --delete            remove these ACLs and the users' SCRAM credentials instead
 #
 # Users (principal User:<user-prefix><name>): vox-ingest, vox-processor, vox-projector and
-# vox-admin (the admin CLI: `vox tenant …`, `vox client …`, `vox rules publish …`).
+# vox-admin (the admin CLI: `vox topics ensure`, `vox tenant …`, `vox client …`,
+# `vox rules publish …`). Only vox-admin may create topics and set their retention: run
+# `vox topics ensure` as vox-admin before the roles first start (and after changing a retention).
 # Give each role's processes its user (--kafka-sasl-username, VOX_KAFKA_SASL_PASSWORD) with
 # --kafka-security-protocol sasl_ssl --kafka-sasl-mechanism SCRAM-SHA-512.
 #
@@ -157,34 +159,34 @@ if [ "$delete" = 0 ]; then
 fi
 
 # Read and Write imply Describe (metadata, offsets) on the same resource, so Describe is named
-# only where nothing implies it. Creating a topic needs Create on it even when it exists (Kafka
-# answers TOPIC_AUTHORIZATION_FAILED rather than TOPIC_ALREADY_EXISTS otherwise), and every role
-# creates the topics it uses at start (ensure_topics): each has Create on those topics.
+# only where nothing implies it. Only the admin principal creates topics and sets their retention
+# (`vox topics ensure`, run before the roles first start): a role reads its topics' metadata at
+# start and asks to create only topics that do not exist, so it needs no Create once they do.
 
-# ingest: reads vox.config (its ConfigFollower), appends items and audit records (an idempotent
-# producer: Write on a topic is enough for its producer id, no cluster IdempotentWrite), creates
-# every topic at start and corrects their retention (DescribeConfigs, AlterConfigs).
-acl "$INGEST" literal "${ALL[@]}" -- Create DescribeConfigs AlterConfigs
+# ingest: reads vox.config (its ConfigFollower) and appends items and audit records (an idempotent
+# producer: Write on a topic is enough for its producer id, no cluster IdempotentWrite). Nothing
+# else: it faces the internet, and a principal that may alter a topic's configs could set
+# retention.ms=1 on vox.config and vox.audit.
 acl "$INGEST" literal --topic "$CONFIG" -- Read
 acl "$INGEST" literal --topic "$RAW" --topic "$AUDIT" -- Write
 
 # processor: consumes vox.feedback.raw in its group and writes its outputs and the group's
 # offsets in one transaction (transactional id <group>.<instance id>, so a prefixed ACL); reads
-# vox.config; creates every topic at start, without correcting retention (ingest does; the
-# processor logs a warning per topic that it cannot check).
-acl "$PROCESSOR" literal "${ALL[@]}" -- Create
+# vox.config.
 acl "$PROCESSOR" literal --topic "$RAW" --topic "$CONFIG" -- Read
 acl "$PROCESSOR" literal --topic "$PROCESSED" --topic "$REJECTED" -- Write
 acl "$PROCESSOR" literal --group "$PROCESSOR_GROUP" -- Read
 acl "$PROCESSOR" prefixed --transactional-id "$PROCESSOR_TXN_PREFIX" -- Write
 
-# projector: reads the two output topics from the positions in its database (no group offsets)
-# and creates them at start. Writes nothing to Kafka.
-acl "$PROJECTOR" literal --topic "$PROCESSED" --topic "$REJECTED" -- Create Read
+# projector: reads the two output topics from the positions in its database (no group offsets).
+# Writes nothing to Kafka.
+acl "$PROJECTOR" literal --topic "$PROCESSED" --topic "$REJECTED" -- Read
 
-# admin CLI: creates every topic, reads vox.config to its end and appends to it as a
-# transactional producer whose id is the topic's; the only principal that may write vox.config.
-acl "$ADMIN" literal "${ALL[@]}" -- Create
+# admin CLI: creates every topic and sets its retention (`vox topics ensure`: Create, and
+# DescribeConfigs and AlterConfigs for the retention), reads vox.config to its end and appends to
+# it as a transactional producer whose id is the topic's; the only principal that may write
+# vox.config.
+acl "$ADMIN" literal "${ALL[@]}" -- Create DescribeConfigs AlterConfigs
 acl "$ADMIN" literal --topic "$CONFIG" -- Read Write
 acl "$ADMIN" literal --transactional-id "$ADMIN_TXN" -- Write
 
@@ -194,6 +196,23 @@ acl "$ADMIN" literal --transactional-id "$ADMIN_TXN" -- Write
 for user in "${USERS[@]}"; do
     acl "$user" literal --group "$READER_GROUP" -- Describe
 done
+
+# What earlier versions of this script granted and this one does not: removed, so that running it
+# on a cluster set up by an older version leaves exactly the ACLs above (removing an ACL that does
+# not exist changes nothing).
+revoke() {
+    local user="$1" resources=() ops=()
+    shift
+    while [ "$1" != -- ]; do resources+=("$1"); shift; done
+    shift
+    for op in "$@"; do ops+=(--operation "$op"); done
+    run "${acl_tool[@]}" --bootstrap-server "$bootstrap" --command-config "$admin_config" \
+        --remove --force --allow-principal "User:$user" --resource-pattern-type literal \
+        "${resources[@]}" "${ops[@]}"
+}
+revoke "$INGEST" "${ALL[@]}" -- Create DescribeConfigs AlterConfigs
+revoke "$PROCESSOR" "${ALL[@]}" -- Create
+revoke "$PROJECTOR" --topic "$PROCESSED" --topic "$REJECTED" -- Create
 
 if [ "$delete" = 1 ]; then
     for user in "${USERS[@]}"; do

@@ -483,6 +483,8 @@ async fn the_ops_token_protects_metrics() {
         assert!(text.contains(series), "{series} is there from the start:\n{text}");
     }
     assert_eq!(get("/healthz", None).await.expect("healthz").status().as_u16(), 200);
+    // Ready once every role has started (the processor and the projector too).
+    node.wait_ready().await;
     assert_eq!(get("/readyz", None).await.expect("readyz").status().as_u16(), 200);
     node.finish().await;
 }

@@ -137,6 +137,21 @@ impl Node {
         }
     }
 
+    /// Waits until `/readyz` answers 200: every role of the node has started
+    /// (the processor has read the configuration, the projector its offsets).
+    pub async fn wait_ready(&self) {
+        let client = vox::push::client(Some(&self.ca_cert)).expect("client");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let answer = client.get(format!("{}/readyz", self.ops_url)).send().await;
+            if answer.is_ok_and(|a| a.status().as_u16() == 200) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the node never became ready");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     pub fn topic(&self, topic: Topic) -> String {
         topic.name(&self.namespace)
     }

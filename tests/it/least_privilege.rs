@@ -12,7 +12,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use eventlog::{KafkaLog, KafkaSecurity, KafkaSettings, Log};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, AlterConfig, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -50,12 +50,13 @@ impl Principal {
         }
     }
 
-    /// The settings a role runs with as this principal (retention as the
-    /// `vox` binary gives the roles).
-    fn settings(&self, correct_retention: bool) -> KafkaSettings {
+    /// The settings the `vox` binary gives this principal's log (retention
+    /// its defaults); `correct_retention` only for `vox topics ensure`.
+    fn settings(&self, namespace: &str, correct_retention: bool) -> KafkaSettings {
         let mut settings = KafkaSettings::single_broker(self.brokers.clone());
         settings.timeout = Duration::from_secs(20);
         settings.security = self.security();
+        settings.retention = retention(namespace);
         settings.correct_retention = correct_retention;
         settings
     }
@@ -171,8 +172,13 @@ enum Try {
     JoinGroup { group: String, topic: String },
     /// `init_transactions` with a transactional id.
     Transactions(String),
-    /// Create a topic.
+    /// Create a topic (Kafka checks Create before whether it exists).
     CreateTopic(String),
+    /// Read a topic's configs.
+    DescribeConfigs(String),
+    /// Set one config of a topic (AlterConfigs, which replaces its other
+    /// dynamic configs: only on topics nothing else checks afterwards).
+    AlterConfig { topic: String, key: String, value: String },
 }
 
 impl Try {
@@ -263,6 +269,59 @@ impl Try {
                     None => Err(None),
                 }
             }
+            Try::DescribeConfigs(topic) => {
+                let admin: AdminClient<DefaultClientContext> =
+                    who.client().create().map_err(|e| e.rdkafka_error_code())?;
+                let options = AdminOptions::new().request_timeout(Some(timeout));
+                let results = admin
+                    .describe_configs([&ResourceSpecifier::Topic(&topic)], &options)
+                    .await
+                    .map_err(|e| e.rdkafka_error_code())?;
+                match results.into_iter().next() {
+                    // rust-rdkafka drops the error of a refused description:
+                    // it comes back without entries (a topic has dozens).
+                    Some(Ok(config)) if config.entries.is_empty() => {
+                        Err(Some(RDKafkaErrorCode::TopicAuthorizationFailed))
+                    }
+                    Some(Ok(_)) => Ok(()),
+                    Some(Err(code)) => Err(Some(code)),
+                    None => Err(None),
+                }
+            }
+            Try::AlterConfig { topic, key, value } => {
+                let admin: AdminClient<DefaultClientContext> =
+                    who.client().create().map_err(|e| e.rdkafka_error_code())?;
+                let options = AdminOptions::new().request_timeout(Some(timeout));
+                let alter = AlterConfig::new(ResourceSpecifier::Topic(&topic)).set(&key, &value);
+                admin
+                    .alter_configs([&alter], &options)
+                    .await
+                    .map_err(|e| e.rdkafka_error_code())?;
+                // rust-rdkafka drops AlterConfigs' per-topic errors (a refused
+                // alteration looks done): the superuser reads the config back.
+                // An allowed one shows within moments; a refused one never.
+                let superuser: AdminClient<DefaultClientContext> = ClientConfig::new()
+                    .set("bootstrap.servers", testenv::kafka_brokers())
+                    .create()
+                    .expect("a superuser's admin client");
+                let deadline = Instant::now() + Duration::from_secs(5);
+                while Instant::now() < deadline {
+                    let described = superuser
+                        .describe_configs([&ResourceSpecifier::Topic(&topic)], &AdminOptions::new())
+                        .await
+                        .expect("the superuser reads the topic's configs");
+                    let now = described
+                        .into_iter()
+                        .next()
+                        .and_then(|c| c.ok())
+                        .and_then(|c| c.get(&key).and_then(|e| e.value.clone()));
+                    if now.as_deref() == Some(value.as_str()) {
+                        return Ok(());
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(Some(RDKafkaErrorCode::TopicAuthorizationFailed))
+            }
         }
     }
 }
@@ -303,9 +362,71 @@ async fn kafka_roles_run_with_their_own_acls_and_no_more() {
         ["ingest", "processor", "projector", "admin"].map(|role| acls.principal(role));
     let topic = |t: Topic| t.name(&ns);
 
-    // The admin CLI's commands as vox-admin: they create the topics (with
-    // the CLI's settings, which give no topic a bounded retention).
-    let admin_log = admin_p.log(admin_p.settings(false));
+    let all_topics: Vec<String> = Topic::ALL.iter().map(|t| topic(*t)).collect();
+
+    // Before `vox topics ensure`, a role may not create its topics: it
+    // says so, naming the topics it uses and what to run.
+    let early = ingest_p
+        .log(ingest_p.settings(&ns, false))
+        .ensure_topics(&all_topics)
+        .await
+        .expect_err("vox-ingest may not create topics");
+    let message = early.to_string();
+    for t in [Topic::FeedbackRaw, Topic::Config, Topic::Audit] {
+        assert!(message.contains(&format!("'{}'", topic(t))), "{message}");
+    }
+    assert!(
+        message.contains("vox topics ensure") && message.contains(&ingest_p.user),
+        "{message}"
+    );
+    assert!(
+        !message.contains(&topic(Topic::FeedbackProcessed)),
+        "a topic ingest may not even describe is not its concern: {message}"
+    );
+
+    // The raw topic as an older Vox left it: kept for ever.
+    let superuser: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", testenv::kafka_brokers())
+        .create()
+        .expect("a superuser's admin client");
+    let old_raw = NewTopic::new(&all_topics[0], 3, TopicReplication::Fixed(1)).set("retention.ms", "-1");
+    superuser
+        .create_topics([&old_raw], &AdminOptions::new())
+        .await
+        .expect("create")[0]
+        .as_ref()
+        .expect("the raw topic is created");
+
+    // `vox topics ensure` as vox-admin: creates the other topics and sets
+    // the raw topic's retention (Create, DescribeConfigs, AlterConfigs).
+    let topics_admin = KafkaLog::connect(admin_p.settings(&ns, true)).expect("a Kafka client");
+    let report = topics_admin
+        .ensure_topics_reporting(&all_topics)
+        .await
+        .expect("vox-admin ensures the topics");
+    assert_eq!(report.created, all_topics[1..], "{report:?}");
+    assert_eq!(
+        report
+            .corrected
+            .iter()
+            .map(|c| (c.topic.as_str(), c.from, c.to.as_str()))
+            .collect::<Vec<_>>(),
+        [(all_topics[0].as_str(), Some(-1), "604800000")],
+        "{report:?}"
+    );
+    assert!(
+        report.existing.is_empty() && report.retention_unchecked.is_empty() && report.not_visible.is_empty(),
+        "{report:?}"
+    );
+    let again = topics_admin
+        .ensure_topics_reporting(&all_topics)
+        .await
+        .expect("vox-admin ensures the topics again");
+    assert_eq!(again.existing, all_topics, "nothing left to do: {again:?}");
+    assert!(again.created.is_empty() && again.corrected.is_empty(), "{again:?}");
+
+    // The admin CLI's other commands as vox-admin (they change no topic).
+    let admin_log = admin_p.log(admin_p.settings(&ns, false));
     let acme = helpers::tenant("acme");
     vox::admin::create_tenant(&admin_log, &ns, &acme, "Acme Oy", &helpers::region("eu"))
         .await
@@ -320,7 +441,8 @@ async fn kafka_roles_run_with_their_own_acls_and_no_more() {
         .await
         .expect("vox-admin issues a credential");
 
-    // The three roles, each with its own principal.
+    // The three roles, each with its own principal, without Create: the
+    // topics exist.
     let dir = tempfile::tempdir().expect("temp dir");
     let local = vox::serve::local_listeners(&dir.path().join("tls"))
         .await
@@ -334,11 +456,7 @@ async fn kafka_roles_run_with_their_own_acls_and_no_more() {
             let _ = rx.wait_for(|stopped| *stopped).await;
         }
     };
-    let role_settings = |p: &Principal| {
-        let mut s = p.settings(true);
-        s.retention = retention(&ns);
-        s
-    };
+    let role_settings = |p: &Principal| p.settings(&ns, false);
     let mut ingest_settings = ingest::IngestSettings::new(helpers::region("eu"), ns.clone(), kek.clone());
     ingest_settings.audit_interval = Duration::from_millis(200);
     let ingest_log = ingest_p.log(role_settings(&ingest_p));
@@ -423,25 +541,29 @@ async fn kafka_roles_run_with_their_own_acls_and_no_more() {
         .expect("projector ran as vox-projector");
     db.drop_now().await;
 
-    // Ingest corrected the retention of vox.feedback.raw (created by the
-    // admin CLI without one): DescribeConfigs and AlterConfigs.
-    let admin: AdminClient<DefaultClientContext> = ingest_p.client().create().expect("admin client");
+    // vox-admin set the raw topic's retention; the roles changed nothing.
+    let admin: AdminClient<DefaultClientContext> = admin_p.client().create().expect("admin client");
     let raw = topic(Topic::FeedbackRaw);
     let described = admin
         .describe_configs([&ResourceSpecifier::Topic(&raw)], &AdminOptions::new())
         .await
-        .expect("vox-ingest describes its topics' configs");
+        .expect("vox-admin describes the topics' configs");
     let config = described[0].as_ref().expect("the raw topic's config");
     assert_eq!(
         config.get("retention.ms").and_then(|e| e.value.clone()).as_deref(),
         Some("604800000"),
-        "ingest set the raw topic's retention"
+        "vox-admin set the raw topic's retention"
     );
 
     // Each row of the ACL table, and what is beyond it.
     let other_group = format!("{ns}not-vox-processor");
     let allowed = |who: &Principal, what: Try| (who.clone(), what, true);
     let denied = |who: &Principal, what: Try| (who.clone(), what, false);
+    let alter = |t: Topic, key: &str, value: &str| Try::AlterConfig {
+        topic: topic(t),
+        key: key.to_owned(),
+        value: value.to_owned(),
+    };
     let mut checks = vec![
         allowed(&ingest_p, Try::Produce(topic(Topic::FeedbackRaw))),
         allowed(&ingest_p, Try::Produce(topic(Topic::Audit))),
@@ -452,6 +574,14 @@ async fn kafka_roles_run_with_their_own_acls_and_no_more() {
         denied(&ingest_p, Try::Read(topic(Topic::FeedbackRaw))),
         denied(&ingest_p, Try::Read(topic(Topic::Audit))),
         denied(&ingest_p, Try::CreateTopic(format!("{ns}vox.other"))),
+        // Whoever compromises ingest must not be able to wipe the
+        // configuration or the audit trail (retention.ms=1), nor make topics.
+        denied(&ingest_p, Try::CreateTopic(topic(Topic::FeedbackRaw))),
+        denied(&ingest_p, Try::CreateTopic(topic(Topic::Config))),
+        denied(&ingest_p, Try::DescribeConfigs(topic(Topic::Config))),
+        denied(&ingest_p, alter(Topic::Config, "retention.ms", "1")),
+        denied(&ingest_p, alter(Topic::Audit, "retention.ms", "1")),
+        denied(&ingest_p, alter(Topic::FeedbackRaw, "retention.ms", "1")),
         allowed(&processor_p, Try::Read(topic(Topic::FeedbackRaw))),
         allowed(&processor_p, Try::Read(topic(Topic::Config))),
         allowed(
@@ -459,6 +589,10 @@ async fn kafka_roles_run_with_their_own_acls_and_no_more() {
             Try::Transactions(format!("{ns}vox-processor.another-instance")),
         ),
         denied(&processor_p, Try::Read(topic(Topic::Audit))),
+        denied(&processor_p, Try::CreateTopic(format!("{ns}vox.other"))),
+        denied(&processor_p, Try::CreateTopic(topic(Topic::Audit))),
+        denied(&processor_p, Try::CreateTopic(topic(Topic::FeedbackProcessed))),
+        denied(&processor_p, alter(Topic::FeedbackRejected, "retention.ms", "1")),
         denied(&processor_p, Try::Read(topic(Topic::FeedbackProcessed))),
         denied(&processor_p, Try::Produce(topic(Topic::FeedbackRaw))),
         denied(&processor_p, Try::Produce(topic(Topic::Config))),
@@ -478,6 +612,7 @@ async fn kafka_roles_run_with_their_own_acls_and_no_more() {
         allowed(&projector_p, Try::Read(topic(Topic::FeedbackRejected))),
         denied(&projector_p, Try::Read(topic(Topic::FeedbackRaw))),
         denied(&projector_p, Try::Read(topic(Topic::Config))),
+        denied(&projector_p, Try::CreateTopic(topic(Topic::FeedbackProcessed))),
         denied(
             &projector_p,
             Try::JoinGroup {
@@ -490,6 +625,13 @@ async fn kafka_roles_run_with_their_own_acls_and_no_more() {
             &admin_p,
             Try::Transactions(format!("vox-writer.{}", topic(Topic::Config))),
         ),
+        allowed(&admin_p, Try::DescribeConfigs(topic(Topic::Audit))),
+        // A config nothing reads (AlterConfigs resets the topic's others).
+        allowed(
+            &admin_p,
+            alter(Topic::FeedbackProcessed, "max.message.bytes", "1000123"),
+        ),
+        denied(&admin_p, Try::CreateTopic(format!("{ns}vox.other"))),
         denied(&admin_p, Try::Produce(topic(Topic::FeedbackRaw))),
         denied(&admin_p, Try::Read(topic(Topic::FeedbackRaw))),
         denied(&admin_p, Try::Read(topic(Topic::FeedbackProcessed))),

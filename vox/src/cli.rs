@@ -8,7 +8,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 
-use schemas::{ClientId, CollectionId, TenantId};
+use eventlog::Log;
+use schemas::{ClientId, CollectionId, TenantId, Topic};
 
 use crate::settings::{Secret, Settings, SettingsLayer};
 use crate::{admin, inspect, push, ruleset, serve};
@@ -46,6 +47,9 @@ enum Command {
     /// Migrate the PostgreSQL schema of the read models to this version (as the schema's owner),
     /// for roles that run with --database-migrate false.
     Migrate,
+    /// Create and check Vox's Kafka topics (as the admin principal).
+    #[command(subcommand)]
+    Topics(TopicsCommand),
     /// Manage tenants.
     #[command(subcommand)]
     Tenant(TenantCommand),
@@ -103,6 +107,19 @@ enum CertCommand {
         #[arg(long = "name")]
         names: Vec<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum TopicsCommand {
+    /// Create the missing topics and set the retention of existing ones to these settings.
+    ///
+    /// Missing topics get the partitions, replication factor, min.insync.replicas and retention of
+    /// these settings; existing ones get retention.ms (and segment.ms) set to these settings' when
+    /// they differ, their other configs kept. Prints one line per topic: created, corrected or
+    /// exists. Run it as the admin principal (Create, DescribeConfigs and AlterConfigs on the
+    /// topics) before the roles first start and after changing --raw-retention or
+    /// --rejected-retention: the roles never change an existing topic.
+    Ensure,
 }
 
 #[derive(Debug, Subcommand)]
@@ -267,10 +284,28 @@ pub fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes, as `{:#}` prints them, but without a cause
+/// whose text the line has already (an error that wraps a Kafka error
+/// often repeats it in its own message).
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -279,7 +314,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut stdout = std::io::stdout().lock();
     match cli.command {
         Command::Serve => {
-            let log = settings.open_role_log().await?;
+            let log = settings.open_log().await?;
             let store = settings.open_store().await?;
             let (tls, ca) = tls_config(&settings, true)?;
             let listeners = bind(&settings).await?;
@@ -308,7 +343,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Ingest => {
             settings.require_kafka("ingest")?;
-            let log = settings.open_role_log().await?;
+            let log = settings.open_log().await?;
             let (tls, _) = tls_config(&settings, false)?;
             let ingest_settings = settings.ingest()?;
             let listeners = bind(&settings).await?;
@@ -316,7 +351,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Process => {
             settings.require_kafka("process")?;
-            let log = settings.open_role_log().await?;
+            let log = settings.open_log().await?;
             let p = processor::ProcessorSettings::new(settings.region.clone(), ns);
             let ready = https::ops::flag(p.ready.clone(), "reading the configuration and joining the group");
             let ops = OpsListener::start(&settings, 8445, ready).await?;
@@ -327,7 +362,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Project { rebuild } => {
             settings.require_kafka("project")?;
             settings.require_database("project")?;
-            let log = settings.open_role_log().await?;
+            let log = settings.open_log().await?;
             let store = settings.open_store().await?;
             if rebuild {
                 store.reset().await?;
@@ -346,6 +381,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             store::Store::connect_postgres(url.expose()).await?;
             writeln!(stdout, "migrated {}", settings.store_description())?;
         }
+        Command::Topics(TopicsCommand::Ensure) => topics_ensure(&settings, &mut stdout).await?,
         Command::Tenant(TenantCommand::Create {
             id,
             name,
@@ -563,6 +599,61 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `vox topics ensure`: one line per topic on stdout; an error (exit 1)
+/// after them when a topic could not be created or its retention not
+/// checked.
+async fn topics_ensure(settings: &Settings, stdout: &mut impl Write) -> anyhow::Result<()> {
+    let topics: Vec<String> = Topic::ALL.iter().map(|t| t.name(&settings.namespace)).collect();
+    let log = settings.open_topic_admin_log().await?;
+    let kafka = match &log {
+        Log::Kafka(kafka) => kafka,
+        Log::Sqlite(_) => {
+            log.ensure_topics(&topics).await?;
+            for topic in &topics {
+                writeln!(stdout, "exists {topic}")?;
+            }
+            writeln!(
+                stdout,
+                "(the embedded log {}: a running Vox deletes expired records itself)",
+                settings.data_dir.join("log.sqlite").display()
+            )?;
+            return Ok(());
+        }
+    };
+    let report = kafka.ensure_topics_reporting(&topics).await?;
+    let retention = |topic: &str| kafka.settings().retention_ms(topic);
+    for topic in &topics {
+        if report.created.contains(topic) {
+            writeln!(stdout, "created {topic} (retention.ms {})", retention(topic))?;
+        } else if let Some(c) = report.corrected.iter().find(|c| c.topic == *topic) {
+            let from = c.from.map_or_else(|| "unset".to_owned(), |ms| ms.to_string());
+            writeln!(stdout, "corrected {topic} (retention.ms {from} -> {})", c.to)?;
+        } else if report.existing.contains(topic) {
+            writeln!(stdout, "exists {topic} (retention.ms {})", retention(topic))?;
+        }
+    }
+    let principal = settings.kafka_security.sasl_username.as_deref().map_or_else(
+        || "this Kafka principal".to_owned(),
+        |u| format!("Kafka principal User:{u}"),
+    );
+    let list = |topics: &[String]| topics.join(", ");
+    if !report.not_visible.is_empty() {
+        anyhow::bail!(
+            "{principal} may neither describe nor create {}: run `vox topics ensure` as the admin principal \
+             (Create, DescribeConfigs and AlterConfigs on every topic; deploy/kafka/acls.sh)",
+            list(&report.not_visible)
+        );
+    }
+    if !report.retention_unchecked.is_empty() {
+        anyhow::bail!(
+            "{principal} may not read or set the retention of {} (no DescribeConfigs or AlterConfigs ACL): \
+             run `vox topics ensure` as the admin principal (deploy/kafka/acls.sh)",
+            list(&report.retention_unchecked)
+        );
+    }
+    Ok(())
 }
 
 async fn rules_command(command: RulesCommand, settings: &Settings, stdout: &mut impl Write) -> anyhow::Result<()> {

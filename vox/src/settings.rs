@@ -253,19 +253,25 @@ impl Settings {
     }
 
     /// Kafka when brokers are configured, else the embedded log in the data
-    /// directory.
+    /// directory. For the roles (`serve`, `ingest`, `process`, `project`)
+    /// and the admin commands: on Kafka, `ensure_topics` creates the topics
+    /// it sees missing (when the principal may) and never changes an
+    /// existing one, so a principal whose topics exist needs no Create,
+    /// DescribeConfigs or AlterConfigs ACL.
     pub async fn open_log(&self) -> Result<Log, SettingsError> {
         self.open_log_as(false).await
     }
 
-    /// The log for a role (`serve`, `ingest`, `process`, `project`): on
-    /// Kafka, its `ensure_topics` also corrects the retention of existing
-    /// topics to these settings (the admin commands never do).
-    pub async fn open_role_log(&self) -> Result<Log, SettingsError> {
+    /// The log for `vox topics ensure`: on Kafka, its `ensure_topics` also
+    /// corrects the retention of existing topics to these settings, and
+    /// asks to create the topics its principal may not describe (the admin
+    /// principal). The embedded log is the same as [`Settings::open_log`]'s
+    /// (it applies its retention by pruning).
+    pub async fn open_topic_admin_log(&self) -> Result<Log, SettingsError> {
         self.open_log_as(true).await
     }
 
-    async fn open_log_as(&self, role: bool) -> Result<Log, SettingsError> {
+    async fn open_log_as(&self, correct_retention: bool) -> Result<Log, SettingsError> {
         match &self.kafka_brokers {
             Some(brokers) => {
                 self.check_durability()?;
@@ -276,7 +282,7 @@ impl Settings {
                 k.instance_id = self.instance_id.clone();
                 k.security = self.kafka_security.clone();
                 k.retention = self.retention();
-                k.correct_retention = role;
+                k.correct_retention = correct_retention;
                 Ok(Log::Kafka(KafkaLog::connect(k)?))
             }
             None => {

@@ -171,6 +171,80 @@ fn cli_keeps_data_private_and_commands_repeatable() {
     assert!(err.contains("chmod") && err.contains("other users"), "{err}");
 }
 
+/// `vox topics ensure`, the admin principal's command: one line per topic,
+/// created with the retention settings, then corrected when a retention
+/// changes, then nothing left to do; on the embedded log it only makes sure
+/// the topics exist.
+#[test]
+fn topics_ensure_creates_and_corrects_topics() {
+    let brokers = testenv::kafka_brokers();
+    let ns = testenv::namespace();
+    let run = |extra: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_vox"))
+            .args([
+                "topics",
+                "ensure",
+                "--kafka-brokers",
+                &brokers,
+                "--topic-namespace",
+                &ns,
+            ])
+            .args(["--kafka-replication-factor", "1", "--kafka-min-insync-replicas", "1"])
+            .arg("--kafka-allow-unsafe-durability")
+            .args(extra)
+            .env_remove("VOX_RAW_RETENTION")
+            .env_remove("VOX_REJECTED_RETENTION")
+            .output()
+            .expect("run vox");
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
+        stdout
+    };
+    let lines = |pairs: &[(&str, &str, &str)]| -> String {
+        pairs
+            .iter()
+            .map(|(what, topic, retention)| format!("{what} {ns}{topic} (retention.ms {retention})\n"))
+            .collect()
+    };
+    assert_eq!(
+        run(&[]),
+        lines(&[
+            ("created", "vox.feedback.raw", "604800000"),
+            ("created", "vox.feedback.processed", "-1"),
+            ("created", "vox.feedback.rejected", "2592000000"),
+            ("created", "vox.config", "-1"),
+            ("created", "vox.audit", "-1"),
+        ])
+    );
+    assert_eq!(
+        run(&["--raw-retention", "2d"]),
+        lines(&[
+            ("corrected", "vox.feedback.raw", "604800000 -> 172800000"),
+            ("exists", "vox.feedback.processed", "-1"),
+            ("exists", "vox.feedback.rejected", "2592000000"),
+            ("exists", "vox.config", "-1"),
+            ("exists", "vox.audit", "-1"),
+        ])
+    );
+    let again = run(&["--raw-retention", "2d"]);
+    assert!(
+        again.lines().count() == 5 && again.lines().all(|l| l.starts_with("exists ")),
+        "{again}"
+    );
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = embedded(&["topics", "ensure"], &dir.path().join("data"))
+        .output()
+        .expect("run vox");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("exists vox.feedback.raw\n") && stdout.contains("log.sqlite"),
+        "{stdout}"
+    );
+}
+
 /// Issue 14, fast recovery on Kafka, with `vox process` as real processes
 /// killed with SIGKILL while raw records keep arriving:
 /// * restarted with the same instance id, a processor commits its first

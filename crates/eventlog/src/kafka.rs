@@ -54,10 +54,15 @@ pub struct KafkaSettings {
     /// keeps its records for ever (`retention.ms=-1`). Applied by
     /// `ensure_topics` to the topics it creates.
     pub retention: Retention,
-    /// Whether `ensure_topics` also corrects the retention of topics that
-    /// exist already. On for the roles, off for the admin CLI (a command run
-    /// from a laptop with other settings must not change production's
-    /// retention).
+    /// Whether `ensure_topics` administers the topics (`vox topics ensure`,
+    /// as the admin principal): it then also corrects the retention of
+    /// topics that exist already, and asks to create the topics this
+    /// principal may not describe (the admin principal has Create,
+    /// DescribeConfigs and AlterConfigs on the topics, but Describe on
+    /// `vox.config` only). Off for the roles and the other admin commands:
+    /// they create only topics they see missing (when their principal may)
+    /// and never change an existing one, so that they need no Create,
+    /// DescribeConfigs or AlterConfigs ACL once the topics exist.
     pub correct_retention: bool,
 }
 
@@ -135,6 +140,14 @@ impl KafkaSettings {
         }
     }
 
+    /// The `retention.ms` that `ensure_topics` gives `topic` (`-1`: for
+    /// ever).
+    pub fn retention_ms(&self, topic: &str) -> String {
+        self.retention
+            .get(topic)
+            .map_or_else(|| "-1".to_owned(), |keep| millis(*keep))
+    }
+
     fn client_config(&self) -> ClientConfig {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.brokers).set("client.id", "vox");
@@ -158,6 +171,59 @@ impl KafkaSettings {
     }
 }
 
+/// What [`KafkaLog::ensure_topics_reporting`] found and did; each list in
+/// the order the topics were given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EnsuredTopics {
+    /// Did not exist: created now with the settings' partitions,
+    /// replication factor, `min.insync.replicas` and retention.
+    pub created: Vec<String>,
+    /// Existed with another retention: set to the settings' now (only with
+    /// `correct_retention`).
+    pub corrected: Vec<RetentionCorrected>,
+    /// Existed and were left as they were: with `correct_retention`, they
+    /// had the settings' retention; without it, it was not looked at.
+    pub existing: Vec<String>,
+    /// Existed, but this principal may not read or alter their configs (no
+    /// DescribeConfigs or AlterConfigs ACL): their retention was not checked
+    /// (only with `correct_retention`).
+    pub retention_unchecked: Vec<String>,
+    /// This principal may not describe them (no Read, Write or Describe
+    /// ACL), so it does not use them, and did not create them: whether they
+    /// exist is not known.
+    pub not_visible: Vec<String>,
+}
+
+/// A topic whose retention `ensure_topics` corrected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetentionCorrected {
+    pub topic: String,
+    /// Its `retention.ms` before (`None`: not a number).
+    pub from: Option<i64>,
+    /// Its `retention.ms` now (the settings', `-1` for ever).
+    pub to: String,
+}
+
+impl EnsuredTopics {
+    /// Puts every list in the order of `topics`.
+    fn sort_as(&mut self, topics: &[String]) {
+        let at = |t: &str| topics.iter().position(|x| x == t);
+        self.created.sort_by_key(|t| at(t));
+        self.corrected.sort_by_key(|c| at(&c.topic));
+        self.existing.sort_by_key(|t| at(t));
+        self.retention_unchecked.sort_by_key(|t| at(t));
+        self.not_visible.sort_by_key(|t| at(t));
+    }
+}
+
+/// A topic as a principal's metadata shows it.
+enum Seen {
+    Exists,
+    Missing,
+    /// This principal may not describe it: it may or may not exist.
+    Hidden,
+}
+
 #[derive(Clone)]
 pub struct KafkaLog {
     settings: Arc<KafkaSettings>,
@@ -177,6 +243,11 @@ impl KafkaLog {
         })
     }
 
+    /// The settings this log was made with.
+    pub fn settings(&self) -> &KafkaSettings {
+        &self.settings
+    }
+
     fn producer(&self) -> Result<&FutureProducer, LogError> {
         if let Some(p) = self.producer.get() {
             return Ok(p);
@@ -193,8 +264,149 @@ impl KafkaLog {
         Ok(self.producer.get_or_init(|| made))
     }
 
+    /// [`KafkaLog::ensure_topics_reporting`] for the log seam: what it
+    /// found is logged, not returned.
     pub(crate) async fn ensure_topics(&self, topics: &[String]) -> Result<(), LogError> {
-        let admin: AdminClient<DefaultClientContext> = self.settings.client_config().create()?;
+        let report = self.ensure_topics_reporting(topics).await?;
+        for topic in &report.retention_unchecked {
+            tracing::warn!(
+                %topic,
+                "cannot read or set the topic's retention (does this principal have the DescribeConfigs and \
+                 AlterConfigs ACLs?): its retention is not checked"
+            );
+        }
+        Ok(())
+    }
+
+    /// Makes sure that `topics` exist: reads their metadata first (a
+    /// Describe, which the Read and Write ACLs imply) and asks the brokers
+    /// to create only the topics that do not exist, with the settings'
+    /// partitions, replication factor, `min.insync.replicas` and retention.
+    /// A principal whose topics all exist needs no Create ACL (Kafka checks
+    /// Create before existence, so asking to create a topic that exists
+    /// needs it too).
+    ///
+    /// A topic this principal may not describe is not one it reads or
+    /// writes: a role leaves it alone (`not_visible`); with
+    /// `correct_retention` (the admin principal, which has Create but not
+    /// Describe) it is asked for, and found to exist or created. A missing
+    /// topic that this principal may not create fails with an error that
+    /// names it: the admin principal must create it (`vox topics ensure`).
+    ///
+    /// With `correct_retention`, topics that exist get their retention
+    /// corrected to the settings (see `correct_retention`).
+    pub async fn ensure_topics_reporting(&self, topics: &[String]) -> Result<EnsuredTopics, LogError> {
+        let admin: Arc<AdminClient<DefaultClientContext>> = Arc::new(
+            self.settings
+                .client_config()
+                // A metadata request must never create a topic (a broker with
+                // auto.create.topics.enable would, with its own defaults).
+                .set("allow.auto.create.topics", "false")
+                .create()?,
+        );
+        let seen = self.look_up(&admin, topics).await?;
+        let mut report = EnsuredTopics::default();
+        let mut existing = Vec::new();
+        // To create, and whether it is known to be missing (else hidden).
+        let mut create: Vec<(&String, bool)> = Vec::new();
+        for (topic, seen) in topics.iter().zip(seen) {
+            match seen {
+                Seen::Exists => existing.push(topic.clone()),
+                Seen::Missing => create.push((topic, true)),
+                Seen::Hidden if self.settings.correct_retention => create.push((topic, false)),
+                Seen::Hidden => {
+                    tracing::debug!(%topic, "this principal may not describe the topic: it does not use it");
+                    report.not_visible.push(topic.clone());
+                }
+            }
+        }
+        let options = AdminOptions::new()
+            .operation_timeout(Some(self.settings.timeout))
+            .request_timeout(Some(self.settings.timeout));
+        if !create.is_empty() {
+            let names: Vec<&String> = create.iter().map(|(t, _)| *t).collect();
+            let mut refused = Vec::new();
+            for result in self.create_topics(&admin, &names, &options).await? {
+                match result {
+                    Ok(topic) => {
+                        tracing::info!(%topic, "created the topic");
+                        report.created.push(topic);
+                    }
+                    Err((topic, RDKafkaErrorCode::TopicAlreadyExists)) => existing.push(topic),
+                    Err((topic, code)) if unauthorized(code) => {
+                        if create.iter().any(|(t, missing)| **t == topic && *missing) {
+                            refused.push(topic);
+                        } else {
+                            report.not_visible.push(topic);
+                        }
+                    }
+                    Err((topic, code)) => {
+                        tracing::error!(%topic, ?code, "creating a topic failed");
+                        return Err(LogError::Kafka(KafkaError::AdminOp(code)));
+                    }
+                }
+            }
+            if !refused.is_empty() {
+                return Err(self.cannot_create(&refused));
+            }
+        }
+        if self.settings.correct_retention && !existing.is_empty() {
+            self.correct_retention(&admin, &existing, &options, &mut report).await?;
+        } else {
+            report.existing = existing;
+        }
+        report.sort_as(topics);
+        Ok(report)
+    }
+
+    /// Whether each topic exists, as this principal's metadata shows it.
+    async fn look_up(
+        &self,
+        admin: &Arc<AdminClient<DefaultClientContext>>,
+        topics: &[String],
+    ) -> Result<Vec<Seen>, LogError> {
+        let (admin, topics, timeout) = (admin.clone(), topics.to_vec(), self.settings.timeout);
+        blocking(move || {
+            topics
+                .iter()
+                .map(|topic| {
+                    let metadata = match admin.inner().fetch_metadata(Some(topic), timeout) {
+                        Ok(metadata) => metadata,
+                        Err(KafkaError::MetadataFetch(code)) if unauthorized(code) => return Ok(Seen::Hidden),
+                        Err(e) => return Err(e.into()),
+                    };
+                    let Some(found) = metadata.topics().iter().find(|t| t.name() == topic) else {
+                        return Ok(Seen::Missing);
+                    };
+                    Ok(match found.error().map(RDKafkaErrorCode::from) {
+                        None => Seen::Exists,
+                        Some(RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic) => {
+                            Seen::Missing
+                        }
+                        Some(code) if unauthorized(code) => Seen::Hidden,
+                        // Exists, but its partitions are not ready (a leader
+                        // election, a topic being created): nothing to create.
+                        Some(RDKafkaErrorCode::LeaderNotAvailable) => Seen::Exists,
+                        // Anything else: ask to create it, as the brokers
+                        // then say whether it exists.
+                        Some(code) => {
+                            tracing::debug!(%topic, ?code, "the topic's metadata has an error");
+                            Seen::Missing
+                        }
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+
+    /// CreateTopics for `topics`: each result names its topic.
+    async fn create_topics(
+        &self,
+        admin: &AdminClient<DefaultClientContext>,
+        topics: &[&String],
+        options: &AdminOptions,
+    ) -> Result<Vec<rdkafka::admin::TopicResult>, LogError> {
         let min_isr = self.settings.min_insync_replicas.to_string();
         let retention: Vec<Vec<(&str, String)>> = topics.iter().map(|t| self.settings.retention_configs(t)).collect();
         let new: Vec<NewTopic<'_>> = topics
@@ -215,51 +427,163 @@ impl KafkaLog {
                     .fold(topic, |topic, (key, value)| topic.set(key, value))
             })
             .collect();
-        let options = AdminOptions::new()
-            .operation_timeout(Some(self.settings.timeout))
-            .request_timeout(Some(self.settings.timeout));
-        let mut existing = Vec::new();
-        for result in admin.create_topics(&new, &options).await? {
-            match result {
-                Ok(_) => {}
-                Err((topic, RDKafkaErrorCode::TopicAlreadyExists)) => existing.push(topic),
-                Err((topic, code)) => {
-                    tracing::error!(%topic, ?code, "creating a topic failed");
-                    return Err(LogError::Kafka(KafkaError::AdminOp(code)));
-                }
-            }
-        }
-        if self.settings.correct_retention && !existing.is_empty() {
-            self.correct_retention(&admin, &existing, &options).await?;
-        }
-        Ok(())
+        Ok(admin.create_topics(&new, options).await?)
+    }
+
+    /// The error for missing topics this principal may not create.
+    fn cannot_create(&self, topics: &[String]) -> LogError {
+        let principal = match &self.settings.security.sasl_username {
+            Some(user) => format!("Kafka principal User:{user}"),
+            None => "this Kafka principal".to_owned(),
+        };
+        let (names, verb) = match topics {
+            [one] => (format!("topic '{one}' does"), "it"),
+            many => (
+                format!(
+                    "topics {} do",
+                    many.iter().map(|t| format!("'{t}'")).collect::<Vec<_>>().join(", ")
+                ),
+                "them",
+            ),
+        };
+        LogError::TopicsMissing(format!(
+            "{names} not exist, and {principal} may not create {verb} (no Create ACL): run \
+             `vox topics ensure` as the admin principal first"
+        ))
     }
 
     /// Makes the retention of topics that exist already match the settings
-    /// (a restart with a changed retention, a topic created by hand or by
-    /// an older Vox). Reads their configs first and alters only the topics
-    /// that differ, so that a restart costs one describe. AlterConfigs (not
-    /// the incremental one) replaces every dynamic config of a topic: each
-    /// alteration carries the topic's other dynamic configs unchanged
-    /// (`retention.bytes`, `min.insync.replicas`, whatever an operator set).
-    /// A principal without the DescribeConfigs or AlterConfigs ACL leaves
-    /// the topic as it is, with a warning: another role, or an operator,
-    /// must set it.
+    /// (a changed retention, a topic created by hand or by an older Vox).
+    /// Reads their configs first and alters only the topics that differ.
+    /// AlterConfigs (not the incremental one) replaces every dynamic config
+    /// of a topic: each alteration carries the topic's other dynamic
+    /// configs unchanged (`retention.bytes`, `min.insync.replicas`, whatever
+    /// an operator set). A topic whose config this principal may not read
+    /// or alter (no DescribeConfigs or AlterConfigs ACL) is left as it is
+    /// and reported in `retention_unchecked`.
+    ///
+    /// rust-rdkafka drops the per-topic errors of both calls: a refused
+    /// description comes back without entries, a refused alteration as
+    /// done. So the configs are read back after the alteration, until they
+    /// show the settings' retention (or `READ_BACK_TIMEOUT` has passed).
     async fn correct_retention(
         &self,
         admin: &AdminClient<DefaultClientContext>,
         topics: &[String],
         options: &AdminOptions,
+        report: &mut EnsuredTopics,
     ) -> Result<(), LogError> {
+        let described = self.describe_configs(admin, topics, options).await?;
+        /// A topic to alter: its retention.ms as found, and every config it should have.
+        struct Plan<'a> {
+            topic: &'a str,
+            from: Option<i64>,
+            configs: Vec<(String, String)>,
+        }
+        let mut plans: Vec<Plan<'_>> = Vec::new();
+        for topic in topics {
+            // A topic whose description failed is left alone: altering it
+            // with only our configs would reset the others,
+            // `min.insync.replicas` too.
+            let Some(config) = described.iter().find(|c| is_topic(c, topic)) else {
+                report.retention_unchecked.push(topic.clone());
+                continue;
+            };
+            if self.has_retention(config, topic) {
+                report.existing.push(topic.clone());
+                continue;
+            }
+            let wanted = self.settings.retention_configs(topic);
+            let from = config_value(config, "retention.ms");
+            tracing::info!(%topic, ?from, to = %wanted[0].1, "setting the topic's retention.ms");
+            let mut all: Vec<(String, String)> = config
+                .entries
+                .iter()
+                .filter(|e| e.source == ConfigSource::DynamicTopic && !e.is_read_only)
+                // Topic configs are never sensitive (hidden); one would
+                // be reset, not carried over.
+                .filter_map(|e| Some((e.name.clone(), e.value.clone()?)))
+                .filter(|(name, _)| !wanted.iter().any(|(key, _)| key == name))
+                .collect();
+            all.extend(wanted.into_iter().map(|(k, v)| (k.to_owned(), v)));
+            plans.push(Plan {
+                topic,
+                from,
+                configs: all,
+            });
+        }
+        if plans.is_empty() {
+            return Ok(());
+        }
+        let alters: Vec<AlterConfig<'_>> = plans
+            .iter()
+            .map(|plan| {
+                plan.configs
+                    .iter()
+                    .fold(AlterConfig::new(ResourceSpecifier::Topic(plan.topic)), |a, (k, v)| {
+                        a.set(k, v)
+                    })
+            })
+            .collect();
+        match admin.alter_configs(&alters, options).await {
+            // Read back below: nothing changed.
+            Err(KafkaError::AdminOp(code)) if unauthorized(code) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "setting the topics' retention failed");
+                return Err(e.into());
+            }
+            Ok(_) => {}
+        }
+        let deadline = Instant::now() + READ_BACK_TIMEOUT.min(self.settings.timeout);
+        let mut pending: Vec<(String, Option<i64>)> = plans.iter().map(|p| (p.topic.to_owned(), p.from)).collect();
+        loop {
+            let names: Vec<String> = pending.iter().map(|(t, _)| t.clone()).collect();
+            let described = self.describe_configs(admin, &names, options).await?;
+            pending.retain(|(topic, from)| {
+                let done = described
+                    .iter()
+                    .any(|c| is_topic(c, topic) && self.has_retention(c, topic));
+                if done {
+                    report.corrected.push(RetentionCorrected {
+                        topic: topic.clone(),
+                        from: *from,
+                        to: self.settings.retention_ms(topic),
+                    });
+                }
+                !done
+            });
+            if pending.is_empty() || Instant::now() >= deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        report.retention_unchecked.extend(pending.into_iter().map(|(t, _)| t));
+        Ok(())
+    }
+
+    /// The configs of those of `topics` that this principal may describe
+    /// (DescribeConfigs); the others are left out.
+    async fn describe_configs(
+        &self,
+        admin: &AdminClient<DefaultClientContext>,
+        topics: &[String],
+        options: &AdminOptions,
+    ) -> Result<Vec<ConfigResource>, LogError> {
         let specifiers: Vec<ResourceSpecifier<'_>> = topics.iter().map(|t| ResourceSpecifier::Topic(t)).collect();
-        let mut described: Vec<ConfigResource> = Vec::new();
         let results = match admin.describe_configs(&specifiers, options).await {
             Err(KafkaError::AdminOp(code)) if unauthorized(code) => Vec::new(),
-            results => results?,
+            Err(e) => {
+                tracing::error!(error = %e, "reading the topics' configuration failed");
+                return Err(e.into());
+            }
+            Ok(results) => results,
         };
+        let mut described = Vec::new();
         for result in results {
             match result {
-                Ok(config) => described.push(config),
+                // A refused description has no entries (rust-rdkafka drops its error).
+                Ok(config) if config.get("retention.ms").is_some() => described.push(config),
+                Ok(_) => {}
                 Err(code) if unauthorized(code) => {}
                 Err(code) => {
                     tracing::error!(?code, "reading the topics' configuration failed");
@@ -267,87 +591,15 @@ impl KafkaLog {
                 }
             }
         }
-        // Per topic to alter: every config it should have.
-        let mut plans: Vec<(&str, Vec<(String, String)>)> = Vec::new();
-        for topic in topics {
-            // A topic whose description failed (rdkafka reports it as one
-            // without entries) is left alone: altering it with only our
-            // configs would reset the others, `min.insync.replicas` too.
-            let found = described.iter().find(|c| {
-                matches!(&c.specifier, OwnedResourceSpecifier::Topic(t) if t == topic)
-                    && c.get("retention.ms").is_some()
-            });
-            let Some(config) = found else {
-                tracing::warn!(
-                    %topic,
-                    "cannot read the topic's configuration (does this principal have the DescribeConfigs ACL?): \
-                     its retention is not checked"
-                );
-                continue;
-            };
-            let wanted = self.settings.retention_configs(topic);
-            let differs = wanted
-                .iter()
-                .any(|(key, value)| config_value(config, key) != value.parse::<i64>().ok());
-            if differs {
-                tracing::info!(
-                    %topic,
-                    from = ?config_value(config, "retention.ms"),
-                    to = %wanted[0].1,
-                    "setting the topic's retention.ms"
-                );
-                let mut all: Vec<(String, String)> = config
-                    .entries
-                    .iter()
-                    .filter(|e| e.source == ConfigSource::DynamicTopic && !e.is_read_only)
-                    // Topic configs are never sensitive (hidden); one would
-                    // be reset, not carried over.
-                    .filter_map(|e| Some((e.name.clone(), e.value.clone()?)))
-                    .filter(|(name, _)| !wanted.iter().any(|(key, _)| key == name))
-                    .collect();
-                all.extend(wanted.into_iter().map(|(k, v)| (k.to_owned(), v)));
-                plans.push((topic, all));
-            }
-        }
-        if plans.is_empty() {
-            return Ok(());
-        }
-        let alters: Vec<AlterConfig<'_>> = plans
+        Ok(described)
+    }
+
+    /// Whether `config` has the retention the settings give `topic`.
+    fn has_retention(&self, config: &ConfigResource, topic: &str) -> bool {
+        self.settings
+            .retention_configs(topic)
             .iter()
-            .map(|(topic, all)| {
-                all.iter()
-                    .fold(AlterConfig::new(ResourceSpecifier::Topic(topic)), |a, (k, v)| {
-                        a.set(k, v)
-                    })
-            })
-            .collect();
-        let results = match admin.alter_configs(&alters, options).await {
-            Err(KafkaError::AdminOp(code)) if unauthorized(code) => {
-                tracing::warn!(
-                    ?code,
-                    "cannot set the topics' retention (no AlterConfigs ACL): set their retention.ms yourself"
-                );
-                Vec::new()
-            }
-            results => results?,
-        };
-        for result in results {
-            match result {
-                Ok(_) => {}
-                Err((topic, code)) if unauthorized(code) => {
-                    tracing::warn!(
-                        ?topic,
-                        ?code,
-                        "cannot set the topic's retention (no AlterConfigs ACL): set its retention.ms yourself"
-                    );
-                }
-                Err((topic, code)) => {
-                    tracing::error!(?topic, ?code, "setting a topic's retention failed");
-                    return Err(LogError::Kafka(KafkaError::AdminOp(code)));
-                }
-            }
-        }
-        Ok(())
+            .all(|(key, value)| config_value(config, key) == value.parse::<i64>().ok())
     }
 
     pub(crate) async fn append(&self, records: Vec<Output>) -> Result<Vec<Appended>, LogError> {
@@ -529,6 +781,15 @@ impl KafkaLog {
             timeout: self.settings.timeout,
         })
     }
+}
+
+/// How long `correct_retention` reads a topic's configs back after altering
+/// them, until they show the new retention (the brokers apply it within
+/// moments; a refused alteration never shows).
+const READ_BACK_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn is_topic(config: &ConfigResource, topic: &str) -> bool {
+    matches!(&config.specifier, OwnedResourceSpecifier::Topic(t) if t == topic)
 }
 
 /// `d` in whole milliseconds, at least 1 (Kafka's unit for durations).

@@ -23,7 +23,7 @@ mod sqlite;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-pub use kafka::{KafkaLog, KafkaSecurity, KafkaSettings};
+pub use kafka::{EnsuredTopics, KafkaLog, KafkaSecurity, KafkaSettings, RetentionCorrected};
 pub use sqlite::{durable_pool, SqliteLog};
 
 /// A poll returns at most about this many bytes of keys and payloads (it
@@ -72,8 +72,11 @@ pub enum LogError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("Kafka failed: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
-    #[error("topic '{0}' does not exist; it is created when a role starts (`ensure_topics`)")]
+    #[error("topic '{0}' does not exist; `vox topics ensure` creates the topics (and a role creates missing ones at start where it may)")]
     UnknownTopic(String),
+    /// Topics a role needs do not exist and its principal may not create them.
+    #[error("{0}")]
+    TopicsMissing(String),
     #[error("the log did not acknowledge within {0:?}")]
     Timeout(Duration),
     #[error("another consumer of group '{0}' committed first; this consumer was fenced and must restart")]
@@ -94,11 +97,14 @@ pub enum Log {
 }
 
 impl Log {
-    /// Creates the topics if they do not exist (Kafka: with the configured
+    /// Creates the topics that do not exist (Kafka: with the configured
     /// partition count and replication factor), with the log's
-    /// [`Retention`]. Kafka: a topic that exists already gets its
-    /// `retention.ms` corrected to the setting (unlimited, -1, for a topic
-    /// without retention) when it differs.
+    /// [`Retention`]. Kafka: reads the topics' metadata first and asks to
+    /// create only missing ones (a principal without Create passes when its
+    /// topics exist; a missing one it may not create is
+    /// [`LogError::TopicsMissing`]); an existing topic's retention is
+    /// corrected only when `KafkaSettings::correct_retention` is on (`vox
+    /// topics ensure`).
     pub async fn ensure_topics(&self, topics: &[String]) -> Result<(), LogError> {
         match self {
             Log::Sqlite(l) => l.ensure_topics(topics).await,

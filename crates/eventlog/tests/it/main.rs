@@ -566,7 +566,8 @@ async fn kafka_existing_topics_get_their_retention_corrected() {
 
     let mut settings = KafkaSettings::single_broker(brokers.clone());
     settings.retention = Retention::from([(raw.clone(), Duration::from_secs(3600))]);
-    // Without correct_retention (the admin CLI), existing topics stay as they are.
+    // Without correct_retention (the roles, the admin commands other than
+    // `vox topics ensure`), existing topics stay as they are.
     let cli = Log::Kafka(KafkaLog::connect(settings.clone()).expect("connect"));
     cli.ensure_topics(&[raw.clone(), audit.clone()]).await.expect("topics");
     assert_eq!(
@@ -575,11 +576,30 @@ async fn kafka_existing_topics_get_their_retention_corrected() {
             .get("retention.ms")
             .map(String::as_str),
         Some("-1"),
-        "the admin CLI changes no existing topic"
+        "only `vox topics ensure` changes an existing topic"
     );
     settings.correct_retention = true;
-    let log = Log::Kafka(KafkaLog::connect(settings).expect("connect"));
-    log.ensure_topics(&[raw.clone(), audit.clone()]).await.expect("topics");
+    let log = KafkaLog::connect(settings).expect("connect");
+    let report = log
+        .ensure_topics_reporting(&[raw.clone(), audit.clone()])
+        .await
+        .expect("topics");
+    assert_eq!(
+        report
+            .corrected
+            .iter()
+            .map(|c| (c.topic.as_str(), c.from, c.to.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            (raw.as_str(), Some(-1), "3600000"),
+            (audit.as_str(), Some(604_800_000), "-1")
+        ],
+        "{report:?}"
+    );
+    assert!(
+        report.created.is_empty() && report.existing.is_empty() && report.retention_unchecked.is_empty(),
+        "{report:?}"
+    );
     assert_eq!(
         await_config(&brokers, &raw, "retention.ms", "3600000").await,
         expected(&[
@@ -595,6 +615,179 @@ async fn kafka_existing_topics_get_their_retention_corrected() {
         expected(&[("retention.ms", "-1"), ("max.message.bytes", "2000000")]),
         "a topic without retention keeps its records for ever; the operator's config stays"
     );
+}
+
+/// A SCRAM user of the local broker with Describe on the topics of one
+/// prefix and nothing else (no Create): made with the broker's own tools
+/// (`deploy/local/services.sh kafka-run`) as its PLAINTEXT super user,
+/// removed again when dropped.
+struct DescribeOnly {
+    brokers: String,
+    user: String,
+    prefix: String,
+}
+
+impl DescribeOnly {
+    fn make(prefix: &str, password: &str) -> DescribeOnly {
+        let made = DescribeOnly {
+            brokers: testenv::kafka_brokers(),
+            user: format!("{prefix}describe-only"),
+            prefix: prefix.to_owned(),
+        };
+        made.tool(&[
+            "org.apache.kafka.tools.ConfigCommand",
+            "--alter",
+            "--entity-type",
+            "users",
+            "--entity-name",
+            &made.user,
+            "--add-config",
+            &format!("SCRAM-SHA-512=[iterations=8192,password={password}]"),
+        ])
+        .expect("a SCRAM user");
+        made.tool(&made.acl("--add")).expect("its ACL");
+        made
+    }
+
+    fn acl(&self, action: &str) -> Vec<String> {
+        [
+            "org.apache.kafka.tools.AclCommand",
+            action,
+            "--force",
+            "--allow-principal",
+            &format!("User:{}", self.user),
+            "--resource-pattern-type",
+            "prefixed",
+            "--topic",
+            &self.prefix,
+            "--operation",
+            "Describe",
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    }
+
+    fn tool<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Result<(), String> {
+        let services = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/local/services.sh");
+        let output = std::process::Command::new(services)
+            .arg("kafka-run")
+            .arg(&args[0])
+            .arg("--bootstrap-server")
+            .arg(&self.brokers)
+            .args(&args[1..])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| e.to_string())?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&output.stderr).into_owned())
+        }
+    }
+}
+
+impl Drop for DescribeOnly {
+    fn drop(&mut self) {
+        // Best effort: the broker should not collect a user per test run.
+        let _ = self.tool(&self.acl("--remove"));
+        let _ = self.tool(&[
+            "org.apache.kafka.tools.ConfigCommand",
+            "--alter",
+            "--entity-type",
+            "users",
+            "--entity-name",
+            &self.user,
+            "--delete-config",
+            "SCRAM-SHA-512",
+        ]);
+    }
+}
+
+/// Whether `topic` exists, as the super user sees it.
+fn topic_exists(brokers: &str, topic: &str) -> bool {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .expect("consumer");
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
+    metadata
+        .topics()
+        .iter()
+        .any(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
+}
+
+/// ensure_topics reads the topics' metadata and asks to create only the
+/// missing ones, so a principal that may describe its topics but not
+/// create them (a role under least privilege, once `vox topics ensure`
+/// ran) passes when they exist; a topic it may not describe is not its
+/// concern and is left alone; a missing one fails, named, with what to run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_ensure_topics_creates_only_missing_topics() {
+    let brokers = testenv::kafka_brokers();
+    let secure = testenv::kafka_sasl_ssl();
+    let ns = testenv::namespace();
+    let (existing, missing) = (format!("{ns}exists"), format!("{ns}missing"));
+    let hidden = format!("{}hidden", testenv::namespace());
+    let superuser = KafkaLog::connect(KafkaSettings::single_broker(brokers.clone())).expect("connect");
+    let made = superuser
+        .ensure_topics_reporting(std::slice::from_ref(&existing))
+        .await
+        .expect("the super user creates a topic");
+    assert_eq!(made.created, std::slice::from_ref(&existing));
+
+    let password = uuid::Uuid::new_v4().simple().to_string();
+    let principal = DescribeOnly::make(&ns, &password);
+    let mut settings = KafkaSettings::single_broker(secure.brokers.clone());
+    settings.timeout = Duration::from_secs(10);
+    settings.security = eventlog::KafkaSecurity {
+        protocol: Some("sasl_ssl".into()),
+        sasl_mechanism: Some("SCRAM-SHA-512".into()),
+        sasl_username: Some(principal.user.clone()),
+        sasl_password: Some(auth::Secret::new(password)),
+        ca_file: Some(secure.ca_file.clone().into()),
+    };
+    let limited = KafkaLog::connect(settings).expect("connect");
+
+    // The new credential reaches the broker within moments.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let report = loop {
+        match limited.ensure_topics_reporting(std::slice::from_ref(&existing)).await {
+            Ok(report) => break report,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("not yet: {e}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => panic!("a principal without Create ensures a topic that exists: {e}"),
+        }
+    };
+    assert_eq!(report.existing, std::slice::from_ref(&existing), "{report:?}");
+    assert!(report.created.is_empty() && report.not_visible.is_empty(), "{report:?}");
+
+    let report = limited
+        .ensure_topics_reporting(&[existing.clone(), hidden.clone()])
+        .await
+        .expect("a topic this principal may not describe is left alone");
+    assert_eq!(report.existing, std::slice::from_ref(&existing), "{report:?}");
+    assert_eq!(report.not_visible, std::slice::from_ref(&hidden), "{report:?}");
+    assert!(!topic_exists(&brokers, &hidden), "nothing was created");
+
+    let err = Log::Kafka(limited.clone())
+        .ensure_topics(&[existing.clone(), missing.clone()])
+        .await
+        .expect_err("a missing topic this principal may not create");
+    let message = err.to_string();
+    assert!(
+        message.contains(&format!("'{missing}'"))
+            && !message.contains(&format!("'{existing}'"))
+            && message.contains(&principal.user)
+            && message.contains("vox topics ensure"),
+        "{message}"
+    );
+    assert!(!topic_exists(&brokers, &missing));
+    drop(principal);
 }
 
 /// SQLite: pruning deletes the records of topics with a retention that are
