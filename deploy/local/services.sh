@@ -381,6 +381,53 @@ kafka_broker_cert_ok() {
         && openssl verify -CAfile "$KAFKA_CA" "$KAFKA_BROKER_CERT" >/dev/null 2>&1
 }
 
+# In the fresh directory $1: a CA (a new one when $2 is 1, else the existing $3 and key $4, copied)
+# as ca.pem/ca.key, named $5, and cert.key/cert.pem, a server certificate for $HOST and localhost
+# signed by it ($6 says what for, $7 where, in the log lines). What Kafka's SASL_SSL listener and
+# PostgreSQL's TLS both need; each packages the files its own way.
+local_ca_and_cert() {
+    local tmp="$1" new_ca="$2" ca="$3" ca_key="$4" ca_name="$5" what="$6" where="$7"
+    cat >"$tmp/openssl.cnf" <<EOF
+[req]
+distinguished_name = dn
+[dn]
+[v3_ca]
+basicConstraints = critical, CA:TRUE, pathlen:0
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[v3_server]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth
+subjectAltName = IP:$HOST, DNS:localhost
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+EOF
+    if [ "$new_ca" = 1 ]; then
+        log "creating a local CA ($ca_name) in $where ..."
+        (umask 077 && openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$tmp/ca.key") \
+            >/dev/null 2>&1 || die "openssl genpkey ($ca_name key) failed"
+        openssl req -new -x509 -config "$tmp/openssl.cnf" -extensions v3_ca -key "$tmp/ca.key" \
+            -subj "/CN=$ca_name" -sha256 -days 3650 -out "$tmp/ca.pem" </dev/null \
+            || die "openssl req ($ca_name certificate) failed"
+    else
+        cp "$ca" "$tmp/ca.pem"
+        (umask 077 && cp "$ca_key" "$tmp/ca.key")
+    fi
+    log "creating $what certificate for $HOST/localhost in $where ..."
+    (umask 077 && openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$tmp/cert.key") \
+        >/dev/null 2>&1 || die "openssl genpkey ($what key) failed"
+    openssl req -new -config "$tmp/openssl.cnf" -key "$tmp/cert.key" \
+        -subj "/CN=localhost" -out "$tmp/cert.csr" </dev/null \
+        || die "openssl req ($what CSR) failed"
+    openssl x509 -req -in "$tmp/cert.csr" -CA "$tmp/ca.pem" -CAkey "$tmp/ca.key" \
+        -set_serial "0x$(openssl rand -hex 16)" -sha256 -days 825 \
+        -extfile "$tmp/openssl.cnf" -extensions v3_server -out "$tmp/cert.pem" </dev/null >/dev/null 2>&1 \
+        || die "openssl x509 (signing the $what certificate) failed"
+    openssl verify -CAfile "$tmp/ca.pem" "$tmp/cert.pem" >/dev/null \
+        || die "the new $what certificate does not verify against its CA"
+}
+
 # TLS material of the SASL_SSL listener, made once (and again when missing, broken or within 30
 # days of expiry): a local CA and a broker certificate for 127.0.0.1/localhost signed by it.
 # Kafka reads the broker's unencrypted PKCS#8 key followed by its certificate chain from one PEM
@@ -393,46 +440,11 @@ ensure_kafka_tls() {
     if kafka_ca_ok && kafka_broker_cert_ok; then return 0; fi
     local tmp
     tmp="$(mktemp -d "$KAFKA_TLS/.new.XXXXXX")"
-    cat >"$tmp/openssl.cnf" <<EOF
-[req]
-distinguished_name = dn
-[dn]
-[v3_ca]
-basicConstraints = critical, CA:TRUE, pathlen:0
-keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
-[v3_broker]
-basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature, keyEncipherment
-extendedKeyUsage = serverAuth
-subjectAltName = IP:$HOST, DNS:localhost
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-EOF
-    if ! kafka_ca_ok; then
-        log "creating a local CA for Kafka's SASL_SSL listener in $KAFKA_TLS ..."
-        (umask 077 && openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$tmp/ca.key") \
-            >/dev/null 2>&1 || die "openssl genpkey (CA key) failed"
-        openssl req -new -x509 -config "$tmp/openssl.cnf" -extensions v3_ca -key "$tmp/ca.key" \
-            -subj "/CN=Vox local development CA" -sha256 -days 3650 -out "$tmp/ca.pem" </dev/null \
-            || die "openssl req (CA certificate) failed"
-        new_ca=1
-    else
-        cp "$KAFKA_CA" "$tmp/ca.pem"
-        (umask 077 && cp "$KAFKA_CA_KEY" "$tmp/ca.key")
-    fi
-    log "creating Kafka's broker certificate for $HOST/localhost in $KAFKA_TLS ..."
-    (umask 077 && openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$tmp/broker.key") \
-        >/dev/null 2>&1 || die "openssl genpkey (broker key) failed"
-    openssl req -new -config "$tmp/openssl.cnf" -key "$tmp/broker.key" \
-        -subj "/CN=localhost" -out "$tmp/broker.csr" </dev/null \
-        || die "openssl req (broker CSR) failed"
-    openssl x509 -req -in "$tmp/broker.csr" -CA "$tmp/ca.pem" -CAkey "$tmp/ca.key" \
-        -set_serial "0x$(openssl rand -hex 16)" -sha256 -days 825 \
-        -extfile "$tmp/openssl.cnf" -extensions v3_broker -out "$tmp/broker.pem" </dev/null >/dev/null 2>&1 \
-        || die "openssl x509 (signing the broker certificate) failed"
-    openssl verify -CAfile "$tmp/ca.pem" "$tmp/broker.pem" >/dev/null \
-        || die "the new broker certificate does not verify against the new CA"
+    kafka_ca_ok || new_ca=1
+    local_ca_and_cert "$tmp" "$new_ca" "$KAFKA_CA" "$KAFKA_CA_KEY" "Vox local development CA" \
+        "Kafka's broker" "$KAFKA_TLS"
+    mv -f "$tmp/cert.key" "$tmp/broker.key"
+    mv -f "$tmp/cert.pem" "$tmp/broker.pem"
     grep -q -- '-----BEGIN PRIVATE KEY-----' "$tmp/broker.key" \
         || die "openssl did not write an unencrypted PKCS#8 key (BEGIN PRIVATE KEY)"
     (umask 077 && cat "$tmp/broker.key" "$tmp/broker.pem" "$tmp/ca.pem" >"$tmp/broker-keystore.pem")
@@ -712,46 +724,11 @@ ensure_pg_tls() {
     if pg_ca_ok && pg_server_cert_ok; then return 1; fi
     local tmp new_ca=0
     tmp="$(mktemp -d "$PG_TLS/.new.XXXXXX")"
-    cat >"$tmp/openssl.cnf" <<EOF
-[req]
-distinguished_name = dn
-[dn]
-[v3_ca]
-basicConstraints = critical, CA:TRUE, pathlen:0
-keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
-[v3_server]
-basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature, keyEncipherment
-extendedKeyUsage = serverAuth
-subjectAltName = IP:$HOST, DNS:localhost
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-EOF
-    if ! pg_ca_ok; then
-        log "creating a local CA for PostgreSQL's TLS in $PG_TLS ..."
-        (umask 077 && openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$tmp/ca.key") \
-            >/dev/null 2>&1 || die "openssl genpkey (PostgreSQL CA key) failed"
-        openssl req -new -x509 -config "$tmp/openssl.cnf" -extensions v3_ca -key "$tmp/ca.key" \
-            -subj "/CN=Vox local PostgreSQL CA" -sha256 -days 3650 -out "$tmp/ca.pem" </dev/null \
-            || die "openssl req (PostgreSQL CA certificate) failed"
-        new_ca=1
-    else
-        cp "$PG_CA" "$tmp/ca.pem"
-        (umask 077 && cp "$PG_CA_KEY" "$tmp/ca.key")
-    fi
-    log "creating PostgreSQL's server certificate for $HOST/localhost in $PG_TLS ..."
-    (umask 077 && openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$tmp/server.key") \
-        >/dev/null 2>&1 || die "openssl genpkey (PostgreSQL server key) failed"
-    openssl req -new -config "$tmp/openssl.cnf" -key "$tmp/server.key" \
-        -subj "/CN=localhost" -out "$tmp/server.csr" </dev/null \
-        || die "openssl req (PostgreSQL server CSR) failed"
-    openssl x509 -req -in "$tmp/server.csr" -CA "$tmp/ca.pem" -CAkey "$tmp/ca.key" \
-        -set_serial "0x$(openssl rand -hex 16)" -sha256 -days 825 \
-        -extfile "$tmp/openssl.cnf" -extensions v3_server -out "$tmp/server.pem" </dev/null >/dev/null 2>&1 \
-        || die "openssl x509 (signing PostgreSQL's server certificate) failed"
-    openssl verify -CAfile "$tmp/ca.pem" "$tmp/server.pem" >/dev/null \
-        || die "the new PostgreSQL server certificate does not verify against its CA"
+    pg_ca_ok || new_ca=1
+    local_ca_and_cert "$tmp" "$new_ca" "$PG_CA" "$PG_CA_KEY" "Vox local PostgreSQL CA" \
+        "PostgreSQL's server" "$PG_TLS"
+    mv -f "$tmp/cert.key" "$tmp/server.key"
+    mv -f "$tmp/cert.pem" "$tmp/server.pem"
     chmod 644 "$tmp/ca.pem" "$tmp/server.pem"
     chmod 600 "$tmp/server.key"
     if is_root; then chown postgres:postgres "$tmp/server.key"; fi
