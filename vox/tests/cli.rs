@@ -350,18 +350,7 @@ async fn kafka_processor_restarts_and_takeovers_are_fast() {
         }
     };
     let data = tempfile::tempdir().expect("temp dir");
-    let spawn = |instance: &str| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_vox"))
-            .args(["process", "--ops-listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data.path())
-            .env("VOX_KAFKA_BROKERS", &brokers)
-            .env("VOX_TOPIC_NAMESPACE", &ns)
-            .env("VOX_INSTANCE_ID", instance)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start vox process")
-    };
+    let spawn = |instance: &str| spawn_processor(&brokers, &ns, data.path(), instance, "127.0.0.1:0");
 
     let mut a = spawn("a");
     wait_past(vec![0; 3], Duration::from_secs(30), "first start").await;
@@ -722,6 +711,21 @@ fn embedded_client(data: &std::path::Path) -> (String, String) {
     (export("VOX_CLIENT_ID"), export("VOX_CLIENT_SECRET"))
 }
 
+/// `vox process` on Kafka as an OS process: topic namespace `ns`, instance
+/// id `instance`, its ops listener on `ops`, its data directory `data`.
+fn spawn_processor(brokers: &str, ns: &str, data: &std::path::Path, instance: &str, ops: &str) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_vox"))
+        .args(["process", "--ops-listen", ops, "--data-dir"])
+        .arg(data)
+        .env("VOX_KAFKA_BROKERS", brokers)
+        .env("VOX_TOPIC_NAMESPACE", ns)
+        .env("VOX_INSTANCE_ID", instance)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start vox process")
+}
+
 /// A free port on loopback (bound and released: a process started next can take it).
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -822,16 +826,7 @@ async fn kafka_processor_is_exactly_once_through_random_sigkills() {
         } else {
             "127.0.0.1:0".to_owned()
         };
-        std::process::Command::new(env!("CARGO_BIN_EXE_vox"))
-            .args(["process", "--ops-listen", &ops, "--data-dir"])
-            .arg(data.path())
-            .env("VOX_KAFKA_BROKERS", &brokers)
-            .env("VOX_TOPIC_NAMESPACE", &ns)
-            .env("VOX_INSTANCE_ID", instance)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start vox process")
+        spawn_processor(&brokers, &ns, data.path(), instance, &ops)
     };
     let mut a = spawn("a");
     // The processor's operations listener says when it is ready.
