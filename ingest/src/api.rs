@@ -12,10 +12,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use directory::Authenticated;
-use schemas::{AuditAction, Outcome};
+use schemas::{ActorKind, AuditAction, Outcome};
 use wire::BatchResponse;
 
-use crate::audit;
 use crate::error::ApiError;
 use crate::telemetry;
 use crate::AppState;
@@ -83,6 +82,7 @@ async fn batch(
             state.audit.refused(
                 audit::RefusalKey {
                     tenant,
+                    actor_kind: ActorKind::Client,
                     actor: client.unwrap_or_else(|| "anonymous".to_owned()),
                     source: Some(peer.ip()),
                     action,
@@ -276,6 +276,7 @@ async fn handle(
     };
     let record = audit::record(
         Some(auth.tenant_id.as_str()),
+        ActorKind::Client,
         auth.client_id.as_str(),
         AuditAction::FeedbackBatch,
         outcome,

@@ -5,9 +5,12 @@
 //! record, and answers only after the log has them durably, with a result for
 //! every item. A separate operations listener serves `/metrics`,
 //! `/healthz` and `/readyz`.
+//!
+//! Audit records go through the `audit` crate: a batch's record is appended
+//! with its items (`audit::output`); refused requests are tallied by an
+//! `audit::Sink` and written every `audit_interval`, and at shutdown.
 
 mod api;
-mod audit;
 pub mod body;
 pub mod error;
 mod overload;
@@ -26,10 +29,9 @@ use auth::Kek;
 use directory::{ConfigFollower, SharedDirectory};
 use eventlog::{Log, LogError};
 use schemas::{Region, Topic};
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-pub use https::{tls, ServerLimits};
+pub use https::{tls, Listeners, ServerLimits};
 pub use validate::Limits;
 pub use wire::{BatchResponse, ItemResult};
 
@@ -110,19 +112,13 @@ pub enum IngestError {
     Io(#[from] std::io::Error),
 }
 
-/// The public (batch API) listener and the optional operations listener.
-pub struct Listeners {
-    pub public: TcpListener,
-    pub ops: Option<TcpListener>,
-}
-
 pub(crate) struct AppState {
     pub(crate) log: Log,
     pub(crate) directory: SharedDirectory,
     pub(crate) settings: IngestSettings,
     pub(crate) raw_topic: String,
     pub(crate) audit_topic: String,
-    pub(crate) audit: Arc<audit::AuditSink>,
+    pub(crate) audit: Arc<audit::Sink>,
     pub(crate) replays: signature::ReplayGuard,
     pub(crate) body_memory: body::BodyMemory,
     /// Large or compressed bodies decoded at once, at most.
@@ -148,7 +144,7 @@ pub async fn run(
     log.ensure_topics(&topics).await?;
     let follower = ConfigFollower::new(&log, &Topic::Config.name(&settings.namespace)).await?;
     let audit_topic = Topic::Audit.name(&settings.namespace);
-    let (audit, audit_task) = audit::AuditSink::spawn(
+    let (audit, audit_task) = audit::Sink::spawn(
         log.clone(),
         audit_topic.clone(),
         settings.region.to_string(),

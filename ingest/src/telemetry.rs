@@ -20,8 +20,10 @@ pub const PRODUCER_QUEUE: &str = "vox_log_producer_queue_depth";
 pub const RATE_LIMITED: &str = "vox_ingest_rate_limited_total";
 /// Authentication failures, by client id (`unknown` when it is not a known client) and reason.
 pub const AUTH_FAILURES: &str = "vox_ingest_auth_failures_total";
-/// Audit records that could not be written (queue full or log failure).
-pub const AUDIT_DROPPED: &str = "vox_audit_records_dropped_total";
+/// Audit records that could not be written (queue full or log failure): the
+/// `audit` crate's [`audit::RECORDS_DROPPED`], which this node's audit sink
+/// counts.
+pub const AUDIT_DROPPED: &str = audit::RECORDS_DROPPED;
 /// Batches signed with the deprecated `VOX1-HMAC-SHA256` scheme, by client.
 pub const DEPRECATED_SCHEME: &str = "vox_ingest_deprecated_signature_scheme_total";
 /// Connections closed at once, by reason (the accept loop's).

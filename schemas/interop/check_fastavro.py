@@ -39,6 +39,13 @@ EXPECTED = {
     "client_secret_rotated": {"secret_version": 2, "kek_id": "kek-1"},
     "client_credential_revoked": {"secret_version": 1, "client_id": "vox_ci_0011223344556677"},
     "rule_set_published": {"tenant_id": "acme", "version": 1, "published_by": "ops"},
+    "user_invited": {"email": "Aino.Analyst@acme.fi", "role": "analyst", "invitation_sha256": b"\x09" * 32},
+    "user_password_set": {"cause": "invitation", "sealed_hash": b"\x01\x02\x03\x04", "invitation_sha256": b"\x09" * 32},
+    "user_changed": {"change": "role", "role": "viewer"},
+    "user_totp_set": {"sealed_seed": b"\x05\x06\x07", "recovery_sha256": [b"\x01" * 32, b"\x02" * 32]},
+    "tenant_policy_set": {"tenant_id": "acme", "two_factor_required": True},
+    "group_changed": {"group_id": "helsinki-stores", "change": "member_added", "name": None},
+    "support_grant_changed": {"grant_id": "sg_0011223344556677", "reason": "ticket 4411: missing tags"},
     "audit_record": {"action": "feedback.batch", "outcome": "success", "details": {"accepted": "1"}},
 }
 

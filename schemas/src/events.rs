@@ -349,7 +349,155 @@ event!(
     ["rule_set_published.v1.avsc"]
 );
 
-/// Declares [`ConfigEvent`], the events that may appear on `vox.config`,
+// ---------------------------------------------------------------- people
+
+/// The scope of installation-level users (the vendor's support staff) in
+/// the `tenant_id` field of the user events.
+pub const INSTALLATION: &str = "-";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserInvited {
+    pub tenant_id: String,
+    pub user_id: String,
+    pub email: String,
+    pub role: String,
+    #[serde(with = "apache_avro::serde_avro_bytes")]
+    pub invitation_sha256: Vec<u8>,
+    pub invited_at: i64,
+    pub expires_at: i64,
+    pub changed_by: String,
+}
+event!(UserInvited, "vox.config.UserInvited", ["user_invited.v1.avsc"]);
+
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserPasswordSet {
+    pub tenant_id: String,
+    pub user_id: String,
+    #[serde(with = "apache_avro::serde_avro_bytes")]
+    pub sealed_hash: Vec<u8>,
+    pub kek_id: String,
+    pub cause: String,
+    #[serde(default, with = "apache_avro::serde_avro_bytes_opt")]
+    pub invitation_sha256: Option<Vec<u8>>,
+    pub set_at: i64,
+    pub changed_by: String,
+}
+event!(
+    UserPasswordSet,
+    "vox.config.UserPasswordSet",
+    ["user_password_set.v1.avsc"]
+);
+
+/// Never prints the sealed hash.
+impl std::fmt::Debug for UserPasswordSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserPasswordSet")
+            .field("tenant_id", &self.tenant_id)
+            .field("user_id", &self.user_id)
+            .field(
+                "sealed_hash",
+                &format_args!("<{} sealed bytes>", self.sealed_hash.len()),
+            )
+            .field("cause", &self.cause)
+            .field("set_at", &self.set_at)
+            .field("changed_by", &self.changed_by)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserChanged {
+    pub tenant_id: String,
+    pub user_id: String,
+    pub change: String,
+    #[serde(default)]
+    pub role: Option<String>,
+    pub changed_at: i64,
+    pub changed_by: String,
+}
+event!(UserChanged, "vox.config.UserChanged", ["user_changed.v1.avsc"]);
+
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserTotpSet {
+    pub tenant_id: String,
+    pub user_id: String,
+    #[serde(default, with = "apache_avro::serde_avro_bytes_opt")]
+    pub sealed_seed: Option<Vec<u8>>,
+    #[serde(default)]
+    pub kek_id: Option<String>,
+    pub recovery_sha256: Vec<ByteString>,
+    pub changed_at: i64,
+    pub changed_by: String,
+}
+event!(UserTotpSet, "vox.config.UserTotpSet", ["user_totp_set.v1.avsc"]);
+
+/// Never prints the sealed seed or the recovery code hashes.
+impl std::fmt::Debug for UserTotpSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserTotpSet")
+            .field("tenant_id", &self.tenant_id)
+            .field("user_id", &self.user_id)
+            .field("enrolled", &self.sealed_seed.is_some())
+            .field("recovery_codes", &self.recovery_sha256.len())
+            .field("changed_at", &self.changed_at)
+            .field("changed_by", &self.changed_by)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An Avro `bytes` value inside an array.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ByteString(#[serde(with = "apache_avro::serde_avro_bytes")] pub Vec<u8>);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TenantPolicySet {
+    pub tenant_id: String,
+    pub two_factor_required: bool,
+    pub changed_at: i64,
+    pub changed_by: String,
+}
+event!(
+    TenantPolicySet,
+    "vox.config.TenantPolicySet",
+    ["tenant_policy_set.v1.avsc"]
+);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupChanged {
+    pub tenant_id: String,
+    pub group_id: String,
+    pub change: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub user_id: Option<String>,
+    pub changed_at: i64,
+    pub changed_by: String,
+}
+event!(GroupChanged, "vox.config.GroupChanged", ["group_changed.v1.avsc"]);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SupportGrantChanged {
+    pub tenant_id: String,
+    pub grant_id: String,
+    pub change: String,
+    #[serde(default)]
+    pub support_user_id: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub expires_at: Option<i64>,
+    pub changed_at: i64,
+    pub changed_by: String,
+}
+event!(
+    SupportGrantChanged,
+    "vox.config.SupportGrantChanged",
+    ["support_grant_changed.v1.avsc"]
+);
+
+/// Declares [`ConfigEvent]`], the events that may appear on `vox.config`,
 /// from one list: the enum, the log key (the tenant), encoding, and decoding
 /// by the writer schema's fingerprint. Adding a configuration event adds a
 /// line here (and its `check`/`apply` in the directory).
@@ -404,6 +552,13 @@ config_events!(
     ClientSecretRotated,
     ClientCredentialRevoked,
     RuleSetPublished,
+    UserInvited,
+    UserPasswordSet,
+    UserChanged,
+    UserTotpSet,
+    TenantPolicySet,
+    GroupChanged,
+    SupportGrantChanged,
 );
 
 // ---------------------------------------------------------------- audit
@@ -486,6 +641,17 @@ pub fn all_versions() -> Vec<(&'static str, &'static str, &'static [SchemaVersio
             "rule_set_published",
             RuleSetPublished::NAME,
             RuleSetPublished::versions(),
+        ),
+        ("user_invited", UserInvited::NAME, UserInvited::versions()),
+        ("user_password_set", UserPasswordSet::NAME, UserPasswordSet::versions()),
+        ("user_changed", UserChanged::NAME, UserChanged::versions()),
+        ("user_totp_set", UserTotpSet::NAME, UserTotpSet::versions()),
+        ("tenant_policy_set", TenantPolicySet::NAME, TenantPolicySet::versions()),
+        ("group_changed", GroupChanged::NAME, GroupChanged::versions()),
+        (
+            "support_grant_changed",
+            SupportGrantChanged::NAME,
+            SupportGrantChanged::versions(),
         ),
         ("audit_record", AuditRecord::NAME, AuditRecord::versions()),
     ]

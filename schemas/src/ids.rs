@@ -2,8 +2,7 @@
 //! construction. Each is made only by `parse` (also when deserialised), is
 //! a string on the wire (`#[serde(transparent)]`-like), and borrows as
 //! `&str` so that maps keyed by it can be looked up with a plain string.
-//! The coming `UserId`, `GroupId` follow the same pattern: one
-//! `identifier!` line with the rule.
+//! A new kind of id is one `identifier!` line with its rule.
 
 use std::borrow::Borrow;
 use std::fmt;
@@ -153,6 +152,18 @@ identifier!(
 identifier!(
     /// A client credential of a customer system.
     ClientId, "client id", token, "use 1 to 64 characters of A-Z, a-z, 0-9, '-' and '_'"
+);
+identifier!(
+    /// A person's account: `usr_` and 16 hex digits, made by Vox.
+    UserId, "user id", token, "use the id Vox gave, such as usr_0011223344556677"
+);
+identifier!(
+    /// A group of a tenant's users.
+    GroupId, "group id", slug, SLUG_RULE
+);
+identifier!(
+    /// A support access grant: `sg_` and 16 hex digits, made by Vox.
+    GrantId, "grant id", token, "use the id Vox gave, such as sg_0011223344556677"
 );
 identifier!(
     /// A feedback item's id (UUIDv5 of tenant, collection and external id).

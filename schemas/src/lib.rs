@@ -17,7 +17,7 @@ pub use codec::{
     decode, encode, fingerprint, fingerprint_of, parsing_canonical_form, CodecError, Event, SchemaVersion, HEADER_LEN,
 };
 pub use events::*;
-pub use ids::{ClientId, CollectionId, EventId, InvalidId, Region, TenantId};
+pub use ids::{ClientId, CollectionId, EventId, GrantId, GroupId, InvalidId, Region, TenantId, UserId};
 pub use topics::Topic;
 pub use vocabulary::{AuditAction, ReasonCode};
 

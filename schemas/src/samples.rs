@@ -17,6 +17,13 @@ pub struct Samples {
     pub rotated: ClientSecretRotated,
     pub revoked: ClientCredentialRevoked,
     pub rules: RuleSetPublished,
+    pub invited: UserInvited,
+    pub password: UserPasswordSet,
+    pub user_changed: UserChanged,
+    pub totp: UserTotpSet,
+    pub policy: TenantPolicySet,
+    pub group: GroupChanged,
+    pub support_grant: SupportGrantChanged,
     pub audit: AuditRecord,
 }
 
@@ -139,6 +146,68 @@ pub fn samples() -> Samples {
         published_at: 6,
         published_by: Some("ops".into()),
     };
+    let invited = UserInvited {
+        tenant_id: "acme".into(),
+        user_id: "usr_0011223344556677".into(),
+        email: "Aino.Analyst@acme.fi".into(),
+        role: "analyst".into(),
+        invitation_sha256: vec![9; 32],
+        invited_at: 7,
+        expires_at: 7 + 72 * 3_600_000_000,
+        changed_by: "operator".into(),
+    };
+    let password = UserPasswordSet {
+        tenant_id: "acme".into(),
+        user_id: "usr_0011223344556677".into(),
+        sealed_hash: vec![1, 2, 3, 4],
+        kek_id: "kek-1".into(),
+        cause: "invitation".into(),
+        invitation_sha256: Some(vec![9; 32]),
+        set_at: 8,
+        changed_by: "user:usr_0011223344556677".into(),
+    };
+    let user_changed = UserChanged {
+        tenant_id: "acme".into(),
+        user_id: "usr_0011223344556677".into(),
+        change: "role".into(),
+        role: Some("viewer".into()),
+        changed_at: 9,
+        changed_by: "operator".into(),
+    };
+    let totp = UserTotpSet {
+        tenant_id: "acme".into(),
+        user_id: "usr_0011223344556677".into(),
+        sealed_seed: Some(vec![5, 6, 7]),
+        kek_id: Some("kek-1".into()),
+        recovery_sha256: vec![ByteString(vec![1; 32]), ByteString(vec![2; 32])],
+        changed_at: 10,
+        changed_by: "user:usr_0011223344556677".into(),
+    };
+    let policy = TenantPolicySet {
+        tenant_id: "acme".into(),
+        two_factor_required: true,
+        changed_at: 11,
+        changed_by: "operator".into(),
+    };
+    let group = GroupChanged {
+        tenant_id: "acme".into(),
+        group_id: "helsinki-stores".into(),
+        change: "member_added".into(),
+        name: None,
+        user_id: Some("usr_0011223344556677".into()),
+        changed_at: 12,
+        changed_by: "operator".into(),
+    };
+    let support_grant = SupportGrantChanged {
+        tenant_id: "acme".into(),
+        grant_id: "sg_0011223344556677".into(),
+        change: "granted".into(),
+        support_user_id: Some("usr_8899aabbccddeeff".into()),
+        reason: Some("ticket 4411: missing tags".into()),
+        expires_at: Some(13 + 3_600_000_000),
+        changed_at: 13,
+        changed_by: "user:usr_0011223344556677".into(),
+    };
     let audit = AuditRecord {
         audit_id: "9b2f0c1e-1111-4a2b-8c3d-000000000001".into(),
         tenant_id: Some("acme".into()),
@@ -162,6 +231,13 @@ pub fn samples() -> Samples {
         rotated,
         revoked,
         rules,
+        invited,
+        password,
+        user_changed,
+        totp,
+        policy,
+        group,
+        support_grant,
         audit,
     }
 }
@@ -179,6 +255,13 @@ pub fn encoded() -> Result<Vec<(&'static str, Vec<u8>)>, CodecError> {
         ("client_secret_rotated", encode(&s.rotated)?),
         ("client_credential_revoked", encode(&s.revoked)?),
         ("rule_set_published", encode(&s.rules)?),
+        ("user_invited", encode(&s.invited)?),
+        ("user_password_set", encode(&s.password)?),
+        ("user_changed", encode(&s.user_changed)?),
+        ("user_totp_set", encode(&s.totp)?),
+        ("tenant_policy_set", encode(&s.policy)?),
+        ("group_changed", encode(&s.group)?),
+        ("support_grant_changed", encode(&s.support_grant)?),
         ("audit_record", encode(&s.audit)?),
     ])
 }

@@ -142,6 +142,41 @@ vocabulary!(
         OutputTooLarge = "output_too_large",
         /// The database refused the row.
         StoreRefused = "store_refused",
+        // People API (logins, sessions, administration).
+        /// Wrong e-mail or password (the same answer for an unknown e-mail).
+        InvalidCredentials = "invalid_credentials",
+        /// Too many failed logins: the account or address must wait.
+        LoginThrottled = "login_throttled",
+        /// The account is disabled.
+        AccountDisabled = "account_disabled",
+        /// A TOTP code is needed (answered with a challenge).
+        TotpRequired = "totp_required",
+        /// The TOTP or recovery code is wrong, reused, or the challenge is spent.
+        InvalidTotp = "invalid_totp",
+        /// The tenant requires two-factor authentication and the user has not enrolled.
+        TwoFactorEnrolmentRequired = "two_factor_enrolment_required",
+        /// The password is shorter than the minimum.
+        PasswordTooShort = "password_too_short",
+        /// The password is longer than the 72 bytes bcrypt reads.
+        PasswordTooLong = "password_too_long",
+        /// The password is too easy to guess.
+        PasswordTooWeak = "password_too_weak",
+        /// The invitation is unknown, expired or already used.
+        InvalidInvitation = "invalid_invitation",
+        /// No valid session or token: missing, malformed, expired, revoked.
+        Unauthenticated = "unauthenticated",
+        /// A cookie-authenticated state-changing request without the anti-CSRF header.
+        CsrfCheckFailed = "csrf_check_failed",
+        /// The caller's role does not allow this.
+        PermissionDenied = "permission_denied",
+        /// A support user without an active grant of the tenant.
+        SupportGrantRequired = "support_grant_required",
+        /// The named user, group, token or grant does not exist (or is not visible).
+        NotFound = "not_found",
+        /// The change conflicts with the current state (e.g. the e-mail is taken).
+        Conflict = "conflict",
+        /// A request field breaks its rules.
+        InvalidRequest = "invalid_request",
     }
 );
 
@@ -152,6 +187,52 @@ vocabulary!(
         FeedbackBatch = "feedback.batch",
         /// A request that failed authentication.
         AuthFailure = "auth.failure",
+        /// A person's login: success, or failure with the reason class (never the password).
+        Login = "user.login",
+        /// Too many failed logins: the account is locked for a while.
+        Lockout = "user.lockout",
+        /// A locked account's lock ended (the next login succeeded).
+        Unlock = "user.unlock",
+        /// A session ended by logout.
+        Logout = "user.logout",
+        /// Sessions of a user revoked (password change, disabling, an admin).
+        SessionsRevoked = "user.sessions_revoked",
+        /// A user was invited.
+        UserInvited = "user.invited",
+        /// An invitation was accepted (the password set).
+        InvitationAccepted = "user.invitation_accepted",
+        /// A password was changed.
+        PasswordChanged = "user.password_changed",
+        /// A user's role was changed.
+        RoleChanged = "user.role_changed",
+        /// A user was disabled.
+        UserDisabled = "user.disabled",
+        /// A user was enabled again.
+        UserEnabled = "user.enabled",
+        /// A user was deleted.
+        UserDeleted = "user.deleted",
+        /// TOTP enrolment confirmed.
+        TotpEnrolled = "user.totp_enrolled",
+        /// TOTP removed.
+        TotpRemoved = "user.totp_removed",
+        /// A one-time recovery code was used.
+        RecoveryCodeUsed = "user.recovery_code_used",
+        /// A personal API token was created.
+        TokenCreated = "user.token_created",
+        /// A personal API token was revoked.
+        TokenRevoked = "user.token_revoked",
+        /// A tenant's login policy changed.
+        PolicyChanged = "tenant.policy_changed",
+        /// A group was created, renamed or deleted, or its members changed.
+        GroupChanged = "group.changed",
+        /// Support access granted by a tenant.
+        SupportGranted = "support.granted",
+        /// Support access revoked by a tenant.
+        SupportRevoked = "support.revoked",
+        /// A support user's request to a tenant (allowed under a grant, or refused).
+        SupportRequest = "support.request",
+        /// A request the caller's role or scope does not allow.
+        AccessDenied = "access.denied",
     }
 );
 

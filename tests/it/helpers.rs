@@ -18,6 +18,8 @@ pub enum Backend {
 
 pub struct Node {
     pub url: String,
+    /// The people API.
+    pub api_url: String,
     pub ops_url: String,
     pub kek: auth::Kek,
     pub ca_cert: PathBuf,
@@ -63,10 +65,15 @@ impl Node {
         // Tallies of refused requests reach the audit topic quickly in tests.
         settings.audit_interval = Duration::from_millis(200);
         tune(&mut settings);
+        let mut api = api::ApiSettings::new(region("eu"), namespace.clone(), kek.clone());
+        // The lowest cost bcrypt allows keeps the tests fast.
+        api.bcrypt_cost = login::password::MIN_COST;
+        api.audit_interval = Duration::from_millis(200);
         let roles = vox::serve::Roles {
             log: log.clone(),
             store: store.clone(),
             ingest: settings,
+            api,
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(vox::serve::run_all(roles, local.listeners, local.tls, async {
@@ -74,6 +81,7 @@ impl Node {
         }));
         Node {
             url: local.url,
+            api_url: local.api_url,
             ops_url: local.ops_url,
             kek,
             ca_cert: local.ca_cert,

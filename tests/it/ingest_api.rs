@@ -682,7 +682,7 @@ async fn kafka_log_failure_answers_503_and_accepts_nothing() {
     let url = local.url.clone();
     let settings = ingest::IngestSettings::new(region("eu"), namespace.clone(), kek);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let node = tokio::spawn(ingest::run(local.listeners, local.tls, log, settings, async {
+    let node = tokio::spawn(ingest::run(local.listeners.ingest, local.tls, log, settings, async {
         let _ = stopped.await;
     }));
     let client = vox::push::client(Some(&local.ca_cert)).expect("client");

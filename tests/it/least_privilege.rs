@@ -461,7 +461,7 @@ async fn kafka_roles_run_with_their_own_acls_and_no_more() {
     ingest_settings.audit_interval = Duration::from_millis(200);
     let ingest_log = ingest_p.log(role_settings(&ingest_p));
     let ingest = tokio::spawn(ingest::run(
-        local.listeners,
+        local.listeners.ingest,
         local.tls,
         ingest_log,
         ingest_settings,

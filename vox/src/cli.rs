@@ -12,7 +12,7 @@ use eventlog::Log;
 use schemas::{ClientId, CollectionId, TenantId, Topic};
 
 use crate::settings::{Secret, Settings, SettingsLayer};
-use crate::{admin, inspect, push, ruleset, serve};
+use crate::{admin, inspect, people, push, ruleset, serve};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -36,6 +36,8 @@ enum Command {
     Serve,
     /// Run the ingest role (HTTPS) against Kafka.
     Ingest,
+    /// Run the people API (HTTPS: logins, sessions, users, groups) against Kafka and PostgreSQL.
+    Api,
     /// Run the processor role against Kafka.
     Process,
     /// Run the projector role from Kafka into PostgreSQL.
@@ -62,6 +64,18 @@ enum Command {
     /// Check, publish, show and dry-run a tenant's tagging and redaction rules.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Manage a tenant's users (invitations, roles, disabling, sessions).
+    #[command(subcommand)]
+    User(people::UserCommand),
+    /// Manage a tenant's groups.
+    #[command(subcommand)]
+    Group(people::GroupCommand),
+    /// Set a tenant's login policy.
+    #[command(subcommand)]
+    Policy(people::PolicyCommand),
+    /// Manage the installation's support users and tenants' support access grants.
+    #[command(subcommand)]
+    Support(people::SupportCommand),
     /// Send a JSON-array or NDJSON file of feedback items to an ingest node.
     Push {
         /// The file (`[...]` JSON array, or one JSON object per line).
@@ -255,7 +269,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let server = matches!(
         cli.command,
-        Command::Serve | Command::Ingest | Command::Process | Command::Project { .. }
+        Command::Serve | Command::Ingest | Command::Api | Command::Process | Command::Project { .. }
     );
     // sqlx logs PostgreSQL's notices (such as "relation _sqlx_migrations
     // already exists") at INFO: they are not news to an operator.
@@ -317,15 +331,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let log = settings.open_log().await?;
             let store = settings.open_store().await?;
             let (tls, ca) = tls_config(&settings, true)?;
-            let listeners = bind(&settings).await?;
-            let addr = listeners.public.local_addr()?;
+            let listeners = serve::ServeListeners {
+                ingest: bind(&settings).await?,
+                api: bind_api(&settings).await?,
+            };
+            let addr = listeners.ingest.public.local_addr()?;
             let backend = match (&settings.kafka_brokers, &settings.database_url) {
                 (None, None) => format!("embedded (data in {})", settings.data_dir.display()),
                 _ => "Kafka/PostgreSQL as configured".to_owned(),
             };
             eprintln!("vox serve: {backend}, region {}", settings.region);
             eprintln!("  ingest:  https://{addr}/v1/feedback/batch");
-            let ops = listeners.ops.as_ref().and_then(|l| l.local_addr().ok());
+            eprintln!("  api:     https://{}/v1/login", listeners.api.local_addr()?);
+            let ops = listeners.ingest.ops.as_ref().and_then(|l| l.local_addr().ok());
             eprintln!(
                 "  ops:     https://{}/metrics  /healthz  /readyz",
                 ops.unwrap_or(settings.ops_listen)
@@ -338,6 +356,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 log,
                 store,
                 ingest: settings.ingest()?,
+                api: settings.api()?,
             };
             serve::run_all(roles, listeners, tls, serve::shutdown_signal("serve")).await?;
         }
@@ -349,6 +368,37 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let listeners = bind(&settings).await?;
             ingest::run(listeners, tls, log, ingest_settings, serve::shutdown_signal("ingest")).await?;
         }
+        Command::Api => {
+            settings.require_kafka("api")?;
+            settings.require_database("api")?;
+            let log = settings.open_log().await?;
+            let store = settings.open_store().await?;
+            let (tls, _) = tls_config(&settings, false)?;
+            let api_settings = settings.api()?;
+            let address = settings.ops_listen_or(8448);
+            let ops = TcpListener::bind(address)
+                .await
+                .with_context(|| format!("cannot listen on {address}; is another process using it? (--ops-listen)"))?;
+            let listeners = https::Listeners {
+                public: bind_api(&settings).await?,
+                ops: Some(ops),
+            };
+            let ready = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            api::run(
+                listeners,
+                tls,
+                log,
+                store,
+                api_settings,
+                ready,
+                serve::shutdown_signal("api"),
+            )
+            .await?;
+        }
+        Command::User(command) => people::user(command, &settings, &mut stdout).await?,
+        Command::Group(command) => people::group(command, &settings, &mut stdout).await?,
+        Command::Policy(command) => people::policy(command, &settings, &mut stdout).await?,
+        Command::Support(command) => people::support(command, &settings, &mut stdout).await?,
         Command::Process => {
             settings.require_kafka("process")?;
             let log = settings.open_log().await?;
@@ -798,6 +848,15 @@ impl OpsListener {
             Ok(Ok(())) => {}
         }
     }
+}
+
+async fn bind_api(settings: &Settings) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(settings.api_listen).await.with_context(|| {
+        format!(
+            "cannot listen on {}; is another process using it? (--api-listen)",
+            settings.api_listen
+        )
+    })
 }
 
 async fn bind(settings: &Settings) -> anyhow::Result<ingest::Listeners> {

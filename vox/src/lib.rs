@@ -7,6 +7,7 @@
 pub use directory::commands as admin;
 pub mod cli;
 pub mod inspect;
+pub mod people;
 pub mod push;
 pub mod ruleset;
 pub mod serve;

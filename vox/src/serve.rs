@@ -1,4 +1,4 @@
-//! Runs the roles: all three in one process (`vox serve`, or a test), or one.
+//! Runs the roles: all four in one process (`vox serve`, or a test), or one.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -18,13 +18,22 @@ pub struct Roles {
     pub log: Log,
     pub store: Store,
     pub ingest: IngestSettings,
+    pub api: api::ApiSettings,
 }
 
-/// Runs ingest, processor and projector together until `shutdown` completes
-/// or one of them fails (then the others are stopped and the error returned).
+/// The listeners of one process: ingest's (with the operations listener
+/// that reports every role) and the people API's.
+pub struct ServeListeners {
+    pub ingest: Listeners,
+    pub api: tokio::net::TcpListener,
+}
+
+/// Runs ingest, the people API, processor and projector together until
+/// `shutdown` completes or one of them fails (then the others are stopped
+/// and the error returned).
 pub async fn run_all(
     roles: Roles,
-    listeners: Listeners,
+    listeners: ServeListeners,
     tls: Arc<rustls::ServerConfig>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
@@ -40,8 +49,10 @@ pub async fn run_all(
     let processor_settings = ProcessorSettings::new(region, namespace.clone());
     let projector_settings = ProjectorSettings::new(namespace);
     // One operations listener (ingest's) reports every role of the process.
+    let api_ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut ingest_settings = roles.ingest;
     ingest_settings.also_ready.0.extend([
+        https::ops::flag(api_ready.clone(), "the people API is reading the configuration"),
         https::ops::flag(
             processor_settings.ready.clone(),
             "the processor is reading the configuration",
@@ -50,7 +61,29 @@ pub async fn run_all(
     ]);
     tasks.spawn(labelled(
         "ingest",
-        ingest::run(listeners, tls, roles.log.clone(), ingest_settings, stop()),
+        ingest::run(
+            listeners.ingest,
+            tls.clone(),
+            roles.log.clone(),
+            ingest_settings,
+            stop(),
+        ),
+    ));
+    let api_listeners = Listeners {
+        public: listeners.api,
+        ops: None,
+    };
+    tasks.spawn(labelled(
+        "api",
+        api::run(
+            api_listeners,
+            tls,
+            roles.log.clone(),
+            roles.store.clone(),
+            roles.api,
+            api_ready,
+            stop(),
+        ),
     ));
     tasks.spawn(labelled(
         "processor",
@@ -122,7 +155,7 @@ pub async fn shutdown_signal(role: &'static str) {
 /// HTTPS listeners on 127.0.0.1 (port 0) with a local CA and certificate in
 /// `tls_dir`: what tests and benchmarks start a node with.
 pub struct LocalListeners {
-    pub listeners: Listeners,
+    pub listeners: ServeListeners,
     pub tls: Arc<rustls::ServerConfig>,
     /// The CA certificate clients should trust.
     pub ca_cert: std::path::PathBuf,
@@ -130,6 +163,8 @@ pub struct LocalListeners {
     pub url: String,
     /// `https://127.0.0.1:<port>` of the operations listener.
     pub ops_url: String,
+    /// `https://127.0.0.1:<port>` of the people API.
+    pub api_url: String,
 }
 
 /// Binds [`LocalListeners`].
@@ -138,13 +173,19 @@ pub async fn local_listeners(tls_dir: &std::path::Path) -> anyhow::Result<LocalL
     let tls = https::tls::server_config(&files.server_cert, &files.server_key)?;
     let public = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let ops = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let api = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("https://{}", public.local_addr()?);
     let ops_url = format!("https://{}", ops.local_addr()?);
+    let api_url = format!("https://{}", api.local_addr()?);
     Ok(LocalListeners {
-        listeners: Listeners { public, ops: Some(ops) },
+        listeners: ServeListeners {
+            ingest: Listeners { public, ops: Some(ops) },
+            api,
+        },
         tls,
         ca_cert: files.ca_cert,
         url,
         ops_url,
+        api_url,
     })
 }

@@ -99,6 +99,15 @@ settings! {
     [env = "VOX_OPS_LISTEN", help_heading = "Listeners (serve, ingest)"] ops_listen: SocketAddr,
     /// Bearer token that /metrics requires (prefer the environment variable) [default: none].
     [env = "VOX_OPS_TOKEN", hide_env_values = true, help_heading = "Listeners (serve, ingest)"] ops_token: Secret,
+    /// Address of the people API's HTTPS listener (serve, api) [default: 127.0.0.1:8447].
+    [env = "VOX_API_LISTEN", help_heading = "People API (serve, api)"] api_listen: SocketAddr,
+    /// bcrypt cost of new password hashes, at least 11 [default: 12]; hashes of a lower cost are
+    /// rehashed at the next login.
+    [env = "VOX_BCRYPT_COST", help_heading = "People API (serve, api)"] bcrypt_cost: u32,
+    /// A session ends after this long without a request, e.g. 30m [default: 30m].
+    [env = "VOX_SESSION_IDLE", help_heading = "People API (serve, api)"] session_idle: HumanDuration,
+    /// A session ends this long after login, e.g. 12h [default: 12h].
+    [env = "VOX_SESSION_LIFETIME", help_heading = "People API (serve, api)"] session_lifetime: HumanDuration,
     /// Sustained requests per second per client [default: 100].
     [env = "VOX_RATE_LIMIT", help_heading = "Listeners (serve, ingest)"] rate_limit: u32,
     /// Requests a client may send at once above the sustained rate [default: 200].
@@ -158,11 +167,16 @@ pub struct Settings {
     /// Unset: the ingest node's default (`IngestSettings::new`).
     pub rate_limit: Option<u32>,
     pub rate_burst: Option<u32>,
+    pub api_listen: SocketAddr,
+    pub bcrypt_cost: Option<u32>,
+    pub session_idle: Option<Duration>,
+    pub session_lifetime: Option<Duration>,
 }
 
 impl Settings {
     pub const DEFAULT_LISTEN: &'static str = "127.0.0.1:8443";
     pub const DEFAULT_OPS_LISTEN: &'static str = "127.0.0.1:8444";
+    pub const DEFAULT_API_LISTEN: &'static str = "127.0.0.1:8447";
 
     /// The operations listener's address for a role whose default port is
     /// `default_port` (so that the roles can run side by side on one host).
@@ -249,6 +263,12 @@ impl Settings {
             kek: s.kek,
             rate_limit: s.rate_limit,
             rate_burst: s.rate_burst,
+            api_listen: s
+                .api_listen
+                .unwrap_or_else(|| Self::DEFAULT_API_LISTEN.parse().expect("the default address parses")),
+            bcrypt_cost: s.bcrypt_cost,
+            session_idle: s.session_idle.map(|d| d.0),
+            session_lifetime: s.session_lifetime.map(|d| d.0),
         })
     }
 
@@ -341,6 +361,34 @@ impl Settings {
         }
         if let Some(burst) = self.rate_burst {
             settings.rate_burst = burst;
+        }
+        settings.ops_token = self.ops_token.clone();
+        Ok(settings)
+    }
+
+    /// People API settings from these settings.
+    pub fn api(&self) -> Result<api::ApiSettings, SettingsError> {
+        let mut settings = api::ApiSettings::new(self.region.clone(), self.namespace.clone(), self.kek()?);
+        if let Some(cost) = self.bcrypt_cost {
+            if !(login::password::MIN_COST..=login::password::MAX_COST).contains(&cost) {
+                return Err(SettingsError::Invalid(format!(
+                    "--bcrypt-cost {cost}: use {} to {} (each step doubles the work; 12 takes about 0.25 s)",
+                    login::password::MIN_COST,
+                    login::password::MAX_COST
+                )));
+            }
+            settings.bcrypt_cost = cost;
+        }
+        if let Some(idle) = self.session_idle {
+            settings.session_idle = idle;
+        }
+        if let Some(lifetime) = self.session_lifetime {
+            settings.session_lifetime = lifetime;
+        }
+        if settings.session_idle > settings.session_lifetime || settings.session_idle.is_zero() {
+            return Err(SettingsError::Invalid(
+                "--session-idle must be above zero and at most --session-lifetime".into(),
+            ));
         }
         settings.ops_token = self.ops_token.clone();
         Ok(settings)

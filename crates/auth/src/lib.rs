@@ -12,6 +12,6 @@ mod secret_value;
 pub mod signing;
 
 pub use seal::{Kek, SealError};
-pub use secret::{new_client_id, new_secret, secret_checksum_ok};
+pub use secret::{new_client_id, new_id, new_secret, secret_checksum_ok};
 pub use secret_value::Secret;
 pub use signing::{AuthorizationHeader, Scheme, SignatureError, SignedHeaders, SCHEME};

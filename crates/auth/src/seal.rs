@@ -129,34 +129,55 @@ impl Kek {
 
     /// Seals `secret` for one credential version.
     pub fn seal(&self, tenant: &str, client: &str, version: i32, secret: &str) -> Vec<u8> {
+        self.seal_bytes(
+            "client-secret",
+            &[tenant, client, &version.to_string()],
+            secret.as_bytes(),
+        )
+    }
+
+    /// Opens a sealed secret; fails if the key, the credential or the bytes
+    /// differ from when it was sealed.
+    pub fn open(&self, tenant: &str, client: &str, version: i32, sealed: &[u8]) -> Result<Secret, SealError> {
+        let plain = self.open_bytes("client-secret", &[tenant, client, &version.to_string()], sealed)?;
+        std::str::from_utf8(&plain)
+            .map(Secret::new)
+            .map_err(|_| SealError::Open)
+    }
+
+    /// Seals any credential (a password hash, a TOTP seed) for one
+    /// `purpose` and the values it belongs to (`binding`: tenant, user, …):
+    /// the associated data is `vox-<purpose>-v1`, then each binding value,
+    /// NUL-separated, so a sealed value moved to another user or purpose
+    /// does not open. Output: the 12-byte random nonce, then the ciphertext.
+    pub fn seal_bytes(&self, purpose: &str, binding: &[&str], plain: &[u8]) -> Vec<u8> {
         let cipher = ChaCha20Poly1305::new(Key::from_slice(&self.0));
         let mut nonce = [0u8; NONCE_LEN];
         rand::rng().fill_bytes(&mut nonce);
-        let aad = associated_data(tenant, client, version);
+        let aad = associated_data(purpose, binding);
         let sealed = cipher
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: secret.as_bytes(),
-                    aad: &aad,
-                },
-            )
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plain, aad: &aad })
             .expect("ChaCha20-Poly1305 encryption of a short message cannot fail");
         let mut out = nonce.to_vec();
         out.extend_from_slice(&sealed);
         out
     }
 
-    /// Opens a sealed secret; fails if the key, the credential or the bytes
-    /// differ from when it was sealed.
-    pub fn open(&self, tenant: &str, client: &str, version: i32, sealed: &[u8]) -> Result<Secret, SealError> {
+    /// Opens what [`Kek::seal_bytes`] sealed with the same purpose and
+    /// binding; the plaintext is wiped when dropped.
+    pub fn open_bytes(
+        &self,
+        purpose: &str,
+        binding: &[&str],
+        sealed: &[u8],
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, SealError> {
         if sealed.len() <= NONCE_LEN {
             return Err(SealError::Open);
         }
         let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
         let cipher = ChaCha20Poly1305::new(Key::from_slice(&self.0));
-        let aad = associated_data(tenant, client, version);
-        let plain = cipher
+        let aad = associated_data(purpose, binding);
+        cipher
             .decrypt(
                 Nonce::from_slice(nonce),
                 Payload {
@@ -164,17 +185,18 @@ impl Kek {
                     aad: &aad,
                 },
             )
-            .map_err(|_| SealError::Open)?;
-        // The plaintext is wiped on drop, also when it is not UTF-8.
-        let plain = zeroize::Zeroizing::new(plain);
-        std::str::from_utf8(&plain)
-            .map(Secret::new)
+            .map(zeroize::Zeroizing::new)
             .map_err(|_| SealError::Open)
     }
 }
 
-fn associated_data(tenant: &str, client: &str, version: i32) -> Vec<u8> {
-    format!("vox-client-secret-v1\0{tenant}\0{client}\0{version}").into_bytes()
+fn associated_data(purpose: &str, binding: &[&str]) -> Vec<u8> {
+    let mut aad = format!("vox-{purpose}-v1").into_bytes();
+    for value in binding {
+        aad.push(0);
+        aad.extend_from_slice(value.as_bytes());
+    }
+    aad
 }
 
 #[cfg(test)]
@@ -199,6 +221,19 @@ mod tests {
         altered[20] ^= 1;
         assert!(kek.open("acme", "vox_ci_1", 1, &altered).is_err(), "altered bytes");
         assert!(!String::from_utf8_lossy(&sealed).contains("secret"));
+        let hash = kek.seal_bytes("password", &["acme", "usr_1"], b"$2b$12$x");
+        assert_eq!(
+            &kek.open_bytes("password", &["acme", "usr_1"], &hash).expect("opens")[..],
+            b"$2b$12$x"
+        );
+        assert!(
+            kek.open_bytes("password", &["acme", "usr_2"], &hash).is_err(),
+            "other user"
+        );
+        assert!(
+            kek.open_bytes("totp-seed", &["acme", "usr_1"], &hash).is_err(),
+            "other purpose"
+        );
     }
 
     #[test]

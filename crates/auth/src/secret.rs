@@ -31,9 +31,14 @@ pub fn secret_checksum_ok(secret: &str) -> bool {
 
 /// A new public client id, e.g. `vox_ci_5f0b7d3e2c1a4d8e`.
 pub fn new_client_id() -> String {
+    new_id(CLIENT_ID_PREFIX)
+}
+
+/// A random id: `prefix` and 16 hex digits (64 bits), e.g. `usr_…`, `sg_…`.
+pub fn new_id(prefix: &str) -> String {
     let mut bytes = [0u8; 8];
     rand::rng().fill_bytes(&mut bytes);
-    format!("{CLIENT_ID_PREFIX}{}", hex::encode(bytes))
+    format!("{prefix}{}", hex::encode(bytes))
 }
 
 /// Whether `id` has the form of a client id (`vox_ci_` + 16 hex digits).

@@ -12,7 +12,7 @@ use auth::{Kek, Secret};
 use eventlog::{Log, LogError, Output};
 use schemas::{
     ClientCredentialIssued, ClientCredentialRevoked, ClientId, ClientSecretRotated, CollectionCreated, CollectionId,
-    ConfigEvent, Region, RuleSetPublished, TenantCreated, TenantId, Topic,
+    ConfigEvent, Region, RuleSetPublished, TenantCreated, TenantId, Topic, UserId, UserInvited,
 };
 use sha2::{Digest, Sha256};
 
@@ -269,4 +269,63 @@ pub async fn publish_rules(
         Err(AdminError::Unchanged(version)) => Ok(Published::Unchanged(version)),
         Err(e) => Err(e),
     }
+}
+
+/// Appends one configuration event (checked against the configuration
+/// read from the log, compare-and-set; see [`append_config`]).
+pub async fn change(log: &Log, namespace: &str, event: ConfigEvent) -> Result<(), AdminError> {
+    append_config(log, namespace, |_| Ok(event.clone())).await?;
+    Ok(())
+}
+
+/// A written invitation.
+#[derive(Debug, Clone)]
+pub struct Invited {
+    pub user_id: UserId,
+    pub expires_at: i64,
+    /// A fresh invitation for someone invited before who had not accepted.
+    pub renewed: bool,
+}
+
+/// Invites `email` to `scope` (a tenant, or `schemas::INSTALLATION` for a
+/// support user) with `role`; the caller made the invitation token and
+/// passes only its SHA-256. Someone invited before who has not accepted
+/// keeps their user id and gets this new invitation (the old one stops
+/// working); an e-mail of an active or disabled user is refused.
+pub async fn invite_user(
+    log: &Log,
+    namespace: &str,
+    scope: &str,
+    email: &str,
+    role: crate::Role,
+    invitation_sha256: [u8; 32],
+    changed_by: &str,
+) -> Result<Invited, AdminError> {
+    let now = schemas::clock::now_micros();
+    let fresh_id = auth::new_id("usr_");
+    let written = append_config(log, namespace, |d| {
+        let pending = d
+            .user_by_email(scope, email)
+            .filter(|u| u.status == crate::UserStatus::Invited)
+            .map(|u| u.id.to_string());
+        Ok(ConfigEvent::UserInvited(UserInvited {
+            tenant_id: scope.to_owned(),
+            user_id: pending.unwrap_or_else(|| fresh_id.clone()),
+            email: email.trim().to_owned(),
+            role: role.as_str().to_owned(),
+            invitation_sha256: invitation_sha256.to_vec(),
+            invited_at: now,
+            expires_at: now + crate::people::INVITATION_MICROS,
+            changed_by: changed_by.to_owned(),
+        }))
+    })
+    .await?;
+    let ConfigEvent::UserInvited(invited) = written else {
+        unreachable!("the builder makes an invitation")
+    };
+    Ok(Invited {
+        user_id: UserId::parse(&invited.user_id).map_err(ConfigError::from)?,
+        expires_at: invited.expires_at,
+        renewed: invited.user_id != fresh_id,
+    })
 }

@@ -13,6 +13,7 @@
 
 pub mod commands;
 mod follow;
+pub mod people;
 mod shared;
 mod steps;
 
@@ -20,6 +21,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock};
 
 pub use follow::ConfigFollower;
+pub use people::{Group, Permission, Role, Sealed, SupportGrant, Totp, User, UserStatus};
 pub use shared::SharedDirectory;
 
 use auth::Kek;
@@ -54,6 +56,41 @@ pub enum ConfigError {
     RuleSetVersion { tenant: String, version: i32, live: i32 },
     #[error(transparent)]
     InvalidId(#[from] InvalidId),
+    #[error("{0}")]
+    InvalidPeople(String),
+    #[error(
+        "user '{user}' does not exist in {}; list the users with `vox user list --tenant {scope}`",
+        scope_name(scope)
+    )]
+    UnknownUser { scope: String, user: String },
+    #[error(
+        "{} already has a user with the e-mail {email} (e-mails compare case-insensitively)",
+        scope_name(scope)
+    )]
+    EmailTaken { scope: String, email: String },
+    #[error("the invitation is unknown, expired or already used; ask an admin for a new one")]
+    InvalidInvitation,
+    #[error("user '{0}' is not active (invited but not accepted, or disabled)")]
+    UserNotActive(String),
+    #[error("tenant '{tenant}' would have no active owner left; make another user owner first")]
+    LastOwner { tenant: String },
+    #[error("group '{group}' does not exist in tenant '{tenant}'")]
+    UnknownGroup { tenant: String, group: String },
+    #[error("group '{group}' already exists in tenant '{tenant}'")]
+    GroupExists { tenant: String, group: String },
+    #[error("a support grant must end after it starts and last at most 72 hours")]
+    SupportGrantTooLong,
+    #[error("support grant '{grant}' does not exist in tenant '{tenant}'")]
+    UnknownGrant { tenant: String, grant: String },
+}
+
+/// How an error names a scope: a tenant, or the installation.
+fn scope_name(scope: &str) -> String {
+    if scope == schemas::INSTALLATION {
+        "the installation".to_owned()
+    } else {
+        format!("tenant '{scope}'")
+    }
 }
 
 /// Why a client is not let in. The HTTP layer maps every variant to the same
@@ -196,6 +233,8 @@ pub struct Directory {
     clients: HashMap<ClientId, Client>,
     /// Every published rule set version per tenant, oldest first.
     rule_sets: HashMap<TenantId, Vec<PublishedRuleSet>>,
+    /// Users, groups, login policies, support grants.
+    people: people::People,
 }
 
 /// The rule set of tenants that have published none.

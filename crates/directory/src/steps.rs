@@ -1,7 +1,7 @@
 //! Each configuration event's own step: whether it is valid from a state
 //! (`check`) and what it changes (`apply`, called only after `check`
 //! passed). Adding a configuration event adds its `impl Step` here and a
-//! line to [`dispatch`].
+//! line to [`dispatch`] (the people events' steps are in `people.rs`).
 
 use std::collections::BTreeMap;
 
@@ -37,6 +37,13 @@ macro_rules! dispatch {
             ConfigEvent::ClientSecretRotated($e) => $body,
             ConfigEvent::ClientCredentialRevoked($e) => $body,
             ConfigEvent::RuleSetPublished($e) => $body,
+            ConfigEvent::UserInvited($e) => $body,
+            ConfigEvent::UserPasswordSet($e) => $body,
+            ConfigEvent::UserChanged($e) => $body,
+            ConfigEvent::UserTotpSet($e) => $body,
+            ConfigEvent::TenantPolicySet($e) => $body,
+            ConfigEvent::GroupChanged($e) => $body,
+            ConfigEvent::SupportGrantChanged($e) => $body,
         }
     }};
 }

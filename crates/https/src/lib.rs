@@ -19,6 +19,12 @@ pub use server::serve;
 /// the address has too many open).
 pub const CONNECTIONS_REFUSED: &str = "vox_ingest_connections_refused_total";
 
+/// The public listener of an HTTPS role and its optional operations listener.
+pub struct Listeners {
+    pub public: tokio::net::TcpListener,
+    pub ops: Option<tokio::net::TcpListener>,
+}
+
 /// Limits of the HTTPS accept loop.
 #[derive(Debug, Clone)]
 pub struct ServerLimits {

@@ -6,6 +6,11 @@
 //! content (a correction) replaces the earlier one, and one with the same
 //! content (a client's retry) changes nothing, so a replayed batch changes
 //! nothing and the newest version in log order wins.
+//!
+//! The store also holds the operational state of the people API (sessions
+//! and tokens, the second factor, login throttling, uses of support access:
+//! `src/people.rs`). That state is not derived from the log:
+//! [`Store::reset`] keeps it.
 
 use std::path::Path;
 use std::time::Duration;
@@ -14,6 +19,9 @@ use serde::Serialize;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::SqlitePool;
 use sqlx::Row;
+
+mod people;
+pub use people::{NewSession, SessionKind, SessionRow, SupportUse, Throttle};
 
 /// The PostgreSQL schema's migrations, embedded in the binary.
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -618,7 +626,9 @@ impl Store {
     }
 
     /// Drops every read-model row and every projector offset: the next
-    /// projector run rebuilds them from the log.
+    /// projector run rebuilds them from the log. The people API's
+    /// operational state (sessions, second factor, login throttling,
+    /// support uses) is not a read model and stays.
     pub async fn reset(&self) -> Result<(), StoreError> {
         let sql = [
             "DELETE FROM feedback",

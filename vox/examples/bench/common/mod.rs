@@ -110,7 +110,7 @@ pub async fn start_node(log: Log, namespace: &str, dir: &Path) -> (Target, tokio
     settings.rate_per_second = 1_000_000;
     settings.rate_burst = 1_000_000;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(ingest::run(local.listeners, local.tls, log, settings, async {
+    tokio::spawn(ingest::run(local.listeners.ingest, local.tls, log, settings, async {
         let _ = stopped.await;
     }));
     tokio::time::sleep(Duration::from_millis(500)).await;

@@ -1,0 +1,295 @@
+//! The people-facing HTTPS API (a role of its own; ingest stays for
+//! machines): logins with bcrypt passwords and TOTP two-factor, sessions
+//! and personal API tokens, the tenant's users, groups, login policy and
+//! support access grants. The analyst API will live here too.
+//!
+//! * Configuration changes (users, roles, groups, policies, grants,
+//!   credentials sealed under the key-encryption key) are events on
+//!   `vox.config`, written by compare-and-set ([`directory::commands`]);
+//!   every node folds them into its [`SharedDirectory`], refreshed every
+//!   `config_refresh`.
+//! * Sessions, tokens, TOTP replay state, recovery-code use and login
+//!   throttling are operational state in the store, shared by every node.
+//! * Every login, lockout, change and support request is on `vox.audit`
+//!   (durable before the answer, through [`audit`]).
+
+mod error;
+mod login_api;
+pub mod manage;
+mod me;
+mod people;
+mod session;
+pub mod telemetry;
+
+use std::future::Future;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use auth::Kek;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{delete, get, post, put};
+use axum::Router;
+use directory::{ConfigFollower, SharedDirectory};
+use eventlog::{Log, LogError};
+use governor::{DefaultKeyedRateLimiter, Quota};
+use schemas::{Region, Topic};
+use store::Store;
+use tokio::sync::watch;
+
+pub use error::ApiError;
+pub use https::{Listeners, ServerLimits};
+
+/// The largest request body the API reads.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    /// The region of this node.
+    pub region: Region,
+    /// Prefix of every topic name (empty in production).
+    pub namespace: String,
+    /// Seals and opens password hashes and TOTP seeds.
+    pub kek: Kek,
+    /// bcrypt cost of new hashes (at least 11; 12 by default). Hashes of a
+    /// lower cost are rehashed at the next successful login.
+    pub bcrypt_cost: u32,
+    /// A session ends after this long without a request.
+    pub session_idle: Duration,
+    /// A session ends this long after login, whatever happens.
+    pub session_lifetime: Duration,
+    /// The longest lifetime of a personal API token.
+    pub token_max_lifetime: Duration,
+    /// Login attempts per minute from one source address (then 429).
+    pub login_per_minute: u32,
+    /// Failed logins of one account before it is locked.
+    pub free_failures: i64,
+    /// The first lockout; each further failure doubles it.
+    pub first_lockout: Duration,
+    /// The longest lockout.
+    pub max_lockout: Duration,
+    /// The issuer name authenticator apps show.
+    pub totp_issuer: String,
+    /// How often the node re-reads `vox.config`.
+    pub config_refresh: Duration,
+    /// Past this age of its configuration copy the node refuses requests.
+    pub max_staleness: Duration,
+    /// Connection limits of the listener.
+    pub server: ServerLimits,
+    /// How often refused-request tallies are written to `vox.audit`.
+    pub audit_interval: Duration,
+    /// When set, `/metrics` needs `Authorization: Bearer <token>`.
+    pub ops_token: Option<auth::Secret>,
+}
+
+impl ApiSettings {
+    pub fn new(region: Region, namespace: impl Into<String>, kek: Kek) -> ApiSettings {
+        ApiSettings {
+            region,
+            namespace: namespace.into(),
+            kek,
+            bcrypt_cost: login::password::DEFAULT_COST,
+            session_idle: Duration::from_secs(30 * 60),
+            session_lifetime: Duration::from_secs(12 * 3600),
+            token_max_lifetime: Duration::from_secs(365 * 86_400),
+            login_per_minute: 30,
+            free_failures: 5,
+            first_lockout: Duration::from_secs(30),
+            max_lockout: Duration::from_secs(3600),
+            totp_issuer: "Vox".into(),
+            config_refresh: Duration::from_millis(250),
+            max_staleness: Duration::from_secs(30),
+            server: ServerLimits::default(),
+            audit_interval: Duration::from_secs(10),
+            ops_token: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error("the listener failed: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("the bcrypt cost setting: {0}")]
+    Cost(String),
+}
+
+pub(crate) struct AppState {
+    pub(crate) log: Log,
+    pub(crate) store: Store,
+    pub(crate) directory: SharedDirectory,
+    pub(crate) settings: ApiSettings,
+    pub(crate) hasher: login::password::Hasher,
+    pub(crate) audit: Arc<audit::Sink>,
+    /// Login attempts per source address.
+    pub(crate) per_address: DefaultKeyedRateLimiter<IpAddr>,
+    pub(crate) stopping: AtomicBool,
+}
+
+/// Serves the API until `shutdown` completes; then stops accepting, lets
+/// requests in flight finish and writes the queued audit records.
+pub async fn run(
+    listeners: Listeners,
+    tls: Arc<rustls::ServerConfig>,
+    log: Log,
+    store: Store,
+    settings: ApiSettings,
+    ready: Arc<AtomicBool>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), RunError> {
+    https::telemetry::handle();
+    telemetry::register();
+    let hasher = login::password::Hasher::new(settings.bcrypt_cost).map_err(|e| RunError::Cost(e.to_string()))?;
+    let topics: Vec<String> = Topic::ALL.iter().map(|t| t.name(&settings.namespace)).collect();
+    log.ensure_topics(&topics).await?;
+    let follower = ConfigFollower::new(&log, &Topic::Config.name(&settings.namespace)).await?;
+    let (audit, audit_task) = audit::Sink::spawn(
+        log.clone(),
+        Topic::Audit.name(&settings.namespace),
+        settings.region.to_string(),
+        settings.audit_interval,
+    );
+    let per_minute = NonZeroU32::new(settings.login_per_minute.max(1)).expect("at least 1");
+    let state = Arc::new(AppState {
+        log: log.clone(),
+        store,
+        directory: SharedDirectory::new(follower),
+        hasher,
+        audit,
+        per_address: DefaultKeyedRateLimiter::keyed(Quota::per_minute(per_minute)),
+        stopping: AtomicBool::new(false),
+        settings,
+    });
+    let background = tokio::spawn({
+        let state = state.clone();
+        async move {
+            let mut tick = tokio::time::interval(state.settings.config_refresh);
+            let mut last_sweep = std::time::Instant::now();
+            loop {
+                tick.tick().await;
+                if let Err(e) = state.directory.refresh().await {
+                    tracing::warn!(error = %e, "refreshing the configuration failed");
+                }
+                metrics::gauge!(telemetry::CONFIG_AGE).set(state.directory.age().as_secs_f64());
+                if last_sweep.elapsed() > Duration::from_secs(60) {
+                    last_sweep = std::time::Instant::now();
+                    // Bounds: addresses not seen for a minute are forgotten,
+                    // sessions ended a day ago are deleted.
+                    state.per_address.retain_recent();
+                    state.per_address.shrink_to_fit();
+                    let now = schemas::clock::now_micros();
+                    if let Err(e) = state.store.purge_sessions(now, 86_400_000_000).await {
+                        tracing::warn!(error = %e, "purging ended sessions failed");
+                    }
+                    let quiet = session::micros(state.settings.max_lockout);
+                    if let Err(e) = state.store.purge_login_throttle(now, quiet).await {
+                        tracing::warn!(error = %e, "purging login throttles failed");
+                    }
+                }
+            }
+        }
+    });
+    ready.store(true, Ordering::Release);
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    tracing::info!(
+        public = ?listeners.public.local_addr().ok(),
+        ops = ?listeners.ops.as_ref().and_then(|l| l.local_addr().ok()),
+        "people API listening (HTTPS)"
+    );
+    let public = https::serve(
+        listeners.public,
+        tls.clone(),
+        router(state.clone()),
+        state.settings.server.clone(),
+        stopped(stop_rx.clone()),
+    );
+    let ops = async {
+        match listeners.ops {
+            Some(listener) => {
+                https::ops::serve(
+                    listener,
+                    tls,
+                    readiness(state.clone()),
+                    state.settings.ops_token.clone(),
+                    stopped(stop_rx.clone()),
+                )
+                .await
+            }
+            None => Ok(()),
+        }
+    };
+    let signal = async {
+        shutdown.await;
+        state.stopping.store(true, Ordering::Release);
+        ready.store(false, Ordering::Release);
+        let _ = stop_tx.send(true);
+    };
+    let (public, ops, ()) = tokio::join!(public, ops, signal);
+    background.abort();
+    state.audit.close();
+    if tokio::time::timeout(Duration::from_secs(10), audit_task).await.is_err() {
+        tracing::error!("the audit queue was not written within 10 s");
+    }
+    Ok(public.and(ops)?)
+}
+
+fn readiness(state: Arc<AppState>) -> https::ops::Readiness {
+    Arc::new(move || {
+        let age = state.directory.age();
+        if state.stopping.load(Ordering::Acquire) {
+            Err("stopping".into())
+        } else if age > state.settings.max_staleness {
+            Err(format!("configuration stale: last read {} s ago", age.as_secs()))
+        } else {
+            Ok(())
+        }
+    })
+}
+
+fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/v1/login", post(login_api::login))
+        .route("/v1/login/totp", post(login_api::login_totp))
+        .route("/v1/support/login", post(login_api::support_login))
+        .route("/v1/logout", post(login_api::logout))
+        .route("/v1/invitations/accept", post(login_api::accept_invitation))
+        .route("/v1/me", get(me::me))
+        .route("/v1/me/password", post(me::change_password))
+        .route("/v1/me/totp", post(me::totp_begin).delete(me::totp_remove))
+        .route("/v1/me/totp/confirm", post(me::totp_confirm))
+        .route("/v1/me/tokens", get(me::list_tokens).post(me::create_token))
+        .route("/v1/me/tokens/{id}", delete(me::revoke_token))
+        .route("/v1/users", get(people::list_users).post(people::invite))
+        .route(
+            "/v1/users/{id}",
+            axum::routing::patch(people::update_user).delete(people::delete_user),
+        )
+        .route("/v1/users/{id}/revoke-sessions", post(people::revoke_sessions))
+        .route("/v1/groups", get(people::list_groups).post(people::create_group))
+        .route(
+            "/v1/groups/{id}",
+            axum::routing::patch(people::rename_group).delete(people::delete_group),
+        )
+        .route(
+            "/v1/groups/{id}/members/{user}",
+            put(people::add_member).delete(people::remove_member),
+        )
+        .route("/v1/policy", get(people::get_policy).put(people::set_policy))
+        .route(
+            "/v1/support-grants",
+            get(people::list_grants).post(people::grant_support),
+        )
+        .route("/v1/support-grants/{id}", delete(people::revoke_grant))
+        .route("/v1/support-grants/{id}/uses", get(people::grant_uses))
+        .route("/healthz", get(|| async { "ok" }))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}

@@ -1,0 +1,237 @@
+//! Administration of people, shared by the API (an admin's request) and
+//! the CLI (the operator): each operation writes its configuration event
+//! (compare-and-set, checked against the directory) and then its audit
+//! record, durable before it returns. Permission checks are the caller's.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use directory::commands::{self, AdminError, Invited};
+use directory::Role;
+use eventlog::Log;
+use schemas::{
+    ActorKind, AuditAction, ConfigEvent, GroupChanged, Outcome, SupportGrantChanged, TenantPolicySet, Topic,
+    UserChanged, INSTALLATION,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ManageError {
+    #[error(transparent)]
+    Admin(#[from] AdminError),
+    #[error("the change was written but its audit record could not be: {0}")]
+    Audit(#[from] audit::AuditError),
+}
+
+/// Who makes a change.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub kind: ActorKind,
+    /// The audit actor id (a user id, or `operator`).
+    pub id: String,
+    /// The `changed_by` of events (`user:<id>` or `operator`).
+    pub changed_by: String,
+    pub source: Option<IpAddr>,
+}
+
+impl Actor {
+    /// The operator at the CLI.
+    pub fn operator() -> Actor {
+        Actor {
+            kind: ActorKind::Operator,
+            id: "operator".into(),
+            changed_by: "operator".into(),
+            source: None,
+        }
+    }
+}
+
+/// Writes people changes to one log, on record.
+pub struct Manager<'a> {
+    pub log: &'a Log,
+    pub namespace: &'a str,
+    pub region: &'a str,
+    pub actor: Actor,
+}
+
+/// What a user change is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserChange {
+    Role(Role),
+    Disable,
+    Enable,
+    Delete,
+    RevokeSessions,
+}
+
+impl<'a> Manager<'a> {
+    async fn on_record(
+        &self,
+        scope: &str,
+        action: AuditAction,
+        resource: &str,
+        details: BTreeMap<String, String>,
+    ) -> Result<(), ManageError> {
+        let mut record = audit::record(
+            Some(scope).filter(|s| *s != INSTALLATION),
+            self.actor.kind,
+            &self.actor.id,
+            action,
+            Outcome::Success,
+            self.actor.source,
+            self.region,
+            details,
+        );
+        record.resource = Some(resource.to_owned());
+        audit::append_durable(self.log, &Topic::Audit.name(self.namespace), &[record]).await?;
+        Ok(())
+    }
+
+    /// Invites `email` to `scope` (a tenant, or the installation for a
+    /// support user): returns the invitation and its token, shown once.
+    pub async fn invite(&self, scope: &str, email: &str, role: Role) -> Result<(Invited, auth::Secret), ManageError> {
+        let token = login::token::new_token(login::token::TokenKind::Invitation);
+        let hash = login::token::token_hash(token.expose());
+        let invited = commands::invite_user(
+            self.log,
+            self.namespace,
+            scope,
+            email,
+            role,
+            hash,
+            &self.actor.changed_by,
+        )
+        .await?;
+        let details = BTreeMap::from([
+            ("role".to_owned(), role.as_str().to_owned()),
+            ("renewed".to_owned(), invited.renewed.to_string()),
+        ]);
+        self.on_record(
+            scope,
+            AuditAction::UserInvited,
+            &format!("user/{}", invited.user_id),
+            details,
+        )
+        .await?;
+        Ok((invited, token))
+    }
+
+    pub async fn change_user(&self, scope: &str, user_id: &str, change: UserChange) -> Result<(), ManageError> {
+        let (name, role, action) = match change {
+            UserChange::Role(r) => ("role", Some(r.as_str().to_owned()), AuditAction::RoleChanged),
+            UserChange::Disable => ("disabled", None, AuditAction::UserDisabled),
+            UserChange::Enable => ("enabled", None, AuditAction::UserEnabled),
+            UserChange::Delete => ("deleted", None, AuditAction::UserDeleted),
+            UserChange::RevokeSessions => ("sessions_revoked", None, AuditAction::SessionsRevoked),
+        };
+        let event = ConfigEvent::UserChanged(UserChanged {
+            tenant_id: scope.to_owned(),
+            user_id: user_id.to_owned(),
+            change: name.to_owned(),
+            role: role.clone(),
+            changed_at: schemas::clock::now_micros(),
+            changed_by: self.actor.changed_by.clone(),
+        });
+        commands::change(self.log, self.namespace, event).await?;
+        let details = role
+            .map(|r| BTreeMap::from([("role".to_owned(), r)]))
+            .unwrap_or_default();
+        self.on_record(scope, action, &format!("user/{user_id}"), details).await
+    }
+
+    pub async fn set_policy(&self, tenant: &str, two_factor_required: bool) -> Result<(), ManageError> {
+        let event = ConfigEvent::TenantPolicySet(TenantPolicySet {
+            tenant_id: tenant.to_owned(),
+            two_factor_required,
+            changed_at: schemas::clock::now_micros(),
+            changed_by: self.actor.changed_by.clone(),
+        });
+        commands::change(self.log, self.namespace, event).await?;
+        let details = BTreeMap::from([("two_factor_required".to_owned(), two_factor_required.to_string())]);
+        self.on_record(tenant, AuditAction::PolicyChanged, "policy", details)
+            .await
+    }
+
+    /// `change`: created, renamed, deleted, member_added, member_removed.
+    pub async fn group(
+        &self,
+        tenant: &str,
+        group: &str,
+        change: &str,
+        name: Option<&str>,
+        user: Option<&str>,
+    ) -> Result<(), ManageError> {
+        let event = ConfigEvent::GroupChanged(GroupChanged {
+            tenant_id: tenant.to_owned(),
+            group_id: group.to_owned(),
+            change: change.to_owned(),
+            name: name.map(str::to_owned),
+            user_id: user.map(str::to_owned),
+            changed_at: schemas::clock::now_micros(),
+            changed_by: self.actor.changed_by.clone(),
+        });
+        commands::change(self.log, self.namespace, event).await?;
+        let mut details = BTreeMap::from([("change".to_owned(), change.to_owned())]);
+        if let Some(user) = user {
+            details.insert("user".to_owned(), user.to_owned());
+        }
+        self.on_record(tenant, AuditAction::GroupChanged, &format!("group/{group}"), details)
+            .await
+    }
+
+    /// Grants the support user `support_user` read-only access to `tenant`
+    /// for `hours` (at most 72): returns the grant id.
+    pub async fn grant_support(
+        &self,
+        tenant: &str,
+        support_user: &str,
+        reason: &str,
+        hours: u32,
+    ) -> Result<String, ManageError> {
+        let now = schemas::clock::now_micros();
+        let grant_id = auth::new_id("sg_");
+        let event = ConfigEvent::SupportGrantChanged(SupportGrantChanged {
+            tenant_id: tenant.to_owned(),
+            grant_id: grant_id.clone(),
+            change: "granted".into(),
+            support_user_id: Some(support_user.to_owned()),
+            reason: Some(reason.trim().to_owned()),
+            expires_at: Some(now + i64::from(hours) * 3_600_000_000),
+            changed_at: now,
+            changed_by: self.actor.changed_by.clone(),
+        });
+        commands::change(self.log, self.namespace, event).await?;
+        let details = BTreeMap::from([
+            ("support_user".to_owned(), support_user.to_owned()),
+            ("hours".to_owned(), hours.to_string()),
+        ]);
+        self.on_record(
+            tenant,
+            AuditAction::SupportGranted,
+            &format!("support-grant/{grant_id}"),
+            details,
+        )
+        .await?;
+        Ok(grant_id)
+    }
+
+    pub async fn revoke_support(&self, tenant: &str, grant_id: &str) -> Result<(), ManageError> {
+        let event = ConfigEvent::SupportGrantChanged(SupportGrantChanged {
+            tenant_id: tenant.to_owned(),
+            grant_id: grant_id.to_owned(),
+            change: "revoked".into(),
+            support_user_id: None,
+            reason: None,
+            expires_at: None,
+            changed_at: schemas::clock::now_micros(),
+            changed_by: self.actor.changed_by.clone(),
+        });
+        commands::change(self.log, self.namespace, event).await?;
+        self.on_record(
+            tenant,
+            AuditAction::SupportRevoked,
+            &format!("support-grant/{grant_id}"),
+            BTreeMap::new(),
+        )
+        .await
+    }
+}

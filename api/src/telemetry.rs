@@ -1,0 +1,17 @@
+//! Metric names of the people API (the recorder is `https::telemetry`'s).
+
+/// Refused requests by HTTP status and code.
+pub const REQUESTS: &str = "vox_api_requests_total";
+/// Logins by outcome (`success`, `failure`, `denied`).
+pub const LOGINS: &str = "vox_api_logins_total";
+/// Age in seconds of this node's copy of the configuration.
+pub const CONFIG_AGE: &str = "vox_api_config_age_seconds";
+
+/// Registers every series with its zero value, so each exists from start-up.
+pub fn register() {
+    metrics::counter!(REQUESTS, "status" => "401", "code" => "unauthenticated").increment(0);
+    for outcome in ["success", "failure", "denied"] {
+        metrics::counter!(LOGINS, "outcome" => outcome).increment(0);
+    }
+    metrics::gauge!(CONFIG_AGE).set(0.0);
+}
