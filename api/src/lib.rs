@@ -82,6 +82,10 @@ pub struct ApiSettings {
     pub audit_interval: Duration,
     /// When set, `/metrics` needs `Authorization: Bearer <token>`.
     pub ops_token: Option<auth::Secret>,
+    /// Proxies (e.g. the ingress controller) whose `X-Forwarded-For` names
+    /// the client's address; requests from other peers are taken at their
+    /// connection's address.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl ApiSettings {
@@ -104,8 +108,23 @@ impl ApiSettings {
             server: ServerLimits::default(),
             audit_interval: Duration::from_secs(10),
             ops_token: None,
+            trusted_proxies: Vec::new(),
         }
     }
+}
+
+/// Parses `--trusted-proxies`: comma-separated addresses or CIDR networks
+/// (`10.0.0.0/8, 192.168.1.7`).
+pub fn parse_trusted_proxies(text: &str) -> Result<Vec<ipnet::IpNet>, String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            t.parse::<ipnet::IpNet>()
+                .or_else(|_| t.parse::<IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| format!("'{t}' is not an IP address or CIDR network (e.g. 10.0.0.0/8)"))
+        })
+        .collect()
 }
 
 #[derive(Debug, thiserror::Error)]

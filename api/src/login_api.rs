@@ -157,7 +157,10 @@ fn per_address(state: &AppState, source: IpAddr) -> Result<(), ApiError> {
 fn tally(state: &AppState, scope: &str, source: IpAddr, error: &ApiError) {
     state.audit.refused(
         audit::RefusalKey {
-            tenant: Some(scope.to_owned()).filter(|s| s != INSTALLATION && schemas::TenantId::parse(s).is_ok()),
+            // Only a tenant that exists: nothing else from an unauthenticated
+            // request enters a durable record.
+            tenant: Some(scope.to_owned())
+                .filter(|s| s != INSTALLATION && state.directory.read(|d| d.tenant(s).is_some())),
             actor_kind: ActorKind::User,
             actor: "anonymous".into(),
             source: Some(source),
@@ -172,11 +175,13 @@ fn tally(state: &AppState, scope: &str, source: IpAddr, error: &ApiError) {
 pub(crate) async fn login(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let source = session::source(&state, peer, &headers);
     let result = async {
         let request: LoginRequest = json(&body)?;
-        password_login(&state, &request.tenant, &request.email, &request.password, peer.ip()).await
+        password_login(&state, &request.tenant, &request.email, &request.password, source).await
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)
@@ -185,11 +190,13 @@ pub(crate) async fn login(
 pub(crate) async fn support_login(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let source = session::source(&state, peer, &headers);
     let result = async {
         let request: SupportLoginRequest = json(&body)?;
-        password_login(&state, INSTALLATION, &request.email, &request.password, peer.ip()).await
+        password_login(&state, INSTALLATION, &request.email, &request.password, source).await
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)
@@ -215,19 +222,7 @@ async fn password_login(
         .filter(|u| u.status != UserStatus::Invited);
     let now = now();
     if let Some(user) = &user {
-        let throttle = state
-            .store
-            .login_throttle(scope, user.id.as_str())
-            .await
-            .map_err(ApiError::store)?;
-        if let Some(t) = throttle.filter(|t| t.locked_until > now) {
-            let refused = ApiError::Throttled {
-                who: "for this account",
-                retry_after_secs: u64::try_from((t.locked_until - now) / 1_000_000).unwrap_or(0).max(1),
-            };
-            tally(state, scope, source, &refused);
-            return Err(refused);
-        }
+        check_lock(state, user, source, now).await?;
     }
     let hash = match &user {
         Some(u) => password_hash(state, u)?,
@@ -266,24 +261,6 @@ async fn password_login(
         state.audit.durable(&[record]).await.map_err(ApiError::audit)?;
         return Err(ApiError::AccountDisabled);
     }
-    let prior = state
-        .store
-        .login_succeeded(scope, user.id.as_str())
-        .await
-        .map_err(ApiError::store)?;
-    if let Some(prior) = prior.filter(|t| t.locked_until > 0) {
-        let details = BTreeMap::from([("failures".to_owned(), prior.failures.to_string())]);
-        let record = person_record(
-            state,
-            scope,
-            &actor,
-            AuditAction::Unlock,
-            Outcome::Success,
-            source,
-            details,
-        );
-        state.audit.record(record);
-    }
     if verified.needs_rehash {
         rehash(state, &user, password).await;
     }
@@ -321,6 +298,7 @@ async fn password_login(
             enrolment_token: token,
         });
     }
+    succeeded(state, &user, source).await?;
     let details = BTreeMap::from([("factors".to_owned(), "password".to_owned())]);
     let record = person_record(
         state,
@@ -333,6 +311,49 @@ async fn password_login(
     );
     state.audit.durable(&[record]).await.map_err(ApiError::audit)?;
     session::start_session(state, &user).await
+}
+
+/// A whole login succeeded: the account's failure count starts over (an
+/// unlock after a lockout is on record). Only then: a known password alone
+/// must not reset the count that protects the second factor.
+async fn succeeded(state: &AppState, user: &User, source: IpAddr) -> Result<(), ApiError> {
+    let prior = state
+        .store
+        .login_succeeded(&user.scope, user.id.as_str())
+        .await
+        .map_err(ApiError::store)?;
+    if let Some(prior) = prior.filter(|t| t.locked_until > 0) {
+        let details = BTreeMap::from([("failures".to_owned(), prior.failures.to_string())]);
+        let record = person_record(
+            state,
+            &user.scope,
+            user.id.as_str(),
+            AuditAction::Unlock,
+            Outcome::Success,
+            source,
+            details,
+        );
+        state.audit.record(record);
+    }
+    Ok(())
+}
+
+/// Refuses a login step while the account is locked.
+async fn check_lock(state: &AppState, user: &User, source: IpAddr, now: i64) -> Result<(), ApiError> {
+    let throttle = state
+        .store
+        .login_throttle(&user.scope, user.id.as_str())
+        .await
+        .map_err(ApiError::store)?;
+    if let Some(t) = throttle.filter(|t| t.locked_until > now) {
+        let refused = ApiError::Throttled {
+            who: "for this account",
+            retry_after_secs: u64::try_from((t.locked_until - now) / 1_000_000).unwrap_or(0).max(1),
+        };
+        tally(state, &user.scope, source, &refused);
+        return Err(refused);
+    }
+    Ok(())
 }
 
 /// Counts a failed login of a known account (locking it after too many),
@@ -403,7 +424,7 @@ async fn rehash(state: &AppState, user: &User, password: &auth::Secret) {
         set_at: now(),
         changed_by: format!("user:{}", user.id),
     });
-    if let Err(e) = directory::commands::change(&state.log, &state.settings.namespace, event).await {
+    if let Err(e) = session::write(state, event).await {
         tracing::warn!(error = %e, "writing a rehashed password failed");
     }
 }
@@ -411,11 +432,13 @@ async fn rehash(state: &AppState, user: &User, password: &auth::Secret) {
 pub(crate) async fn login_totp(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let source = session::source(&state, peer, &headers);
     let result = async {
         let request: TotpRequest = json(&body)?;
-        second_factor(&state, request, peer.ip()).await
+        second_factor(&state, request, source).await
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)
@@ -423,11 +446,17 @@ pub(crate) async fn login_totp(
 
 async fn second_factor(state: &Arc<AppState>, request: TotpRequest, source: IpAddr) -> Result<Response, ApiError> {
     session::fresh(state)?;
+    per_address(state, source)?;
     let spent = || {
         ApiError::InvalidTotp("the login challenge expired, was used, or had too many wrong codes; log in again".into())
     };
     if token::kind_of(request.challenge.expose()) != Some(TokenKind::Challenge) {
         return Err(spent());
+    }
+    if request.code.is_some() == request.recovery_code.is_some() {
+        return Err(ApiError::InvalidRequest(
+            "send either `code` (6 digits from the authenticator app) or `recovery_code`".into(),
+        ));
     }
     let hash = token::token_hash(request.challenge.expose());
     let row = state
@@ -439,8 +468,9 @@ async fn second_factor(state: &Arc<AppState>, request: TotpRequest, source: IpAd
     let user = state
         .directory
         .read(|d| d.user(&row.scope, &row.user_id).cloned())
-        .filter(|u| u.status == UserStatus::Active && u.totp.is_some())
+        .filter(|u| u.status == UserStatus::Active && u.totp.is_some() && row.epoch >= u.sessions_not_before)
         .ok_or_else(spent)?;
+    check_lock(state, &user, source, now()).await?;
     let scope = user.scope.clone();
     let verdict = match (&request.code, &request.recovery_code) {
         (Some(code), None) => {
@@ -536,7 +566,8 @@ pub(crate) async fn logout(
     headers: HeaderMap,
 ) -> Response {
     let result = async {
-        let caller = session::authenticate(&state, &headers, &method, "/v1/logout", peer.ip(), Accept::Any).await?;
+        let source = session::source(&state, peer, &headers);
+        let caller = session::authenticate(&state, &headers, &method, "/v1/logout", source, Accept::Any).await?;
         state
             .store
             .revoke_session(&caller.token_sha256, now())
@@ -557,11 +588,13 @@ pub(crate) async fn logout(
 pub(crate) async fn accept_invitation(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let source = session::source(&state, peer, &headers);
     let result = async {
         session::fresh(&state)?;
-        per_address(&state, peer.ip())?;
+        per_address(&state, source)?;
         let request: AcceptRequest = json(&body)?;
         if token::kind_of(request.token.expose()) != Some(TokenKind::Invitation) {
             return Err(ApiError::InvalidInvitation);
@@ -584,16 +617,14 @@ pub(crate) async fn accept_invitation(
             set_at: now,
             changed_by: format!("user:{}", user.id),
         });
-        directory::commands::change(&state.log, &state.settings.namespace, event)
-            .await
-            .map_err(ApiError::from_admin)?;
+        session::write(&state, event).await?;
         let record = person_record(
             &state,
             &user.scope,
             user.id.as_str(),
             AuditAction::InvitationAccepted,
             Outcome::Success,
-            peer.ip(),
+            source,
             BTreeMap::new(),
         );
         state.audit.durable(&[record]).await.map_err(ApiError::audit)?;

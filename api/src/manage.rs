@@ -199,7 +199,11 @@ impl<'a> Manager<'a> {
             changed_at: now,
             changed_by: self.actor.changed_by.clone(),
         });
-        commands::change(self.log, self.namespace, event).await?;
+        commands::append_config(self.log, self.namespace, |d| {
+            d.check_support_user(support_user)?;
+            Ok(event.clone())
+        })
+        .await?;
         let details = BTreeMap::from([
             ("support_user".to_owned(), support_user.to_owned()),
             ("hours".to_owned(), hours.to_string()),

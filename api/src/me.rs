@@ -39,7 +39,8 @@ where
     Fut: std::future::Future<Output = Result<Response, ApiError>>,
 {
     let result = async {
-        let caller = session::authenticate(&state, &headers, &method, path, peer.ip(), accept).await?;
+        let source = session::source(&state, peer, &headers);
+        let caller = session::authenticate(&state, &headers, &method, path, source, accept).await?;
         f(state.clone(), caller).await
     }
     .await;
@@ -245,9 +246,7 @@ pub(crate) async fn totp_confirm(
             changed_at: now(),
             changed_by: caller.changed_by(),
         });
-        directory::commands::change(&state.log, &state.settings.namespace, event)
-            .await
-            .map_err(ApiError::from_admin)?;
+        session::write(&state, event).await?;
         caller.audit(&state, AuditAction::TotpEnrolled, None, BTreeMap::new()).await?;
         if caller.kind == SessionKind::Enrol {
             state
@@ -304,9 +303,7 @@ pub(crate) async fn totp_remove(
             changed_at: now(),
             changed_by: caller.changed_by(),
         });
-        directory::commands::change(&state.log, &state.settings.namespace, event)
-            .await
-            .map_err(ApiError::from_admin)?;
+        session::write(&state, event).await?;
         caller.audit(&state, AuditAction::TotpRemoved, None, BTreeMap::new()).await?;
         ok(serde_json::json!({"status": "ok"}))
     })
@@ -414,6 +411,7 @@ pub(crate) async fn create_token(
                     created_at: now,
                     expires_at,
                     idle_micros: None,
+                    epoch: caller.user.sessions_not_before,
                 })
                 .await
                 .map_err(ApiError::store)?;

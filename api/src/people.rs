@@ -111,6 +111,7 @@ pub(crate) async fn invite(
             .invite(&caller.tenant, &request.email, role)
             .await
             .map_err(manage_error)?;
+        crate::session::refreshed(&state).await;
         ok(serde_json::json!({
             "user_id": invited.user_id,
             "invitation_token": token.expose(),
@@ -192,6 +193,8 @@ pub(crate) async fn update_user(
             let m = manager(&state, &caller);
             for change in changes {
                 m.change_user(&caller.tenant, &id, change).await.map_err(manage_error)?;
+                crate::session::refreshed(&state).await;
+                crate::session::refreshed(&state).await;
                 if change == UserChange::Disable {
                     end_sessions(&state, &caller.tenant, &id).await?;
                 }
@@ -247,6 +250,7 @@ pub(crate) async fn delete_user(
                 .change_user(&caller.tenant, &id, UserChange::Delete)
                 .await
                 .map_err(manage_error)?;
+            crate::session::refreshed(&state).await;
             end_sessions(&state, &caller.tenant, &id).await?;
             ok(serde_json::json!({"status": "ok"}))
         },
@@ -279,6 +283,7 @@ pub(crate) async fn revoke_sessions(
                 .change_user(&caller.tenant, &id, UserChange::RevokeSessions)
                 .await
                 .map_err(manage_error)?;
+            crate::session::refreshed(&state).await;
             let ended = end_sessions(&state, &caller.tenant, &id).await?;
             ok(serde_json::json!({"status": "ok", "ended": ended}))
         },
@@ -348,6 +353,7 @@ pub(crate) async fn create_group(
                 .group(&caller.tenant, &request.id, "created", Some(&request.name), None)
                 .await
                 .map_err(manage_error)?;
+            crate::session::refreshed(&state).await;
             ok(serde_json::json!({"status": "ok", "id": request.id}))
         },
     )
@@ -378,6 +384,7 @@ pub(crate) async fn rename_group(
                 .group(&caller.tenant, &id, "renamed", Some(&request.name), None)
                 .await
                 .map_err(manage_error)?;
+            crate::session::refreshed(&state).await;
             ok(serde_json::json!({"status": "ok"}))
         },
     )
@@ -406,6 +413,7 @@ pub(crate) async fn delete_group(
                 .group(&caller.tenant, &id, "deleted", None, None)
                 .await
                 .map_err(manage_error)?;
+            crate::session::refreshed(&state).await;
             ok(serde_json::json!({"status": "ok"}))
         },
     )
@@ -434,6 +442,7 @@ async fn membership(
                 .group(&caller.tenant, &group, change, None, Some(&user))
                 .await
                 .map_err(manage_error)?;
+            crate::session::refreshed(&state).await;
             ok(serde_json::json!({"status": "ok"}))
         },
     )
@@ -508,6 +517,7 @@ pub(crate) async fn set_policy(
                 .set_policy(&caller.tenant, request.two_factor_required)
                 .await
                 .map_err(manage_error)?;
+            crate::session::refreshed(&state).await;
             ok(serde_json::json!({"status": "ok", "two_factor_required": request.two_factor_required}))
         },
     )
@@ -613,6 +623,7 @@ pub(crate) async fn grant_support(
                 .grant_support(&caller.tenant, &support, &request.reason, request.hours)
                 .await
                 .map_err(manage_error)?;
+            crate::session::refreshed(&state).await;
             let grant = state.directory.read(|d| {
                 d.support_grant(&caller.tenant, &id)
                     .map(|g| grant_json(g, now(), Some(request.support_email.clone())))
@@ -645,6 +656,7 @@ pub(crate) async fn revoke_grant(
                 .revoke_support(&caller.tenant, &id)
                 .await
                 .map_err(manage_error)?;
+            crate::session::refreshed(&state).await;
             ok(serde_json::json!({"status": "ok"}))
         },
     )

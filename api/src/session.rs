@@ -82,6 +82,37 @@ fn presented(headers: &HeaderMap) -> Option<(String, bool)> {
         .map(|(_, value)| (value.to_owned(), true))
 }
 
+/// The address a request came from: the connection's peer, or, when the
+/// peer is a trusted proxy (`trusted_proxies`), the right-most address of
+/// `X-Forwarded-For` that is not itself a trusted proxy. Throttling and
+/// audit records use it.
+pub(crate) fn source(state: &AppState, peer: std::net::SocketAddr, headers: &HeaderMap) -> IpAddr {
+    client_address(peer.ip(), headers, &state.settings.trusted_proxies)
+}
+
+fn client_address(peer: IpAddr, headers: &HeaderMap, proxies: &[ipnet::IpNet]) -> IpAddr {
+    let trusted = |ip: &IpAddr| proxies.iter().any(|net| net.contains(ip));
+    if !trusted(&peer) {
+        return peer;
+    }
+    let forwarded = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect::<Vec<_>>();
+    for hop in forwarded.iter().rev() {
+        match hop.parse::<IpAddr>() {
+            Ok(ip) if trusted(&ip) => continue,
+            Ok(ip) => return ip,
+            // Garbage from a client: the proxy's own view ends here.
+            Err(_) => break,
+        }
+    }
+    peer
+}
+
 pub(crate) fn now() -> i64 {
     schemas::clock::now_micros()
 }
@@ -134,7 +165,7 @@ pub(crate) async fn authenticate(
     let user = state
         .directory
         .read(|d| d.user(&row.scope, &row.user_id).cloned())
-        .filter(|u| u.status == UserStatus::Active && row.created_at >= u.sessions_not_before)
+        .filter(|u| u.status == UserStatus::Active && row.epoch >= u.sessions_not_before)
         .ok_or_else(ended)?;
     let unsafe_method = !matches!(*method, Method::GET | Method::HEAD);
     if cookie && unsafe_method {
@@ -301,6 +332,24 @@ pub(crate) fn fresh(state: &AppState) -> Result<(), ApiError> {
         })
 }
 
+/// Appends a configuration event and reads the configuration again, so
+/// that this node answers (and authenticates) from the state it just made.
+pub(crate) async fn write(state: &AppState, event: schemas::ConfigEvent) -> Result<(), ApiError> {
+    directory::commands::change(&state.log, &state.settings.namespace, event)
+        .await
+        .map_err(ApiError::from_admin)?;
+    refreshed(state).await;
+    Ok(())
+}
+
+/// Reads the configuration again after a write (best effort: the
+/// background refresh follows anyway).
+pub(crate) async fn refreshed(state: &AppState) {
+    if let Err(e) = state.directory.refresh().await {
+        tracing::warn!(error = %e, "reading the configuration after a write failed");
+    }
+}
+
 /// A JSON request body, every field known.
 pub(crate) fn json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body)
@@ -325,6 +374,7 @@ pub(crate) async fn start_session(state: &AppState, user: &User) -> Result<Respo
             created_at: now,
             expires_at: now + lifetime,
             idle_micros: Some(micros(state.settings.session_idle)),
+            epoch: user.sessions_not_before,
         })
         .await
         .map_err(ApiError::store)?;
@@ -375,6 +425,7 @@ pub(crate) async fn start_limited(
             created_at: now,
             expires_at: now + minutes * 60_000_000,
             idle_micros: None,
+            epoch: user.sessions_not_before,
         })
         .await
         .map_err(ApiError::store)?;
@@ -403,4 +454,50 @@ pub(crate) fn rfc3339(micros: i64) -> String {
         .ok()
         .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_client_address_comes_from_trusted_proxies_only() {
+        let proxies = crate::parse_trusted_proxies("10.0.0.0/8, 192.168.1.7").expect("valid");
+        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("203.0.113.9, 198.51.100.4, 10.1.2.3"),
+        );
+        assert_eq!(
+            client_address(ip("10.9.9.9"), &headers, &proxies),
+            ip("198.51.100.4"),
+            "right-most untrusted"
+        );
+        assert_eq!(
+            client_address(ip("203.0.113.50"), &headers, &proxies),
+            ip("203.0.113.50"),
+            "not a proxy: header ignored"
+        );
+        assert_eq!(
+            client_address(ip("192.168.1.7"), &HeaderMap::new(), &proxies),
+            ip("192.168.1.7")
+        );
+        headers.insert("x-forwarded-for", HeaderValue::from_static("not-an-ip"));
+        assert_eq!(client_address(ip("10.0.0.1"), &headers, &proxies), ip("10.0.0.1"));
+        assert!(crate::parse_trusted_proxies("10.0.0.0/33").is_err());
+        assert!(crate::parse_trusted_proxies("").expect("none").is_empty());
+    }
+
+    #[test]
+    fn tokens_come_from_the_bearer_header_before_the_cookie() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=b; __Host-vox_session=vox_st_x"),
+        );
+        assert_eq!(presented(&headers), Some(("vox_st_x".to_owned(), true)));
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer vox_pt_y"));
+        assert_eq!(presented(&headers), Some(("vox_pt_y".to_owned(), false)));
+    }
 }

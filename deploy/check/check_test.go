@@ -144,6 +144,19 @@ func TestInvariantViolationsAreNamed(t *testing.T) {
 	processor.Spec.Template.Spec.Containers[0].Env = processor.Spec.Template.Spec.Containers[0].Env[1:] // VOX_INSTANCE_ID
 	projector := find[*appsv1.Deployment](prod, "vox-projector")
 	projector.Spec.Strategy.Type = appsv1.RollingUpdateDeploymentStrategyType
+	api := &find[*appsv1.Deployment](prod, "vox-api").Spec.Template.Spec.Containers[0]
+	for i, e := range api.Env {
+		if e.Name == "VOX_KEK_FILE" {
+			api.Env = append(api.Env[:i:i], api.Env[i+1:]...)
+			break
+		}
+	}
+	api.ReadinessProbe.HTTPGet.Port.StrVal = "https"
+	for _, o := range envs[0].Objects {
+		if u, ok := o.Value.(*kafkaUser); ok && o.Name == "vox-processor" {
+			u.Spec.Authorization.ACLs[1].Operations = []string{"Read", "Write"} // vox.config
+		}
+	}
 	envs[1].Objects = envs[1].Objects[:len(envs[1].Objects)-1] // stage loses a KafkaUser
 	for _, o := range envs[2].Objects {
 		if o.Name == "default-deny" {
@@ -160,6 +173,10 @@ func TestInvariantViolationsAreNamed(t *testing.T) {
 	wantProblem(t, problems, ing+"initContainers[kek].securityContext.capabilities.drop: must contain ALL")
 	wantProblem(t, problems, "deploy/k8s/base/processor.yaml (overlay prod): StatefulSet vox-prod/vox-processor: spec.template.spec.containers[processor].env[VOX_INSTANCE_ID]")
 	wantProblem(t, problems, "deploy/k8s/base/projector.yaml (overlay prod): Deployment vox-prod/vox-projector: spec.strategy.type")
+	const apiPod = "deploy/k8s/base/api.yaml (overlay prod): Deployment vox-prod/vox-api: spec.template.spec.containers[api]."
+	wantProblem(t, problems, apiPod+"env[VOX_KEK_FILE]: missing")
+	wantProblem(t, problems, apiPod+"readinessProbe.httpGet.port: https is port 8447, not the operations port 8448")
+	wantProblem(t, problems, "KafkaUser vox-prod/vox-processor: spec.authorization.acls[1].operations: Write on vox.config: only vox-admin and vox-api may write it")
 	wantProblem(t, problems, "deploy/k8s/overlays/stage: KafkaUser vox-admin")
 	wantProblem(t, problems, "deploy/k8s/overlays/test: namespace vox-test has no default-deny NetworkPolicy")
 }
@@ -190,15 +207,20 @@ func TestMatrix(t *testing.T) {
 	m := DeriveMatrix(envs)
 	want := map[[2]string]string{
 		{"ingress-nginx", "ingest"}: "8443/TCP",
+		{"ingress-nginx", "api"}:    "8447/TCP",
 		{"monitoring", "ingest"}:    "8444/TCP",
+		{"monitoring", "api"}:       "8448/TCP",
 		{"monitoring", "processor"}: "8445/TCP",
 		{"monitoring", "projector"}: "8446/TCP",
 		{"ingest", "kafka"}:         "9093/TCP",
+		{"api", "kafka"}:            "9093/TCP",
 		{"processor", "kafka"}:      "9093/TCP",
 		{"projector", "kafka"}:      "9093/TCP",
 		{"admin", "kafka"}:          "9093/TCP",
+		{"api", "postgresql"}:       "5432/TCP",
 		{"projector", "postgresql"}: "5432/TCP",
 		{"ingest", "kube-dns"}:      "53/TCP, 53/UDP",
+		{"api", "kube-dns"}:         "53/TCP, 53/UDP",
 		{"processor", "kube-dns"}:   "53/TCP, 53/UDP",
 		{"projector", "kube-dns"}:   "53/TCP, 53/UDP",
 		{"admin", "kube-dns"}:       "53/TCP, 53/UDP",

@@ -28,7 +28,6 @@ const (
 	metadataNameKey  = "kubernetes.io/metadata.name"
 	componentLabel   = "app.kubernetes.io/component"
 	configTopic      = "vox.config"
-	adminKafkaUser   = "vox-admin"
 	strimziCluster   = "strimzi.io/cluster"
 	healthzPath      = "/healthz"
 	readyzPath       = "/readyz"
@@ -40,6 +39,15 @@ const (
 	securityProtoVar = "VOX_KAFKA_SECURITY_PROTOCOL"
 	saslMechVar      = "VOX_KAFKA_SASL_MECHANISM"
 )
+
+// The Kafka principals that may write vox.config (ARCHITECTURE.md: whoever
+// can write it can create tenants and credentials): the admin CLI's and the
+// people API's, which checks the caller's role before each change.
+var configWriters = []string{"vox-admin", "vox-api"}
+
+// The roles that open sealed credentials (client secrets; password hashes
+// and TOTP seeds) and so need the key-encryption key.
+var kekRoles = []string{"ingest", "api"}
 
 // Workload is a Deployment or StatefulSet with its pod template.
 type Workload struct {
@@ -453,7 +461,13 @@ func checkVoxContainer(env *Env, w *Workload, c *corev1.Container, field string,
 			p.At(o, where, "%s is on no volume mount of the container", file)
 		}
 	}
-	if sub == "process" || sub == "project" || sub == "ingest" {
+	if slices.Contains(kekRoles, sub) {
+		_, hasFlag := flagValue(args, "--kek-file")
+		if !hasFlag && envVar(c, "VOX_KEK_FILE") == nil && envVar(c, "VOX_KEK") == nil {
+			p.At(o, field+".env[VOX_KEK_FILE]", "missing: vox %s opens sealed credentials with the key-encryption key (the file the kek init container copies)", sub)
+		}
+	}
+	if sub == "process" || sub == "project" || sub == "ingest" || sub == "api" {
 		_, hasCert := flagValue(args, "--tls-cert")
 		_, hasKey := flagValue(args, "--tls-key")
 		if (!hasCert && envVar(c, "VOX_TLS_CERT") == nil) || (!hasKey && envVar(c, "VOX_TLS_KEY") == nil) {
@@ -702,9 +716,9 @@ func checkKafkaUsers(env *Env, p *Problems) {
 				}
 			}
 			// ARCHITECTURE.md: whoever can write vox.config can create tenants
-			// and credentials; only the admin principal may.
-			if r.Type == "topic" && r.Name == configTopic && slices.Contains(acl.Operations, "Write") && o.Name != adminKafkaUser {
-				p.At(o, f+".operations", "Write on %s: only %s may write it", configTopic, adminKafkaUser)
+			// and credentials; only the admin CLI and the people API may.
+			if r.Type == "topic" && r.Name == configTopic && slices.Contains(acl.Operations, "Write") && !slices.Contains(configWriters, o.Name) {
+				p.At(o, f+".operations", "Write on %s: only %s may write it", configTopic, strings.Join(configWriters, " and "))
 			}
 		}
 	}

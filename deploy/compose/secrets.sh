@@ -4,9 +4,9 @@
 #
 #   secrets/vox/kek                  the key-encryption key (64 hex digits, 0600), owner 10001
 #   secrets/vox/tls/{server.pem,server.key,ca.pem}
-#                                    the HTTPS certificate of ingest and of every ops
-#                                    listener, for localhost, 127.0.0.1 and the service
-#                                    names; clients trust ca.pem
+#                                    the HTTPS certificate of ingest, the people API and
+#                                    every ops listener, for localhost, 127.0.0.1 and the
+#                                    service names; clients trust ca.pem
 #   secrets/kafka/{keystore.pem,ca.pem,...}
 #                                    the broker's TLS (SASL_SSL listener "APP"); the Vox
 #                                    containers trust ca.pem; owner 1000 (the Kafka image's user)
@@ -64,7 +64,7 @@ chmod 600 secrets/vox/kek
 
 if [ ! -s secrets/vox/tls/server.pem ]; then
     run_vox cert create --dir secrets/vox/tls --name localhost --name 127.0.0.1 \
-        --name vox-ingest --name vox-process-1 --name vox-process-2 --name vox-project >/dev/null
+        --name vox-ingest --name vox-api --name vox-process-1 --name vox-process-2 --name vox-project >/dev/null
     echo "made secrets/vox/tls (clients on the host trust secrets/ca.pem)"
 fi
 

@@ -19,9 +19,9 @@
 #   --print             print the commands instead of running them (passwords are not printed)
 #   --delete            remove these ACLs and the users' SCRAM credentials instead
 #
-# Users (principal User:<user-prefix><name>): vox-ingest, vox-processor, vox-projector and
-# vox-admin (the admin CLI: `vox topics ensure`, `vox tenant …`, `vox client …`,
-# `vox rules publish …`). Only vox-admin may create topics and set their retention: run
+# Users (principal User:<user-prefix><name>): vox-ingest, vox-api (the people API, `vox api`),
+# vox-processor, vox-projector and vox-admin (the admin CLI: `vox topics ensure`,
+# `vox tenant …`, `vox client …`, `vox rules publish …`). Only vox-admin may create topics and set their retention: run
 # `vox topics ensure` as vox-admin before the roles first start (and after changing a retention).
 # Give each role's processes its user (--kafka-sasl-username, VOX_KAFKA_SASL_PASSWORD) with
 # --kafka-security-protocol sasl_ssl --kafka-sasl-mechanism SCRAM-SHA-512.
@@ -84,14 +84,15 @@ AUDIT="${namespace}vox.audit"
 ALL_TOPICS=("$RAW" "$PROCESSED" "$REJECTED" "$CONFIG" "$AUDIT")
 PROCESSOR_GROUP="${namespace}vox-processor"    # group.id; group.instance.id is <group>.<instance id>
 PROCESSOR_TXN_PREFIX="${namespace}vox-processor." # transactional.id <group>.<instance id>
-ADMIN_TXN="vox-writer.${CONFIG}"               # transactional.id of configuration writes
+CONFIG_TXN="vox-writer.${CONFIG}"              # transactional.id of configuration writes
 READER_GROUP="vox-reader"                      # group.id of readers (assign only, never committed)
 
 INGEST="${user_prefix}vox-ingest"
+API="${user_prefix}vox-api"
 PROCESSOR="${user_prefix}vox-processor"
 PROJECTOR="${user_prefix}vox-projector"
 ADMIN="${user_prefix}vox-admin"
-USERS=("$INGEST" "$PROCESSOR" "$PROJECTOR" "$ADMIN")
+USERS=("$INGEST" "$API" "$PROCESSOR" "$PROJECTOR" "$ADMIN")
 
 if [ -n "${KAFKA_BIN:-}" ]; then
     [ -x "$KAFKA_BIN/kafka-acls.sh" ] || die "no executable $KAFKA_BIN/kafka-acls.sh"
@@ -170,6 +171,14 @@ fi
 acl "$INGEST" literal --topic "$CONFIG" -- Read
 acl "$INGEST" literal --topic "$RAW" --topic "$AUDIT" -- Write
 
+# people API: reads vox.config (its live directory) and writes configuration changes to it the way
+# the admin CLI does (compare-and-set: a transactional producer whose id is the topic's, shared by
+# every writer so that each fences the ones before it); appends audit records. Like ingest it faces
+# the internet: no Create, DescribeConfigs or AlterConfigs.
+acl "$API" literal --topic "$CONFIG" -- Read Write
+acl "$API" literal --topic "$AUDIT" -- Write
+acl "$API" literal --transactional-id "$CONFIG_TXN" -- Write
+
 # processor: consumes vox.feedback.raw in its group and writes its outputs and the group's
 # offsets in one transaction (transactional id <group>.<instance id>, so a prefixed ACL); reads
 # vox.config.
@@ -184,13 +193,14 @@ acl "$PROJECTOR" literal --topic "$PROCESSED" --topic "$REJECTED" -- Read
 
 # admin CLI: creates every topic and sets its retention (`vox topics ensure`: Create, and
 # DescribeConfigs and AlterConfigs for the retention), reads vox.config to its end and appends to
-# it as a transactional producer whose id is the topic's; the only principal that may write
-# vox.config.
+# it as a transactional producer whose id is the topic's; with the people API the only principal
+# that may write vox.config.
 acl "$ADMIN" literal "${ALL[@]}" -- Create DescribeConfigs AlterConfigs
 acl "$ADMIN" literal --topic "$CONFIG" -- Read Write
-acl "$ADMIN" literal --transactional-id "$ADMIN_TXN" -- Write
+acl "$ADMIN" literal --transactional-id "$CONFIG_TXN" -- Write
 
-# Readers (ingest's and the processor's ConfigFollower, the projector, the admin CLI's reads)
+# Readers (the ConfigFollower of ingest, the people API and the processor, the projector, the
+# admin CLI's reads)
 # set group.id vox-reader: they only assign partitions and never commit, but librdkafka still
 # looks up the group's coordinator (FindCoordinator needs Describe on the group).
 for user in "${USERS[@]}"; do

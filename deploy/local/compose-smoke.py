@@ -22,8 +22,11 @@ get differently is mapped, and only that:
 Then, as README's walkthrough does with `docker compose exec`: a tenant,
 collections and a client made with the ingest service's environment, the
 examples pushed to the ingest service, and the read model read with the
-projector's environment until all 40 items are there. Finally every service
-gets SIGTERM and must exit within the Compose file's stop_grace_period.
+projector's environment until all 40 items are there. The people API
+service must answer `GET /healthz` ("ok") and `GET /readyz` (200: it has
+read the configuration) on the operations port its command gives, over
+HTTPS with the CA made here. Finally every service gets SIGTERM and must
+exit within the Compose file's stop_grace_period.
 
 Usage: python3 compose-smoke.py VOX_BINARY [COMPOSE_FILE]
 Needs: PyYAML, and `eval "$(deploy/local/services.sh env)"` in the environment.
@@ -32,10 +35,13 @@ Needs: PyYAML, and `eval "$(deploy/local/services.sh env)"` in the environment.
 import os
 import re
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -148,9 +154,10 @@ def main():
 
     # Admin commands first (the topics and the tenant), with the ingest service's environment.
     ingest_name = next((n for n, s in services.items() if s["command"][1] == "ingest"), None)
+    api_name = next((n for n, s in services.items() if s["command"][1] == "api"), None)
     project_name = next((n for n, s in services.items() if s["command"][1] == "project"), None)
-    if not ingest_name or not project_name:
-        die("the app profile needs an ingest and a projector service")
+    if not ingest_name or not api_name or not project_name:
+        die("the app profile needs an ingest, a people API (vox api) and a projector service")
     ingest_env = host_env(services[ingest_name], ingest_name)
 
     def cli(args, env):
@@ -168,13 +175,23 @@ def main():
         if line.startswith("export ")
     )
 
+    def flag_value(command, flag):
+        for i, a in enumerate(command):
+            if a == flag and i + 1 < len(command):
+                return command[i + 1]
+            if a.startswith(flag + "="):
+                return a.split("=", 1)[1]
+        return None
+
     processes = {}
+    commands = {}
     logs = {}
     try:
         for name, service in services.items():
             logs[name] = open(work / f"{name}.log", "w")
+            commands[name] = host_command(service)
             processes[name] = subprocess.Popen(
-                host_command(service), env=host_env(service, name), stdout=logs[name], stderr=subprocess.STDOUT
+                commands[name], env=host_env(service, name), stdout=logs[name], stderr=subprocess.STDOUT
             )
         # The ingest service's published port.
         published = [p for p in services[ingest_name].get("ports", []) if str(p).endswith(":8443")]
@@ -207,6 +224,29 @@ def main():
             if time.time() > deadline:
                 die(f"only {len(rows)} of 40 items reached the read model")
             time.sleep(1)
+        # The people API's operations listener, at the address its command gives.
+        ops = flag_value(commands[api_name], "--ops-listen")
+        if not ops or ops.endswith(":0"):
+            die(f"{api_name}: its command gives no fixed --ops-listen address")
+        tls = ssl.create_default_context(cafile=str(secrets / "tls/ca.pem"))
+        deadline = time.time() + 60
+        for path, want in (("/healthz", "ok"), ("/readyz", None)):
+            while True:
+                if processes[api_name].poll() is not None:
+                    die(f"{api_name} exited with {processes[api_name].returncode}:\n"
+                        f"{(work / f'{api_name}.log').read_text()[-3000:]}")
+                try:
+                    with urllib.request.urlopen(f"https://{ops}{path}", context=tls, timeout=5) as answer:
+                        body = answer.read().decode().strip()
+                    if want is None or body == want:
+                        break
+                    error = f"answered {body!r}"
+                except (urllib.error.URLError, OSError) as e:
+                    error = str(e)
+                if time.time() > deadline:
+                    die(f"{api_name}: GET https://{ops}{path} never answered {want or '200'}: {error}")
+                time.sleep(1)
+        print(f"compose smoke: {api_name} answers /healthz and /readyz on {ops}", flush=True)
         print(f"compose smoke: {len(services)} services ({', '.join(services)}) ran with the Compose "
               f"file's commands and environment; 40 items pushed reached the read model", flush=True)
         # Shutdown within the grace period Compose gives.

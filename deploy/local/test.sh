@@ -34,6 +34,11 @@ if [ ! -x "$venv/bin/python" ] && ! python3 -m venv "$venv" 2>/dev/null; then
 fi
 "$venv/bin/python" -c 'import fastavro' 2>/dev/null || "$venv/bin/python" -m pip install -q 'fastavro==1.13.1'
 "$venv/bin/python" schemas/interop/check_fastavro.py "$samples" schemas/avro
+# Passwords and two-factor codes with independent implementations: the
+# people tests run tests/interop/check_people.py (Python's bcrypt and pyotp)
+# with this interpreter.
+"$venv/bin/python" -c 'import bcrypt, pyotp' 2>/dev/null || "$venv/bin/python" -m pip install -q 'bcrypt==5.0.0' 'pyotp==2.9.0'
+export VOX_TEST_PYTHON="$venv/bin/python"
 
 # Documentation examples first (`--all-targets` does not run them), then
 # every crate's tests; the last line sums up every test binary's result.

@@ -5,6 +5,9 @@
 --                  TEMPORARY on the database (a projection step stages rows in a temp table)
 --   vox_reader     SELECT on feedback and rejections, only the rows of the tenant its session
 --                  names: SET vox.tenant_id = '<tenant>' (row-level security); writes nothing
+--   vox_api        the people API: SELECT, INSERT, UPDATE, DELETE on its operational tables
+--                  (sessions, totp_steps, totp_pending, recovery_codes_used, login_throttle,
+--                  support_uses); nothing on the read models
 --
 -- Run it as an administrator (a superuser, or a role with CREATEROLE that owns the database),
 -- connected to Vox's database, in one transaction:
@@ -26,7 +29,7 @@ DO $$
 DECLARE
     r text;
 BEGIN
-    FOREACH r IN ARRAY ARRAY['vox_migrate', 'vox_projector', 'vox_reader'] LOOP
+    FOREACH r IN ARRAY ARRAY['vox_migrate', 'vox_projector', 'vox_reader', 'vox_api'] LOOP
         IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = r) THEN
             BEGIN
                 EXECUTE format('CREATE ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS', r);
@@ -54,7 +57,7 @@ $$;
 DO $$
 BEGIN
     EXECUTE format('REVOKE ALL ON DATABASE %I FROM PUBLIC', current_database());
-    EXECUTE format('GRANT CONNECT ON DATABASE %I TO vox_migrate, vox_projector, vox_reader', current_database());
+    EXECUTE format('GRANT CONNECT ON DATABASE %I TO vox_migrate, vox_projector, vox_reader, vox_api', current_database());
     EXECUTE format('GRANT TEMPORARY ON DATABASE %I TO vox_projector', current_database());
 END
 $$;
@@ -69,7 +72,7 @@ BEGIN
 END
 $$;
 REVOKE ALL ON SCHEMA public FROM PUBLIC;
-GRANT USAGE ON SCHEMA public TO vox_projector, vox_reader;
+GRANT USAGE ON SCHEMA public TO vox_projector, vox_reader, vox_api;
 
 -- The tables, once the migrations have made them: vox_migrate owns them (tables an earlier
 -- owner made are handed over), the projector writes the read models and its offsets, the
@@ -82,7 +85,9 @@ DECLARE
     t text;
     p text;
 BEGIN
-    FOREACH t IN ARRAY ARRAY['feedback', 'rejections', 'projector_offsets', '_sqlx_migrations'] LOOP
+    FOREACH t IN ARRAY ARRAY['feedback', 'rejections', 'projector_offsets', '_sqlx_migrations', 'sessions',
+                             'totp_steps', 'totp_pending', 'recovery_codes_used', 'login_throttle',
+                             'support_uses'] LOOP
         IF to_regclass(format('public.%I', t)) IS NOT NULL THEN
             IF (SELECT relowner::regrole::text FROM pg_class WHERE oid = to_regclass(format('public.%I', t)))
                <> 'vox_migrate' THEN
@@ -101,8 +106,17 @@ BEGIN
     -- Roles that do not migrate check, when they connect, that every migration
     -- of their build was applied (`vox migrate`, as vox_migrate).
     IF to_regclass('public._sqlx_migrations') IS NOT NULL THEN
-        GRANT SELECT ON public._sqlx_migrations TO vox_projector, vox_reader;
+        GRANT SELECT ON public._sqlx_migrations TO vox_projector, vox_reader, vox_api;
     END IF;
+
+    -- The people API's operational state (not projections; no tenant column to filter on:
+    -- one API node serves every tenant).
+    FOREACH t IN ARRAY ARRAY['sessions', 'totp_steps', 'totp_pending', 'recovery_codes_used',
+                             'login_throttle', 'support_uses'] LOOP
+        IF to_regclass(format('public.%I', t)) IS NOT NULL THEN
+            EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON public.%I TO vox_api', t);
+        END IF;
+    END LOOP;
 
     FOREACH t IN ARRAY ARRAY['feedback', 'rejections'] LOOP
         IF to_regclass(format('public.%I', t)) IS NOT NULL THEN

@@ -237,3 +237,64 @@ pub fn client(id: &str) -> schemas::ClientId {
 pub fn region(id: &str) -> schemas::Region {
     schemas::Region::parse(id).expect("a valid region")
 }
+
+/// Another node's people API on the same log and store as `node` (and the
+/// same certificate): what "on every node" means in the session tests.
+pub struct SecondApi {
+    /// `https://127.0.0.1:<port>`.
+    pub url: String,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<Result<(), api::RunError>>>,
+}
+
+impl SecondApi {
+    /// Starts it and waits until it has read the configuration.
+    pub async fn start(node: &Node) -> SecondApi {
+        let tls_dir = node.ca_cert.parent().expect("the CA lies in the node's TLS directory");
+        let files = https::tls::ensure_local_certificate(tls_dir).expect("the node's certificate");
+        let tls = https::tls::server_config(&files.server_cert, &files.server_key).expect("a TLS configuration");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
+        let url = format!("https://{}", listener.local_addr().expect("its address"));
+        let mut settings = api::ApiSettings::new(region("eu"), node.namespace.clone(), node.kek.clone());
+        settings.bcrypt_cost = login::password::MIN_COST;
+        settings.audit_interval = Duration::from_millis(200);
+        let ready = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(api::run(
+            api::Listeners {
+                public: listener,
+                ops: None,
+            },
+            tls,
+            node.log.clone(),
+            node.store.clone(),
+            settings,
+            ready.clone(),
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !ready.load(std::sync::atomic::Ordering::Acquire) {
+            assert!(Instant::now() < deadline, "the second people API never became ready");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        SecondApi {
+            url,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// Stops it and waits until it has finished.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await
+                .expect("no panic")
+                .expect("the second people API stopped cleanly");
+        }
+    }
+}

@@ -674,10 +674,11 @@ async fn kafka_roles_run_with_their_own_acls_and_no_more() {
 /// `deploy/postgres/roles.sql` with role names of this test's own (roles
 /// are per cluster; tests run at the same time, and the names must not meet
 /// an installation's roles on a shared server).
-fn roles_sql(suffix: &str) -> (String, [String; 3]) {
+fn roles_sql(suffix: &str) -> (String, [String; 4]) {
     let mut sql = std::fs::read_to_string(Path::new(ROOT).join("deploy/postgres/roles.sql")).expect("roles.sql");
-    let names = ["vox_migrate", "vox_projector", "vox_reader"].map(|r| format!("{r}_{suffix}"));
-    for (base, unique) in ["vox_migrate", "vox_projector", "vox_reader"].iter().zip(&names) {
+    let bases = ["vox_migrate", "vox_projector", "vox_reader", "vox_api"];
+    let names = bases.map(|r| format!("{r}_{suffix}"));
+    for (base, unique) in bases.iter().zip(&names) {
         sql = sql.replace(base, unique);
     }
     (sql, names)
@@ -770,7 +771,7 @@ async fn pool(options: PgConnectOptions) -> PgPool {
 async fn postgres_roles_have_least_privilege() {
     let db = testenv::TestDatabase::create().await;
     let suffix = &uuid::Uuid::new_v4().simple().to_string()[..12];
-    let (sql, [migrate, projector_role, reader]) = roles_sql(suffix);
+    let (sql, [migrate, projector_role, reader, api_role]) = roles_sql(suffix);
     let password = uuid::Uuid::new_v4().simple().to_string();
     // The administrator: role vox (CREATEROLE, owner of the test database).
     let mut admin = sqlx::PgConnection::connect(&db.url).await.expect("admin connection");
@@ -780,7 +781,7 @@ async fn postgres_roles_have_least_privilege() {
         .execute(&mut admin)
         .await
         .expect("roles.sql before the migrations");
-    for role in [&migrate, &projector_role, &reader] {
+    for role in [&migrate, &projector_role, &reader, &api_role] {
         sqlx::raw_sql(&format!("ALTER ROLE {role} PASSWORD '{password}'"))
             .execute(&mut admin)
             .await
@@ -797,7 +798,7 @@ async fn postgres_roles_have_least_privilege() {
     .await
     .expect("owners");
     assert!(
-        owners.iter().all(|(_, o)| *o == migrate) && owners.len() == 4,
+        owners.iter().all(|(_, o)| *o == migrate) && owners.len() == 10,
         "vox_migrate owns every table: {owners:?}"
     );
     // After the migrations (twice: idempotent): grants and row-level security.
@@ -937,10 +938,54 @@ async fn postgres_roles_have_least_privilege() {
     };
     assert_eq!(all, 3);
 
+    // vox_api: the people API's sessions and login state, nothing of the read models.
+    let api_store = Store::connect_postgres_migrated(&db.url_as(&api_role, &password))
+        .await
+        .expect("vox_api connects without migrating");
+    let hash = [7u8; 32];
+    api_store
+        .create_session(&store::NewSession {
+            token_sha256: hash,
+            id: "s1".into(),
+            scope: "acme".into(),
+            user_id: "usr_1".into(),
+            kind: store::SessionKind::Session,
+            name: None,
+            created_at: 1,
+            expires_at: i64::MAX / 2,
+            idle_micros: None,
+            epoch: 0,
+        })
+        .await
+        .expect("vox_api makes a session");
+    assert!(api_store
+        .use_session(&hash, store::SessionKind::Session, 2)
+        .await
+        .expect("vox_api reads it")
+        .is_some());
+    assert!(api_store.use_totp_step("acme", "usr_1", 5).await.expect("totp step"));
+    let api_opts: PgConnectOptions = db.url_as(&api_role, &password).parse().expect("url");
+    let mut api_conn = sqlx::PgConnection::connect_with(&api_opts)
+        .await
+        .expect("api connection");
+    for (what, statement) in [
+        ("read feedback", "SELECT count(*) FROM feedback"),
+        ("read rejections", "SELECT count(*) FROM rejections"),
+        ("read the offsets", "SELECT count(*) FROM projector_offsets"),
+        ("create a table", "CREATE TABLE public.mine (x INT)"),
+    ] {
+        assert_eq!(
+            sqlstate(sqlx::raw_sql(statement).execute(&mut api_conn).await),
+            DENIED,
+            "vox_api must not {what}"
+        );
+    }
+    drop((api_conn, api_store));
+
     drop((projector_conn, reader_conn, acme_reader, projector_store, owner));
     projector_pool.close().await;
     drop(admin);
-    let roles = [migrate, projector_role, reader];
+    let roles = [migrate, projector_role, reader, api_role];
     let name = db.name().to_owned();
     db.drop_now().await;
     let mut admin = sqlx::PgConnection::connect(

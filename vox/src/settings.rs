@@ -108,6 +108,9 @@ settings! {
     [env = "VOX_SESSION_IDLE", help_heading = "People API (serve, api)"] session_idle: HumanDuration,
     /// A session ends this long after login, e.g. 12h [default: 12h].
     [env = "VOX_SESSION_LIFETIME", help_heading = "People API (serve, api)"] session_lifetime: HumanDuration,
+    /// Proxies whose X-Forwarded-For names the client (comma-separated addresses or CIDR
+    /// networks, e.g. the ingress controller's pod network) [default: none: the connection's address].
+    [env = "VOX_TRUSTED_PROXIES", help_heading = "People API (serve, api)"] trusted_proxies: String,
     /// Sustained requests per second per client [default: 100].
     [env = "VOX_RATE_LIMIT", help_heading = "Listeners (serve, ingest)"] rate_limit: u32,
     /// Requests a client may send at once above the sustained rate [default: 200].
@@ -171,6 +174,7 @@ pub struct Settings {
     pub bcrypt_cost: Option<u32>,
     pub session_idle: Option<Duration>,
     pub session_lifetime: Option<Duration>,
+    pub trusted_proxies: Option<String>,
 }
 
 impl Settings {
@@ -269,6 +273,7 @@ impl Settings {
             bcrypt_cost: s.bcrypt_cost,
             session_idle: s.session_idle.map(|d| d.0),
             session_lifetime: s.session_lifetime.map(|d| d.0),
+            trusted_proxies: s.trusted_proxies,
         })
     }
 
@@ -389,6 +394,10 @@ impl Settings {
             return Err(SettingsError::Invalid(
                 "--session-idle must be above zero and at most --session-lifetime".into(),
             ));
+        }
+        if let Some(proxies) = &self.trusted_proxies {
+            settings.trusted_proxies = api::parse_trusted_proxies(proxies)
+                .map_err(|e| SettingsError::Invalid(format!("--trusted-proxies: {e}")))?;
         }
         settings.ops_token = self.ops_token.clone();
         Ok(settings)

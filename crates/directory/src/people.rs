@@ -361,6 +361,16 @@ impl Directory {
             .max_by_key(|g| g.expires_at)
     }
 
+    /// Whether `id` is an active support user (checked before a grant is
+    /// written).
+    pub fn check_support_user(&self, id: &str) -> Result<(), ConfigError> {
+        let user = self.existing_user(INSTALLATION, id)?;
+        if user.status != UserStatus::Active {
+            return Err(ConfigError::UserNotActive(id.to_owned()));
+        }
+        Ok(())
+    }
+
     fn scope_exists(&self, scope: &str) -> Result<(), ConfigError> {
         if scope == INSTALLATION {
             return Ok(());
@@ -717,11 +727,13 @@ impl Step for SupportGrantChanged {
         let existing = d.support_grant(&self.tenant_id, &self.grant_id);
         match (self.change.as_str(), existing) {
             ("granted", None) => {
-                let support = self.support_user_id.as_deref().unwrap_or("");
-                let user = d.existing_user(INSTALLATION, support)?;
-                if user.status != UserStatus::Active {
-                    return Err(ConfigError::UserNotActive(support.to_owned()));
-                }
+                // The support user's events have the installation's key, so
+                // on Kafka they may sit in another partition of vox.config
+                // than this tenant's: a reader cannot rely on having folded
+                // them first. Folding checks the form; the command that
+                // writes a grant checks the user ([`Directory::check_support_user`]),
+                // and a request under a grant needs the user active anyway.
+                UserId::parse(self.support_user_id.as_deref().unwrap_or(""))?;
                 name_ok(self.reason.as_deref(), "the reason")?;
                 let length = self.expires_at.map(|e| e - self.changed_at);
                 if !length.is_some_and(|l| l > 0 && l <= MAX_SUPPORT_GRANT_MICROS) {

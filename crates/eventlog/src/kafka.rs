@@ -386,7 +386,11 @@ impl KafkaLog {
                         Some(code) if unauthorized(code) => Seen::Hidden,
                         // Exists, but its partitions are not ready (a leader
                         // election, a topic being created): nothing to create.
-                        Some(RDKafkaErrorCode::LeaderNotAvailable) => Seen::Exists,
+                        Some(
+                            RDKafkaErrorCode::LeaderNotAvailable
+                            | RDKafkaErrorCode::NotLeaderForPartition
+                            | RDKafkaErrorCode::ReplicaNotAvailable,
+                        ) => Seen::Exists,
                         // Anything else: ask to create it, as the brokers
                         // then say whether it exists.
                         Some(code) => {

@@ -265,9 +265,9 @@ pub struct Verified {
 ///
 /// Cheap to clone (all clones share one semaphore). Each bcrypt job runs
 /// on tokio's blocking pool while holding one of
-/// [`std::thread::available_parallelism`] permits, so logins never block
-/// the async runtime and a burst of them cannot take more than the cores:
-/// the excess waits its turn. `Debug` shows the cost and the permits only.
+/// `available_parallelism() - 1` permits (at least one), so logins never
+/// block the async runtime and a burst of them cannot take every core: the
+/// excess waits its turn. `Debug` shows the cost and the permits only.
 #[derive(Clone)]
 pub struct Hasher {
     cost: u32,
@@ -307,7 +307,12 @@ impl Hasher {
                 got: cost,
             });
         }
-        let parallelism = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+        // One core is left to the rest of the process (ingest, queries): a
+        // login storm takes at most the others (and one on a 1–2 core machine).
+        let parallelism = std::thread::available_parallelism()
+            .map_or(1, NonZeroUsize::get)
+            .saturating_sub(1)
+            .max(1);
         let mut unknown = Zeroizing::new([0u8; 32]);
         let mut salt = [0u8; 16];
         rand::rng().fill_bytes(&mut *unknown);

@@ -30,7 +30,7 @@ macro_rules! on_pool {
 /// The columns of a [`SessionRow`], in the order `session_from_row!` reads.
 macro_rules! session_columns {
     () => {
-        "id, scope, user_id, kind, name, created_at, last_seen_at, expires_at, idle_micros, attempts"
+        "id, scope, user_id, kind, name, created_at, last_seen_at, expires_at, idle_micros, attempts, epoch"
     };
 }
 
@@ -79,6 +79,7 @@ macro_rules! session_from_row {
             expires_at: r.try_get(7)?,
             idle_micros: r.try_get(8)?,
             attempts: i64::from(r.try_get::<i32, _>(9)?),
+            epoch: r.try_get(10)?,
         })
     }};
 }
@@ -148,6 +149,10 @@ pub struct NewSession {
     /// Idle timeout: it ends this long after its last use. `None`: no idle
     /// timeout.
     pub idle_micros: Option<i64>,
+    /// The user's credential epoch the login saw (the caller compares it
+    /// with the current one: a password change, disabling or "revoke
+    /// sessions" moves it, and older sessions end).
+    pub epoch: i64,
 }
 
 /// A live session, token, enrolment or challenge, as the store returns it.
@@ -165,6 +170,8 @@ pub struct SessionRow {
     /// Attempts made on a challenge so far (this one included, when
     /// [`Store::challenge_attempt`] returned it); 0 for other kinds.
     pub attempts: i64,
+    /// The credential epoch stored with it ([`NewSession::epoch`]).
+    pub epoch: i64,
 }
 
 /// The failed-login state of one account name.
@@ -294,7 +301,7 @@ impl Store {
     /// [`StoreError::is_refused_data`]); the caller may draw a new one.
     pub async fn create_session(&self, new: &NewSession) -> Result<(), StoreError> {
         let sql = "INSERT INTO sessions (token_sha256, id, scope, user_id, kind, name, created_at, last_seen_at, \
-                   expires_at, idle_micros) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9)";
+                   expires_at, idle_micros, epoch) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10)";
         on_pool!(self, p => {
             sqlx::query(sql)
             .bind(&new.token_sha256[..])
@@ -306,6 +313,7 @@ impl Store {
             .bind(new.created_at)
             .bind(new.expires_at)
             .bind(new.idle_micros)
+            .bind(new.epoch)
             .execute(p)
             .await?;
         });

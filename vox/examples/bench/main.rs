@@ -17,7 +17,9 @@
 //!   same rows;
 //! * `e2e`: items/s from the first push to the last row visible in the read
 //!   model, on Kafka + PostgreSQL and on the embedded default, against ingest
-//!   alone.
+//!   alone;
+//! * `logins`: ingest's p99 while a login storm (bcrypt cost 12) runs in the
+//!   same process, against its p99 without the storm.
 //!
 //! Options: `--items N` (per phase, default 100000), `--clients N` (default 8),
 //! `--batch N` (items per batch, default 100), `--only a,b` (phases to run).
@@ -26,6 +28,7 @@ mod common;
 mod embedded;
 mod ingest;
 mod load;
+mod logins;
 mod pipeline;
 mod rules;
 
@@ -38,7 +41,7 @@ pub struct Args {
     pub only: Vec<String>,
 }
 
-const PHASES: [&str; 6] = ["ingest", "embedded", "processor", "rules", "projector", "e2e"];
+const PHASES: [&str; 7] = ["ingest", "embedded", "processor", "rules", "projector", "e2e", "logins"];
 
 fn args() -> Args {
     let mut a = Args {
@@ -48,7 +51,7 @@ fn args() -> Args {
         only: PHASES.iter().map(|p| p.to_string()).collect(),
     };
     let usage = "usage: deploy/local/bench.sh [--items N (per phase, default 100000)] [--clients N (default 8)] \
-                 [--batch N (items per batch, default 100)] [--only ingest,embedded,processor,rules,projector,e2e]";
+                 [--batch N (items per batch, default 100)] [--only ingest,embedded,processor,rules,projector,e2e,logins]";
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         if flag == "--help" || flag == "-h" {
@@ -132,6 +135,9 @@ async fn main() {
     }
     if wants("e2e") {
         pipeline::end_to_end(&args, &brokers, &run, dir.path(), &mut report).await;
+    }
+    if wants("logins") {
+        logins::run(&args, &run, dir.path(), &mut report).await;
     }
     report.print();
     common::delete_topics(&brokers, &format!("{run}.")).await;

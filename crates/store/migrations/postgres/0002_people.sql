@@ -15,6 +15,9 @@ CREATE TABLE sessions (
     kind         TEXT NOT NULL CHECK (kind IN ('session', 'token', 'enrol', 'challenge')),
     name         TEXT,
     created_at   BIGINT NOT NULL,
+    -- The user's credential epoch (sessions_not_before in the directory) the login saw: a
+    -- session whose epoch is older than the user's current one is no longer valid.
+    epoch        BIGINT NOT NULL DEFAULT 0,
     last_seen_at BIGINT NOT NULL,
     expires_at   BIGINT NOT NULL,
     idle_micros  BIGINT CHECK (idle_micros >= 0),

@@ -15,6 +15,9 @@ CREATE TABLE sessions (
     kind         TEXT NOT NULL CHECK (kind IN ('session', 'token', 'enrol', 'challenge')),
     name         TEXT,
     created_at   INTEGER NOT NULL,
+    -- The user's credential epoch (sessions_not_before in the directory) the login saw: a
+    -- session whose epoch is older than the user's current one is no longer valid.
+    epoch        INTEGER NOT NULL DEFAULT 0,
     last_seen_at INTEGER NOT NULL,
     expires_at   INTEGER NOT NULL,
     idle_micros  INTEGER CHECK (idle_micros >= 0),

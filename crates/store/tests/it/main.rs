@@ -234,6 +234,8 @@ fn session(token: u8, id: &str, user: &str, kind: SessionKind) -> NewSession {
         created_at: T0,
         expires_at: T0 + HOUR,
         idle_micros: None,
+        // A credential epoch the store keeps as given.
+        epoch: T0 - 7,
     }
 }
 
@@ -250,6 +252,7 @@ fn returned(new: &NewSession, last_seen_at: i64, attempts: i64) -> SessionRow {
         expires_at: new.expires_at,
         idle_micros: new.idle_micros,
         attempts,
+        epoch: new.epoch,
     }
 }
 
