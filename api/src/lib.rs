@@ -37,7 +37,6 @@ use eventlog::{Log, LogError};
 use governor::{DefaultKeyedRateLimiter, Quota};
 use schemas::{Region, Topic};
 use store::Store;
-use tokio::sync::watch;
 
 pub use error::ApiError;
 pub use https::{Listeners, ServerLimits};
@@ -214,50 +213,31 @@ pub async fn run(
     });
     ready.store(true, Ordering::Release);
 
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let stopped = |mut rx: watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
-    };
     tracing::info!(
         public = ?listeners.public.local_addr().ok(),
         ops = ?listeners.ops.as_ref().and_then(|l| l.local_addr().ok()),
         "people API listening (HTTPS)"
     );
-    let public = https::serve(
-        listeners.public,
-        tls.clone(),
+    let served = https::serve_with_ops(
+        listeners,
+        tls,
         router(state.clone()),
         state.settings.server.clone(),
-        stopped(stop_rx.clone()),
-    );
-    let ops = async {
-        match listeners.ops {
-            Some(listener) => {
-                https::ops::serve(
-                    listener,
-                    tls,
-                    readiness(state.clone()),
-                    state.settings.ops_token.clone(),
-                    stopped(stop_rx.clone()),
-                )
-                .await
-            }
-            None => Ok(()),
-        }
-    };
-    let signal = async {
-        shutdown.await;
-        state.stopping.store(true, Ordering::Release);
-        ready.store(false, Ordering::Release);
-        let _ = stop_tx.send(true);
-    };
-    let (public, ops, ()) = tokio::join!(public, ops, signal);
+        readiness(state.clone()),
+        state.settings.ops_token.clone(),
+        async {
+            shutdown.await;
+            state.stopping.store(true, Ordering::Release);
+            ready.store(false, Ordering::Release);
+        },
+    )
+    .await;
     background.abort();
     state.audit.close();
     if tokio::time::timeout(Duration::from_secs(10), audit_task).await.is_err() {
         tracing::error!("the audit queue was not written within 10 s");
     }
-    Ok(public.and(ops)?)
+    Ok(served?)
 }
 
 fn readiness(state: Arc<AppState>) -> https::ops::Readiness {

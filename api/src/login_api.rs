@@ -3,12 +3,12 @@
 //! growing lockouts; accepting an invitation.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method};
+use axum::extract::State;
+use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use directory::people::{PASSWORD_PURPOSE, TOTP_PURPOSE};
 use directory::{User, UserStatus};
@@ -18,7 +18,7 @@ use schemas::{ActorKind, AuditAction, AuditRecord, ConfigEvent, Outcome, UserPas
 use serde::Deserialize;
 use store::SessionKind;
 
-use crate::session::{self, json, now, Accept};
+use crate::session::{self, json, now, Accept, Ctx};
 use crate::{ApiError, AppState};
 
 /// Wrong codes a second-factor challenge takes before it is spent.
@@ -144,7 +144,7 @@ pub(crate) fn totp_seed(state: &AppState, user: &User) -> Result<Option<login::t
         .map_err(|_| ApiError::Internal)
 }
 
-fn per_address(state: &AppState, source: IpAddr) -> Result<(), ApiError> {
+pub(crate) fn per_address(state: &AppState, source: IpAddr) -> Result<(), ApiError> {
     state.per_address.check_key(&source).map_err(|not_until| {
         let wait = not_until.wait_time_from(DefaultClock::default().now());
         ApiError::Throttled {
@@ -172,13 +172,8 @@ fn tally(state: &AppState, scope: &str, source: IpAddr, error: &ApiError) {
     );
 }
 
-pub(crate) async fn login(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let source = session::source(&state, peer, &headers);
+pub(crate) async fn login(State(state): State<Arc<AppState>>, ctx: Ctx, body: Bytes) -> Response {
+    let source = session::source(&state, ctx.peer, &ctx.headers);
     let result = async {
         let request: LoginRequest = json(&body)?;
         password_login(&state, &request.tenant, &request.email, &request.password, source).await
@@ -187,13 +182,8 @@ pub(crate) async fn login(
     result.unwrap_or_else(IntoResponse::into_response)
 }
 
-pub(crate) async fn support_login(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let source = session::source(&state, peer, &headers);
+pub(crate) async fn support_login(State(state): State<Arc<AppState>>, ctx: Ctx, body: Bytes) -> Response {
+    let source = session::source(&state, ctx.peer, &ctx.headers);
     let result = async {
         let request: SupportLoginRequest = json(&body)?;
         password_login(&state, INSTALLATION, &request.email, &request.password, source).await
@@ -339,7 +329,7 @@ async fn succeeded(state: &AppState, user: &User, source: IpAddr) -> Result<(), 
 }
 
 /// Refuses a login step while the account is locked.
-async fn check_lock(state: &AppState, user: &User, source: IpAddr, now: i64) -> Result<(), ApiError> {
+pub(crate) async fn check_lock(state: &AppState, user: &User, source: IpAddr, now: i64) -> Result<(), ApiError> {
     let throttle = state
         .store
         .login_throttle(&user.scope, user.id.as_str())
@@ -358,7 +348,7 @@ async fn check_lock(state: &AppState, user: &User, source: IpAddr, now: i64) -> 
 
 /// Counts a failed login of a known account (locking it after too many),
 /// on record.
-async fn failed_login(state: &AppState, user: &User, source: IpAddr, why: &str) -> Result<(), ApiError> {
+pub(crate) async fn failed_login(state: &AppState, user: &User, source: IpAddr, why: &str) -> Result<(), ApiError> {
     let now = now();
     let t = state
         .store
@@ -429,13 +419,8 @@ async fn rehash(state: &AppState, user: &User, password: &auth::Secret) {
     }
 }
 
-pub(crate) async fn login_totp(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let source = session::source(&state, peer, &headers);
+pub(crate) async fn login_totp(State(state): State<Arc<AppState>>, ctx: Ctx, body: Bytes) -> Response {
+    let source = session::source(&state, ctx.peer, &ctx.headers);
     let result = async {
         let request: TotpRequest = json(&body)?;
         second_factor(&state, request, source).await
@@ -533,6 +518,7 @@ async fn second_factor(state: &Arc<AppState>, request: TotpRequest, source: IpAd
         .revoke_session(&hash, now())
         .await
         .map_err(ApiError::store)?;
+    succeeded(state, &user, source).await?;
     let actor = user.id.to_string();
     let details = BTreeMap::from([("factors".to_owned(), format!("password,{factor}"))]);
     let mut records = vec![person_record(
@@ -559,15 +545,8 @@ async fn second_factor(state: &Arc<AppState>, request: TotpRequest, source: IpAd
     session::start_session(state, &user).await
 }
 
-pub(crate) async fn logout(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    method: Method,
-    headers: HeaderMap,
-) -> Response {
-    let result = async {
-        let source = session::source(&state, peer, &headers);
-        let caller = session::authenticate(&state, &headers, &method, "/v1/logout", source, Accept::Any).await?;
+pub(crate) async fn logout(State(state): State<Arc<AppState>>, ctx: Ctx) -> Response {
+    crate::me::with_caller(state, ctx, "/v1/logout", Accept::Any, |state, caller| async move {
         state
             .store
             .revoke_session(&caller.token_sha256, now())
@@ -579,19 +558,13 @@ pub(crate) async fn logout(
             header::SET_COOKIE,
             HeaderValue::from_static("__Host-vox_session=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0"),
         );
-        Ok::<_, ApiError>(response)
-    }
-    .await;
-    result.unwrap_or_else(IntoResponse::into_response)
+        Ok(response)
+    })
+    .await
 }
 
-pub(crate) async fn accept_invitation(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let source = session::source(&state, peer, &headers);
+pub(crate) async fn accept_invitation(State(state): State<Arc<AppState>>, ctx: Ctx, body: Bytes) -> Response {
+    let source = session::source(&state, ctx.peer, &ctx.headers);
     let result = async {
         session::fresh(&state)?;
         per_address(&state, source)?;

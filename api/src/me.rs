@@ -2,12 +2,10 @@
 //! and removal, personal API tokens.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, State};
-use axum::http::{HeaderMap, Method};
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use directory::people::TOTP_PURPOSE;
 use login::token::{self, TokenKind};
@@ -15,8 +13,8 @@ use schemas::{AuditAction, ByteString, ConfigEvent, UserPasswordSet, UserTotpSet
 use serde::Deserialize;
 use store::{NewSession, SessionKind};
 
-use crate::login_api::{no_store, password_hash, sealed_password, totp_seed};
-use crate::session::{self, json, now, rfc3339, Accept, Caller};
+use crate::login_api::{check_lock, failed_login, no_store, password_hash, per_address, sealed_password, totp_seed};
+use crate::session::{self, json, now, rfc3339, Accept, Caller, Ctx};
 use crate::{ApiError, AppState};
 
 /// Minutes a begun TOTP enrolment waits for its confirming code.
@@ -25,22 +23,14 @@ const PENDING_TOTP_MINUTES: i64 = 10;
 pub const MAX_TOKENS_PER_USER: usize = 20;
 
 /// Runs `f` for an authenticated caller; refusals become answers.
-pub(crate) async fn with_caller<F, Fut>(
-    state: Arc<AppState>,
-    peer: SocketAddr,
-    method: Method,
-    path: &str,
-    headers: HeaderMap,
-    accept: Accept,
-    f: F,
-) -> Response
+pub(crate) async fn with_caller<F, Fut>(state: Arc<AppState>, ctx: Ctx, path: &str, accept: Accept, f: F) -> Response
 where
     F: FnOnce(Arc<AppState>, Caller) -> Fut,
     Fut: std::future::Future<Output = Result<Response, ApiError>>,
 {
     let result = async {
-        let source = session::source(&state, peer, &headers);
-        let caller = session::authenticate(&state, &headers, &method, path, source, accept).await?;
+        let source = session::source(&state, ctx.peer, &ctx.headers);
+        let caller = session::authenticate(&state, &ctx.headers, &ctx.method, path, source, accept).await?;
         f(state.clone(), caller).await
     }
     .await;
@@ -51,37 +41,24 @@ fn ok(body: serde_json::Value) -> Result<Response, ApiError> {
     Ok(axum::Json(body).into_response())
 }
 
-pub(crate) async fn me(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    method: Method,
-    headers: HeaderMap,
-) -> Response {
-    with_caller(
-        state,
-        peer,
-        method,
-        "/v1/me",
-        headers,
-        Accept::Any,
-        |state, caller| async move {
-            let groups: Vec<String> = state.directory.read(|d| {
-                d.groups_of(&caller.tenant, &caller.user.id)
-                    .map(|g| g.id.to_string())
-                    .collect()
-            });
-            let permissions: Vec<&str> = directory::Permission::ALL
-                .iter()
-                .filter(|p| caller.role().may(**p))
-                .map(|p| p.as_str())
-                .collect();
-            let mut body = session::user_json(&caller.user);
-            body["groups"] = serde_json::json!(groups);
-            body["permissions"] = serde_json::json!(permissions);
-            body["acting_on_tenant"] = serde_json::json!(caller.tenant);
-            ok(body)
-        },
-    )
+pub(crate) async fn me(State(state): State<Arc<AppState>>, ctx: Ctx) -> Response {
+    with_caller(state, ctx, "/v1/me", Accept::Any, |state, caller| async move {
+        let groups: Vec<String> = state.directory.read(|d| {
+            d.groups_of(&caller.tenant, &caller.user.id)
+                .map(|g| g.id.to_string())
+                .collect()
+        });
+        let permissions: Vec<&str> = directory::Permission::ALL
+            .iter()
+            .filter(|p| caller.role().may(**p))
+            .map(|p| p.as_str())
+            .collect();
+        let mut body = session::user_json(&caller.user);
+        body["groups"] = serde_json::json!(groups);
+        body["permissions"] = serde_json::json!(permissions);
+        body["acting_on_tenant"] = serde_json::json!(caller.tenant);
+        ok(body)
+    })
     .await
 }
 
@@ -92,22 +69,18 @@ struct PasswordChange {
     new_password: auth::Secret,
 }
 
-pub(crate) async fn change_password(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    method: Method,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+pub(crate) async fn change_password(State(state): State<Arc<AppState>>, ctx: Ctx, body: Bytes) -> Response {
     with_caller(
         state,
-        peer,
-        method,
+        ctx,
         "/v1/me/password",
-        headers,
         Accept::SessionOnly,
         |state, caller| async move {
             let request: PasswordChange = json(&body)?;
+            // Guessing the current password with a session is throttled
+            // like a login.
+            per_address(&state, caller.source)?;
+            check_lock(&state, &caller.user, caller.source, now()).await?;
             let hash = password_hash(&state, &caller.user)?;
             let verified = state
                 .hasher
@@ -115,6 +88,7 @@ pub(crate) async fn change_password(
                 .await
                 .map_err(|_| ApiError::Internal)?;
             if !verified.ok {
+                failed_login(&state, &caller.user, caller.source, "bad_password").await?;
                 return Err(ApiError::InvalidCredentials);
             }
             let (scope, id) = (caller.user.scope.clone(), caller.user.id.to_string());
@@ -130,14 +104,13 @@ pub(crate) async fn change_password(
                 set_at: now,
                 changed_by: caller.changed_by(),
             });
-            directory::commands::change(&state.log, &state.settings.namespace, event)
-                .await
-                .map_err(ApiError::from_admin)?;
-            // Every node refuses older sessions once it has read the event;
+            session::write(&state, event).await?;
+            // Every node refuses older sessions, tokens and pending logins
+            // once it has read the event (their epoch is older);
             // this node's store rows end now.
             let ended = state
                 .store
-                .revoke_user_sessions(&scope, &id, &[SessionKind::Session, SessionKind::Token], now)
+                .revoke_user_sessions(&scope, &id, &SessionKind::ALL, now)
                 .await
                 .map_err(ApiError::store)?;
             let details = BTreeMap::from([("sessions_ended".to_owned(), ended.to_string())]);
@@ -153,13 +126,8 @@ pub(crate) async fn change_password(
     .await
 }
 
-pub(crate) async fn totp_begin(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    method: Method,
-    headers: HeaderMap,
-) -> Response {
-    with_caller(state, peer, method, "/v1/me/totp", headers, Accept::Enrolment, |state, caller| async move {
+pub(crate) async fn totp_begin(State(state): State<Arc<AppState>>, ctx: Ctx) -> Response {
+    with_caller(state, ctx, "/v1/me/totp", Accept::Enrolment, |state, caller| async move {
         if caller.user.totp.is_some() {
             return Err(ApiError::Conflict(
                 "two-factor authentication is enrolled already; remove it first (DELETE /v1/me/totp with a current code) to enrol a new device".into(),
@@ -192,14 +160,8 @@ struct CodeRequest {
     code: String,
 }
 
-pub(crate) async fn totp_confirm(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    method: Method,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    with_caller(state, peer, method, "/v1/me/totp/confirm", headers, Accept::Enrolment, |state, caller| async move {
+pub(crate) async fn totp_confirm(State(state): State<Arc<AppState>>, ctx: Ctx, body: Bytes) -> Response {
+    with_caller(state, ctx, "/v1/me/totp/confirm", Accept::Enrolment, |state, caller| async move {
         let request: CodeRequest = json(&body)?;
         let (scope, id) = (caller.user.scope.clone(), caller.user.id.to_string());
         let sealed = state
@@ -265,14 +227,8 @@ pub(crate) async fn totp_confirm(
     .await
 }
 
-pub(crate) async fn totp_remove(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    method: Method,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    with_caller(state, peer, method, "/v1/me/totp", headers, Accept::SessionOnly, |state, caller| async move {
+pub(crate) async fn totp_remove(State(state): State<Arc<AppState>>, ctx: Ctx, body: Bytes) -> Response {
+    with_caller(state, ctx, "/v1/me/totp", Accept::SessionOnly, |state, caller| async move {
         let request: CodeRequest = json(&body)?;
         let (scope, id) = (caller.user.scope.clone(), caller.user.id.to_string());
         let required = scope == schemas::INSTALLATION || state.directory.read(|d| d.two_factor_required(&scope));
@@ -310,40 +266,27 @@ pub(crate) async fn totp_remove(
     .await
 }
 
-pub(crate) async fn list_tokens(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    method: Method,
-    headers: HeaderMap,
-) -> Response {
-    with_caller(
-        state,
-        peer,
-        method,
-        "/v1/me/tokens",
-        headers,
-        Accept::Any,
-        |state, caller| async move {
-            let rows = state
-                .store
-                .list_tokens(&caller.user.scope, caller.user.id.as_str(), now())
-                .await
-                .map_err(ApiError::store)?;
-            let tokens: Vec<serde_json::Value> = rows
-                .iter()
-                .map(|r| {
-                    serde_json::json!({
-                        "id": r.id,
-                        "name": r.name,
-                        "created_at": rfc3339(r.created_at),
-                        "last_used_at": rfc3339(r.last_seen_at),
-                        "expires_at": rfc3339(r.expires_at),
-                    })
+pub(crate) async fn list_tokens(State(state): State<Arc<AppState>>, ctx: Ctx) -> Response {
+    with_caller(state, ctx, "/v1/me/tokens", Accept::Any, |state, caller| async move {
+        let rows = state
+            .store
+            .list_tokens(&caller.user.scope, caller.user.id.as_str(), now())
+            .await
+            .map_err(ApiError::store)?;
+        let tokens: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "id": r.id,
+                    "name": r.name,
+                    "created_at": rfc3339(r.created_at),
+                    "last_used_at": rfc3339(r.last_seen_at),
+                    "expires_at": rfc3339(r.expires_at),
                 })
-                .collect();
-            ok(serde_json::json!({"tokens": tokens}))
-        },
-    )
+            })
+            .collect();
+        ok(serde_json::json!({"tokens": tokens}))
+    })
     .await
 }
 
@@ -355,19 +298,11 @@ struct NewToken {
     expires_in_days: Option<u32>,
 }
 
-pub(crate) async fn create_token(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    method: Method,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+pub(crate) async fn create_token(State(state): State<Arc<AppState>>, ctx: Ctx, body: Bytes) -> Response {
     with_caller(
         state,
-        peer,
-        method,
+        ctx,
         "/v1/me/tokens",
-        headers,
         Accept::SessionOnly,
         |state, caller| async move {
             let request: NewToken = json(&body)?;
@@ -431,34 +366,24 @@ pub(crate) async fn create_token(
 
 pub(crate) async fn revoke_token(
     State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(token_id): Path<String>,
-    method: Method,
-    headers: HeaderMap,
+    ctx: Ctx,
 ) -> Response {
-    with_caller(
-        state,
-        peer,
-        method,
-        "/v1/me/tokens",
-        headers,
-        Accept::Any,
-        |state, caller| async move {
-            let revoked = state
-                .store
-                .revoke_token(&caller.user.scope, caller.user.id.as_str(), &token_id, now())
-                .await
-                .map_err(ApiError::store)?;
-            if !revoked {
-                return Err(ApiError::NotFound(format!(
-                    "you have no live token with id '{}'",
-                    token_id.chars().take(40).collect::<String>()
-                )));
-            }
-            let details = BTreeMap::from([("token_id".to_owned(), token_id.clone())]);
-            caller.audit(&state, AuditAction::TokenRevoked, None, details).await?;
-            ok(serde_json::json!({"status": "ok"}))
-        },
-    )
+    with_caller(state, ctx, "/v1/me/tokens", Accept::Any, |state, caller| async move {
+        let revoked = state
+            .store
+            .revoke_token(&caller.user.scope, caller.user.id.as_str(), &token_id, now())
+            .await
+            .map_err(ApiError::store)?;
+        if !revoked {
+            return Err(ApiError::NotFound(format!(
+                "you have no live token with id '{}'",
+                token_id.chars().take(40).collect::<String>()
+            )));
+        }
+        let details = BTreeMap::from([("token_id".to_owned(), token_id.clone())]);
+        caller.audit(&state, AuditAction::TokenRevoked, None, details).await?;
+        ok(serde_json::json!({"status": "ok"}))
+    })
     .await
 }

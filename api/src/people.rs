@@ -3,12 +3,10 @@
 //! access grants. Each endpoint checks the caller's role (the permission
 //! matrix in README) and goes through [`crate::manage`].
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, State};
-use axum::http::{HeaderMap, Method};
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use directory::{Permission, Role};
 use schemas::{ActorKind, INSTALLATION};
@@ -17,7 +15,7 @@ use store::SessionKind;
 
 use crate::manage::{Actor, ManageError, Manager, UserChange};
 use crate::me::with_caller;
-use crate::session::{json, now, rfc3339, user_json, Accept, Caller};
+use crate::session::{json, now, rfc3339, user_json, Accept, Caller, Ctx};
 use crate::{ApiError, AppState};
 
 fn ok(body: serde_json::Value) -> Result<Response, ApiError> {
@@ -64,27 +62,14 @@ fn tenant_role(text: &str) -> Result<Role, ApiError> {
     })
 }
 
-pub(crate) async fn list_users(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    method: Method,
-    headers: HeaderMap,
-) -> Response {
-    with_caller(
-        state,
-        peer,
-        method,
-        "/v1/users",
-        headers,
-        Accept::Any,
-        |state, caller| async move {
-            caller.require(&state, Permission::ListUsers, "/v1/users").await?;
-            let users: Vec<serde_json::Value> = state
-                .directory
-                .read(|d| d.users(&caller.tenant).map(user_json).collect());
-            ok(serde_json::json!({"users": users}))
-        },
-    )
+pub(crate) async fn list_users(State(state): State<Arc<AppState>>, ctx: Ctx) -> Response {
+    with_caller(state, ctx, "/v1/users", Accept::Any, |state, caller| async move {
+        caller.require(&state, Permission::ListUsers, "/v1/users").await?;
+        let users: Vec<serde_json::Value> = state
+            .directory
+            .read(|d| d.users(&caller.tenant).map(user_json).collect());
+        ok(serde_json::json!({"users": users}))
+    })
     .await
 }
 
@@ -95,14 +80,8 @@ struct InviteRequest {
     role: String,
 }
 
-pub(crate) async fn invite(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    method: Method,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    with_caller(state, peer, method, "/v1/users", headers, Accept::Any, |state, caller| async move {
+pub(crate) async fn invite(State(state): State<Arc<AppState>>, ctx: Ctx, body: Bytes) -> Response {
+    with_caller(state, ctx, "/v1/users", Accept::Any, |state, caller| async move {
         caller.require(&state, Permission::ManageUsers, "/v1/users").await?;
         let request: InviteRequest = json(&body)?;
         let role = tenant_role(&request.role)?;
@@ -146,63 +125,52 @@ fn target(state: &AppState, caller: &Caller, id: &str) -> Result<directory::User
 
 pub(crate) async fn update_user(
     State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(id): Path<String>,
-    method: Method,
-    headers: HeaderMap,
+    ctx: Ctx,
     body: Bytes,
 ) -> Response {
-    with_caller(
-        state,
-        peer,
-        method,
-        "/v1/users/{id}",
-        headers,
-        Accept::Any,
-        |state, caller| async move {
-            caller
-                .require(&state, Permission::ManageUsers, "/v1/users/{id}")
-                .await?;
-            let request: UserUpdate = json(&body)?;
-            let user = target(&state, &caller, &id)?;
-            let mut changes = Vec::new();
-            if let Some(role) = &request.role {
-                let role = tenant_role(role)?;
-                owner_rule(&caller, role == Role::Owner || user.role == Role::Owner)?;
-                if role != user.role {
-                    changes.push(UserChange::Role(role));
-                }
+    with_caller(state, ctx, "/v1/users/{id}", Accept::Any, |state, caller| async move {
+        caller
+            .require(&state, Permission::ManageUsers, "/v1/users/{id}")
+            .await?;
+        let request: UserUpdate = json(&body)?;
+        let user = target(&state, &caller, &id)?;
+        let mut changes = Vec::new();
+        if let Some(role) = &request.role {
+            let role = tenant_role(role)?;
+            owner_rule(&caller, role == Role::Owner || user.role == Role::Owner)?;
+            if role != user.role {
+                changes.push(UserChange::Role(role));
             }
-            match request.status.as_deref() {
-                None => {}
-                Some("disabled") => {
-                    owner_rule(&caller, user.role == Role::Owner)?;
-                    changes.push(UserChange::Disable);
-                }
-                Some("active") => changes.push(UserChange::Enable),
-                Some(other) => {
-                    return Err(ApiError::InvalidRequest(format!(
-                        "status: '{}' is not active or disabled",
-                        other.chars().take(40).collect::<String>()
-                    )))
-                }
+        }
+        match request.status.as_deref() {
+            None => {}
+            Some("disabled") => {
+                owner_rule(&caller, user.role == Role::Owner)?;
+                changes.push(UserChange::Disable);
             }
-            if changes.is_empty() {
-                return Err(ApiError::InvalidRequest("send a new role or status".into()));
+            Some("active") => changes.push(UserChange::Enable),
+            Some(other) => {
+                return Err(ApiError::InvalidRequest(format!(
+                    "status: '{}' is not active or disabled",
+                    other.chars().take(40).collect::<String>()
+                )))
             }
-            let m = manager(&state, &caller);
-            for change in changes {
-                m.change_user(&caller.tenant, &id, change).await.map_err(manage_error)?;
-                crate::session::refreshed(&state).await;
-                crate::session::refreshed(&state).await;
-                if change == UserChange::Disable {
-                    end_sessions(&state, &caller.tenant, &id).await?;
-                }
+        }
+        if changes.is_empty() {
+            return Err(ApiError::InvalidRequest("send a new role or status".into()));
+        }
+        let m = manager(&state, &caller);
+        for change in changes {
+            m.change_user(&caller.tenant, &id, change).await.map_err(manage_error)?;
+            crate::session::refreshed(&state).await;
+            if change == UserChange::Disable {
+                end_sessions(&state, &caller.tenant, &id).await?;
             }
-            let user = target(&state, &caller, &id).map(|u| user_json(&u)).ok();
-            ok(serde_json::json!({"status": "ok", "user": user}))
-        },
-    )
+        }
+        let user = target(&state, &caller, &id).map(|u| user_json(&u)).ok();
+        ok(serde_json::json!({"status": "ok", "user": user}))
+    })
     .await
 }
 
@@ -226,51 +194,29 @@ async fn end_sessions(state: &AppState, scope: &str, id: &str) -> Result<u64, Ap
         .map_err(ApiError::store)
 }
 
-pub(crate) async fn delete_user(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(id): Path<String>,
-    method: Method,
-    headers: HeaderMap,
-) -> Response {
-    with_caller(
-        state,
-        peer,
-        method,
-        "/v1/users/{id}",
-        headers,
-        Accept::Any,
-        |state, caller| async move {
-            caller
-                .require(&state, Permission::ManageUsers, "/v1/users/{id}")
-                .await?;
-            let user = target(&state, &caller, &id)?;
-            owner_rule(&caller, user.role == Role::Owner)?;
-            manager(&state, &caller)
-                .change_user(&caller.tenant, &id, UserChange::Delete)
-                .await
-                .map_err(manage_error)?;
-            crate::session::refreshed(&state).await;
-            end_sessions(&state, &caller.tenant, &id).await?;
-            ok(serde_json::json!({"status": "ok"}))
-        },
-    )
+pub(crate) async fn delete_user(State(state): State<Arc<AppState>>, Path(id): Path<String>, ctx: Ctx) -> Response {
+    with_caller(state, ctx, "/v1/users/{id}", Accept::Any, |state, caller| async move {
+        caller
+            .require(&state, Permission::ManageUsers, "/v1/users/{id}")
+            .await?;
+        let user = target(&state, &caller, &id)?;
+        owner_rule(&caller, user.role == Role::Owner)?;
+        manager(&state, &caller)
+            .change_user(&caller.tenant, &id, UserChange::Delete)
+            .await
+            .map_err(manage_error)?;
+        crate::session::refreshed(&state).await;
+        end_sessions(&state, &caller.tenant, &id).await?;
+        ok(serde_json::json!({"status": "ok"}))
+    })
     .await
 }
 
-pub(crate) async fn revoke_sessions(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(id): Path<String>,
-    method: Method,
-    headers: HeaderMap,
-) -> Response {
+pub(crate) async fn revoke_sessions(State(state): State<Arc<AppState>>, Path(id): Path<String>, ctx: Ctx) -> Response {
     with_caller(
         state,
-        peer,
-        method,
+        ctx,
         "/v1/users/{id}/revoke-sessions",
-        headers,
         Accept::Any,
         |state, caller| async move {
             if caller.user.id != id.as_str() {
@@ -291,31 +237,18 @@ pub(crate) async fn revoke_sessions(
     .await
 }
 
-pub(crate) async fn list_groups(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    method: Method,
-    headers: HeaderMap,
-) -> Response {
-    with_caller(
-        state,
-        peer,
-        method,
-        "/v1/groups",
-        headers,
-        Accept::Any,
-        |state, caller| async move {
-            if !caller.role().may(Permission::ManageGroups) {
-                caller.require(&state, Permission::ListUsers, "/v1/groups").await?;
-            }
-            let groups: Vec<serde_json::Value> = state.directory.read(|d| {
-                d.groups(&caller.tenant)
-                    .map(|g| serde_json::json!({"id": g.id, "name": g.name, "members": g.members}))
-                    .collect()
-            });
-            ok(serde_json::json!({"groups": groups}))
-        },
-    )
+pub(crate) async fn list_groups(State(state): State<Arc<AppState>>, ctx: Ctx) -> Response {
+    with_caller(state, ctx, "/v1/groups", Accept::Any, |state, caller| async move {
+        if !caller.role().may(Permission::ManageGroups) {
+            caller.require(&state, Permission::ListUsers, "/v1/groups").await?;
+        }
+        let groups: Vec<serde_json::Value> = state.directory.read(|d| {
+            d.groups(&caller.tenant)
+                .map(|g| serde_json::json!({"id": g.id, "name": g.name, "members": g.members}))
+                .collect()
+        });
+        ok(serde_json::json!({"groups": groups}))
+    })
     .await
 }
 
@@ -332,161 +265,91 @@ struct Rename {
     name: String,
 }
 
-pub(crate) async fn create_group(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    method: Method,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    with_caller(
-        state,
-        peer,
-        method,
-        "/v1/groups",
-        headers,
-        Accept::Any,
-        |state, caller| async move {
-            caller.require(&state, Permission::ManageGroups, "/v1/groups").await?;
-            let request: NewGroup = json(&body)?;
-            manager(&state, &caller)
-                .group(&caller.tenant, &request.id, "created", Some(&request.name), None)
-                .await
-                .map_err(manage_error)?;
-            crate::session::refreshed(&state).await;
-            ok(serde_json::json!({"status": "ok", "id": request.id}))
-        },
-    )
+pub(crate) async fn create_group(State(state): State<Arc<AppState>>, ctx: Ctx, body: Bytes) -> Response {
+    with_caller(state, ctx, "/v1/groups", Accept::Any, |state, caller| async move {
+        caller.require(&state, Permission::ManageGroups, "/v1/groups").await?;
+        let request: NewGroup = json(&body)?;
+        manager(&state, &caller)
+            .group(&caller.tenant, &request.id, "created", Some(&request.name), None)
+            .await
+            .map_err(manage_error)?;
+        crate::session::refreshed(&state).await;
+        ok(serde_json::json!({"status": "ok", "id": request.id}))
+    })
     .await
 }
 
 pub(crate) async fn rename_group(
     State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(id): Path<String>,
-    method: Method,
-    headers: HeaderMap,
+    ctx: Ctx,
     body: Bytes,
 ) -> Response {
-    with_caller(
-        state,
-        peer,
-        method,
-        "/v1/groups/{id}",
-        headers,
-        Accept::Any,
-        |state, caller| async move {
-            caller
-                .require(&state, Permission::ManageGroups, "/v1/groups/{id}")
-                .await?;
-            let request: Rename = json(&body)?;
-            manager(&state, &caller)
-                .group(&caller.tenant, &id, "renamed", Some(&request.name), None)
-                .await
-                .map_err(manage_error)?;
-            crate::session::refreshed(&state).await;
-            ok(serde_json::json!({"status": "ok"}))
-        },
-    )
+    with_caller(state, ctx, "/v1/groups/{id}", Accept::Any, |state, caller| async move {
+        caller
+            .require(&state, Permission::ManageGroups, "/v1/groups/{id}")
+            .await?;
+        let request: Rename = json(&body)?;
+        manager(&state, &caller)
+            .group(&caller.tenant, &id, "renamed", Some(&request.name), None)
+            .await
+            .map_err(manage_error)?;
+        crate::session::refreshed(&state).await;
+        ok(serde_json::json!({"status": "ok"}))
+    })
     .await
 }
 
-pub(crate) async fn delete_group(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(id): Path<String>,
-    method: Method,
-    headers: HeaderMap,
-) -> Response {
-    with_caller(
-        state,
-        peer,
-        method,
-        "/v1/groups/{id}",
-        headers,
-        Accept::Any,
-        |state, caller| async move {
-            caller
-                .require(&state, Permission::ManageGroups, "/v1/groups/{id}")
-                .await?;
-            manager(&state, &caller)
-                .group(&caller.tenant, &id, "deleted", None, None)
-                .await
-                .map_err(manage_error)?;
-            crate::session::refreshed(&state).await;
-            ok(serde_json::json!({"status": "ok"}))
-        },
-    )
+pub(crate) async fn delete_group(State(state): State<Arc<AppState>>, Path(id): Path<String>, ctx: Ctx) -> Response {
+    with_caller(state, ctx, "/v1/groups/{id}", Accept::Any, |state, caller| async move {
+        caller
+            .require(&state, Permission::ManageGroups, "/v1/groups/{id}")
+            .await?;
+        manager(&state, &caller)
+            .group(&caller.tenant, &id, "deleted", None, None)
+            .await
+            .map_err(manage_error)?;
+        crate::session::refreshed(&state).await;
+        ok(serde_json::json!({"status": "ok"}))
+    })
     .await
 }
 
-async fn membership(
-    state: Arc<AppState>,
-    peer: SocketAddr,
-    method: Method,
-    headers: HeaderMap,
-    (group, user): (String, String),
-    change: &'static str,
-) -> Response {
+async fn membership(state: Arc<AppState>, ctx: Ctx, (group, user): (String, String), change: &'static str) -> Response {
     let path = "/v1/groups/{id}/members/{user}";
-    with_caller(
-        state,
-        peer,
-        method,
-        path,
-        headers,
-        Accept::Any,
-        |state, caller| async move {
-            caller.require(&state, Permission::ManageGroups, path).await?;
-            manager(&state, &caller)
-                .group(&caller.tenant, &group, change, None, Some(&user))
-                .await
-                .map_err(manage_error)?;
-            crate::session::refreshed(&state).await;
-            ok(serde_json::json!({"status": "ok"}))
-        },
-    )
+    with_caller(state, ctx, path, Accept::Any, |state, caller| async move {
+        caller.require(&state, Permission::ManageGroups, path).await?;
+        manager(&state, &caller)
+            .group(&caller.tenant, &group, change, None, Some(&user))
+            .await
+            .map_err(manage_error)?;
+        crate::session::refreshed(&state).await;
+        ok(serde_json::json!({"status": "ok"}))
+    })
     .await
 }
 
 pub(crate) async fn add_member(
     State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(ids): Path<(String, String)>,
-    method: Method,
-    headers: HeaderMap,
+    ctx: Ctx,
 ) -> Response {
-    membership(state, peer, method, headers, ids, "member_added").await
+    membership(state, ctx, ids, "member_added").await
 }
 
 pub(crate) async fn remove_member(
     State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(ids): Path<(String, String)>,
-    method: Method,
-    headers: HeaderMap,
+    ctx: Ctx,
 ) -> Response {
-    membership(state, peer, method, headers, ids, "member_removed").await
+    membership(state, ctx, ids, "member_removed").await
 }
 
-pub(crate) async fn get_policy(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    method: Method,
-    headers: HeaderMap,
-) -> Response {
-    with_caller(
-        state,
-        peer,
-        method,
-        "/v1/policy",
-        headers,
-        Accept::Any,
-        |state, caller| async move {
-            let required = state.directory.read(|d| d.two_factor_required(&caller.tenant));
-            ok(serde_json::json!({"two_factor_required": required}))
-        },
-    )
+pub(crate) async fn get_policy(State(state): State<Arc<AppState>>, ctx: Ctx) -> Response {
+    with_caller(state, ctx, "/v1/policy", Accept::Any, |state, caller| async move {
+        let required = state.directory.read(|d| d.two_factor_required(&caller.tenant));
+        ok(serde_json::json!({"two_factor_required": required}))
+    })
     .await
 }
 
@@ -496,31 +359,17 @@ struct Policy {
     two_factor_required: bool,
 }
 
-pub(crate) async fn set_policy(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    method: Method,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    with_caller(
-        state,
-        peer,
-        method,
-        "/v1/policy",
-        headers,
-        Accept::Any,
-        |state, caller| async move {
-            caller.require(&state, Permission::ManagePolicy, "/v1/policy").await?;
-            let request: Policy = json(&body)?;
-            manager(&state, &caller)
-                .set_policy(&caller.tenant, request.two_factor_required)
-                .await
-                .map_err(manage_error)?;
-            crate::session::refreshed(&state).await;
-            ok(serde_json::json!({"status": "ok", "two_factor_required": request.two_factor_required}))
-        },
-    )
+pub(crate) async fn set_policy(State(state): State<Arc<AppState>>, ctx: Ctx, body: Bytes) -> Response {
+    with_caller(state, ctx, "/v1/policy", Accept::Any, |state, caller| async move {
+        caller.require(&state, Permission::ManagePolicy, "/v1/policy").await?;
+        let request: Policy = json(&body)?;
+        manager(&state, &caller)
+            .set_policy(&caller.tenant, request.two_factor_required)
+            .await
+            .map_err(manage_error)?;
+        crate::session::refreshed(&state).await;
+        ok(serde_json::json!({"status": "ok", "two_factor_required": request.two_factor_required}))
+    })
     .await
 }
 
@@ -538,18 +387,11 @@ fn grant_json(g: &directory::SupportGrant, now: i64, email: Option<String>) -> s
     })
 }
 
-pub(crate) async fn list_grants(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    method: Method,
-    headers: HeaderMap,
-) -> Response {
+pub(crate) async fn list_grants(State(state): State<Arc<AppState>>, ctx: Ctx) -> Response {
     with_caller(
         state,
-        peer,
-        method,
+        ctx,
         "/v1/support-grants",
-        headers,
         Accept::Any,
         |state, caller| async move {
             caller
@@ -588,19 +430,11 @@ struct GrantRequest {
     hours: u32,
 }
 
-pub(crate) async fn grant_support(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    method: Method,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+pub(crate) async fn grant_support(State(state): State<Arc<AppState>>, ctx: Ctx, body: Bytes) -> Response {
     with_caller(
         state,
-        peer,
-        method,
+        ctx,
         "/v1/support-grants",
-        headers,
         Accept::Any,
         |state, caller| async move {
             caller
@@ -634,19 +468,11 @@ pub(crate) async fn grant_support(
     .await
 }
 
-pub(crate) async fn revoke_grant(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(id): Path<String>,
-    method: Method,
-    headers: HeaderMap,
-) -> Response {
+pub(crate) async fn revoke_grant(State(state): State<Arc<AppState>>, Path(id): Path<String>, ctx: Ctx) -> Response {
     with_caller(
         state,
-        peer,
-        method,
+        ctx,
         "/v1/support-grants/{id}",
-        headers,
         Accept::Any,
         |state, caller| async move {
             caller
@@ -663,14 +489,8 @@ pub(crate) async fn revoke_grant(
     .await
 }
 
-pub(crate) async fn grant_uses(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(id): Path<String>,
-    method: Method,
-    headers: HeaderMap,
-) -> Response {
-    with_caller(state, peer, method, "/v1/support-grants/{id}/uses", headers, Accept::Any, |state, caller| async move {
+pub(crate) async fn grant_uses(State(state): State<Arc<AppState>>, Path(id): Path<String>, ctx: Ctx) -> Response {
+    with_caller(state, ctx, "/v1/support-grants/{id}/uses", Accept::Any, |state, caller| async move {
         caller.require(&state, Permission::ManageSupport, "/v1/support-grants/{id}/uses").await?;
         if state.directory.read(|d| d.support_grant(&caller.tenant, &id).is_none()) {
             return Err(ApiError::NotFound("no such support grant in this tenant".into()));

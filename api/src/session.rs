@@ -24,6 +24,31 @@ pub(crate) const CSRF_HEADER: &str = "x-vox-csrf";
 /// The header a support user names the tenant with.
 pub(crate) const TENANT_HEADER: &str = "vox-tenant";
 
+/// What a handler reads of a request besides its body and path: the
+/// connection's peer, the method, the headers.
+pub(crate) struct Ctx {
+    pub(crate) peer: std::net::SocketAddr,
+    pub(crate) method: Method,
+    pub(crate) headers: HeaderMap,
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Ctx {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Ctx, Self::Rejection> {
+        // `https::serve` puts the peer into every request.
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map_or_else(|| ([0, 0, 0, 0], 0).into(), |c| c.0);
+        Ok(Ctx {
+            peer,
+            method: parts.method.clone(),
+            headers: parts.headers.clone(),
+        })
+    }
+}
+
 /// An authenticated caller.
 pub(crate) struct Caller {
     /// The tenant the request acts on.
@@ -359,25 +384,10 @@ pub(crate) fn json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
 /// Starts a session of `user` and answers with its token, the anti-CSRF
 /// value and the `__Host-` cookie.
 pub(crate) async fn start_session(state: &AppState, user: &User) -> Result<Response, ApiError> {
-    let token = token::new_token(TokenKind::Session);
     let now = now();
     let lifetime = micros(state.settings.session_lifetime);
-    state
-        .store
-        .create_session(&NewSession {
-            token_sha256: token::token_hash(token.expose()),
-            id: token::new_public_id(),
-            scope: user.scope.clone(),
-            user_id: user.id.to_string(),
-            kind: SessionKind::Session,
-            name: None,
-            created_at: now,
-            expires_at: now + lifetime,
-            idle_micros: Some(micros(state.settings.session_idle)),
-            epoch: user.sessions_not_before,
-        })
-        .await
-        .map_err(ApiError::store)?;
+    let idle = Some(micros(state.settings.session_idle));
+    let token = store_session(state, user, SessionKind::Session, now + lifetime, idle).await?;
     let body = serde_json::json!({
         "status": "ok",
         "token": token.expose(),
@@ -408,11 +418,23 @@ pub(crate) async fn start_limited(
     kind: SessionKind,
     minutes: i64,
 ) -> Result<auth::Secret, ApiError> {
+    store_session(state, user, kind, now() + minutes * 60_000_000, None).await
+}
+
+/// A new token of `kind` for `user`, stored as its SHA-256 with the user's
+/// credential epoch.
+async fn store_session(
+    state: &AppState,
+    user: &User,
+    kind: SessionKind,
+    expires_at: i64,
+    idle_micros: Option<i64>,
+) -> Result<auth::Secret, ApiError> {
     let token = token::new_token(match kind {
         SessionKind::Challenge => TokenKind::Challenge,
-        _ => TokenKind::Session,
+        SessionKind::Token => TokenKind::Personal,
+        SessionKind::Session | SessionKind::Enrol => TokenKind::Session,
     });
-    let now = now();
     state
         .store
         .create_session(&NewSession {
@@ -422,9 +444,9 @@ pub(crate) async fn start_limited(
             user_id: user.id.to_string(),
             kind,
             name: None,
-            created_at: now,
-            expires_at: now + minutes * 60_000_000,
-            idle_micros: None,
+            created_at: now(),
+            expires_at,
+            idle_micros,
             epoch: user.sessions_not_before,
         })
         .await

@@ -194,9 +194,11 @@ acl "$PROJECTOR" literal --topic "$PROCESSED" --topic "$REJECTED" -- Read
 # admin CLI: creates every topic and sets its retention (`vox topics ensure`: Create, and
 # DescribeConfigs and AlterConfigs for the retention), reads vox.config to its end and appends to
 # it as a transactional producer whose id is the topic's; with the people API the only principal
-# that may write vox.config.
+# that may write vox.config. Its people commands (`vox user`, `group`, `policy`, `support`) put
+# each change on record in vox.audit.
 acl "$ADMIN" literal "${ALL[@]}" -- Create DescribeConfigs AlterConfigs
 acl "$ADMIN" literal --topic "$CONFIG" -- Read Write
+acl "$ADMIN" literal --topic "$AUDIT" -- Write
 acl "$ADMIN" literal --transactional-id "$CONFIG_TXN" -- Write
 
 # Readers (the ConfigFollower of ingest, the people API and the processor, the projector, the

@@ -29,7 +29,6 @@ use auth::Kek;
 use directory::{ConfigFollower, SharedDirectory};
 use eventlog::{Log, LogError};
 use schemas::{Region, Topic};
-use tokio::sync::watch;
 
 pub use https::{tls, Listeners, ServerLimits};
 pub use validate::Limits;
@@ -182,47 +181,27 @@ pub async fn run(
         }
     });
 
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let stopped = |mut rx: watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
-    };
     tracing::info!(
         public = ?listeners.public.local_addr().ok(),
         ops = ?listeners.ops.as_ref().and_then(|l| l.local_addr().ok()),
         region = %state.settings.region,
         "ingest listening (HTTPS)"
     );
-    let public = https::serve(
-        listeners.public,
-        tls.clone(),
+    let mut checks = vec![readiness(state.clone())];
+    checks.extend(state.settings.also_ready.0.iter().cloned());
+    let served = https::serve_with_ops(
+        listeners,
+        tls,
         api::router(state.clone()),
         state.settings.server.clone(),
-        stopped(stop_rx.clone()),
-    );
-    let ops = async {
-        match listeners.ops {
-            Some(listener) => {
-                let mut checks = vec![readiness(state.clone())];
-                checks.extend(state.settings.also_ready.0.iter().cloned());
-                let ready = https::ops::all(checks);
-                https::ops::serve(
-                    listener,
-                    tls,
-                    ready,
-                    state.settings.ops_token.clone(),
-                    stopped(stop_rx.clone()),
-                )
-                .await
-            }
-            None => Ok(()),
-        }
-    };
-    let signal = async {
-        shutdown.await;
-        state.stopping.store(true, std::sync::atomic::Ordering::Release);
-        let _ = stop_tx.send(true);
-    };
-    let (public, ops, ()) = tokio::join!(public, ops, signal);
+        https::ops::all(checks),
+        state.settings.ops_token.clone(),
+        async {
+            shutdown.await;
+            state.stopping.store(true, std::sync::atomic::Ordering::Release);
+        },
+    )
+    .await;
     refresher.abort();
     // The last requests are answered; write what the audit queue holds.
     state.audit.close();
@@ -230,7 +209,7 @@ pub async fn run(
         tracing::error!("the audit queue was not written within 10 s");
     }
     log.flush(Duration::from_secs(10)).await?;
-    Ok(public.and(ops)?)
+    Ok(served?)
 }
 
 /// Whether this node should get traffic: not stopping, not overloaded, its

@@ -250,6 +250,13 @@ pub struct SecondApi {
 impl SecondApi {
     /// Starts it and waits until it has read the configuration.
     pub async fn start(node: &Node) -> SecondApi {
+        SecondApi::start_with(node, |_| {}).await
+    }
+
+    /// Starts one whose settings `tune` adjusts (e.g. a `config_refresh`
+    /// so long that the node reads the configuration only at its start and
+    /// after its own writes: a node that lags behind on purpose).
+    pub async fn start_with(node: &Node, tune: impl FnOnce(&mut api::ApiSettings)) -> SecondApi {
         let tls_dir = node.ca_cert.parent().expect("the CA lies in the node's TLS directory");
         let files = https::tls::ensure_local_certificate(tls_dir).expect("the node's certificate");
         let tls = https::tls::server_config(&files.server_cert, &files.server_key).expect("a TLS configuration");
@@ -258,6 +265,7 @@ impl SecondApi {
         let mut settings = api::ApiSettings::new(region("eu"), node.namespace.clone(), node.kek.clone());
         settings.bcrypt_cost = login::password::MIN_COST;
         settings.audit_interval = Duration::from_millis(200);
+        tune(&mut settings);
         let ready = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(api::run(

@@ -358,8 +358,8 @@ fn retention(namespace: &str) -> eventlog::Retention {
 async fn kafka_roles_run_with_their_own_acls_and_no_more() {
     let ns = testenv::namespace();
     let acls = Acls::apply(&ns).await;
-    let [ingest_p, processor_p, projector_p, admin_p] =
-        ["ingest", "processor", "projector", "admin"].map(|role| acls.principal(role));
+    let [ingest_p, api_p, processor_p, projector_p, admin_p] =
+        ["ingest", "api", "processor", "projector", "admin"].map(|role| acls.principal(role));
     let topic = |t: Topic| t.name(&ns);
 
     let all_topics: Vec<String> = Topic::ALL.iter().map(|t| topic(*t)).collect();
@@ -441,7 +441,7 @@ async fn kafka_roles_run_with_their_own_acls_and_no_more() {
         .await
         .expect("vox-admin issues a credential");
 
-    // The three roles, each with its own principal, without Create: the
+    // The four roles, each with its own principal, without Create: the
     // topics exist.
     let dir = tempfile::tempdir().expect("temp dir");
     let local = vox::serve::local_listeners(&dir.path().join("tls"))
@@ -462,9 +462,24 @@ async fn kafka_roles_run_with_their_own_acls_and_no_more() {
     let ingest_log = ingest_p.log(role_settings(&ingest_p));
     let ingest = tokio::spawn(ingest::run(
         local.listeners.ingest,
-        local.tls,
+        local.tls.clone(),
         ingest_log,
         ingest_settings,
+        stop(),
+    ));
+    let mut api_settings = api::ApiSettings::new(helpers::region("eu"), ns.clone(), kek.clone());
+    api_settings.bcrypt_cost = login::password::MIN_COST;
+    let api_ready = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let people_api = tokio::spawn(api::run(
+        https::Listeners {
+            public: local.listeners.api,
+            ops: None,
+        },
+        local.tls,
+        api_p.log(role_settings(&api_p)),
+        store.clone(),
+        api_settings,
+        api_ready.clone(),
         stop(),
     ));
     let mut processor_kafka = role_settings(&processor_p);
@@ -518,6 +533,9 @@ async fn kafka_roles_run_with_their_own_acls_and_no_more() {
         if projector.is_finished() {
             panic!("the projector stopped: {:?}", projector.await);
         }
+        if people_api.is_finished() {
+            panic!("the people API stopped: {:?}", people_api.await);
+        }
         let stored = store.count_feedback("acme").await.expect("count");
         if stored == items.len() {
             break;
@@ -529,8 +547,16 @@ async fn kafka_roles_run_with_their_own_acls_and_no_more() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // A person's way through the people API, which writes vox.config and
+    // vox.audit as vox-api: the operator (vox-admin) invites an owner, who
+    // accepts, logs in and invites an analyst over the API.
+    people_through_the_api(&admin_log, &ns, &local.api_url, &local.ca_cert, &api_ready).await;
     let _ = stop_tx.send(true);
     ingest.await.expect("no panic").expect("ingest ran as vox-ingest");
+    people_api
+        .await
+        .expect("no panic")
+        .expect("the people API ran as vox-api");
     processor
         .await
         .expect("no panic")
@@ -626,6 +652,9 @@ async fn kafka_roles_run_with_their_own_acls_and_no_more() {
             Try::Transactions(format!("vox-writer.{}", topic(Topic::Config))),
         ),
         allowed(&admin_p, Try::DescribeConfigs(topic(Topic::Audit))),
+        // The operator's people commands (`vox user invite` …) put their
+        // audit record on vox.audit.
+        allowed(&admin_p, Try::Produce(topic(Topic::Audit))),
         // A config nothing reads (AlterConfigs resets the topic's others).
         allowed(
             &admin_p,
@@ -636,6 +665,32 @@ async fn kafka_roles_run_with_their_own_acls_and_no_more() {
         denied(&admin_p, Try::Read(topic(Topic::FeedbackRaw))),
         denied(&admin_p, Try::Read(topic(Topic::FeedbackProcessed))),
         denied(&admin_p, Try::Transactions(format!("{ns}vox-processor.0"))),
+        // The people API faces the internet like ingest: configuration
+        // and audit records, nothing of the feedback, no topic admin.
+        allowed(&api_p, Try::Produce(topic(Topic::Config))),
+        allowed(&api_p, Try::Produce(topic(Topic::Audit))),
+        allowed(&api_p, Try::Read(topic(Topic::Config))),
+        allowed(
+            &api_p,
+            Try::Transactions(format!("vox-writer.{}", topic(Topic::Config))),
+        ),
+        denied(&api_p, Try::Produce(topic(Topic::FeedbackRaw))),
+        denied(&api_p, Try::Produce(topic(Topic::FeedbackProcessed))),
+        denied(&api_p, Try::Read(topic(Topic::FeedbackRaw))),
+        denied(&api_p, Try::Read(topic(Topic::FeedbackProcessed))),
+        denied(&api_p, Try::Read(topic(Topic::Audit))),
+        denied(&api_p, Try::CreateTopic(format!("{ns}vox.other"))),
+        denied(&api_p, Try::CreateTopic(topic(Topic::Config))),
+        denied(&api_p, Try::DescribeConfigs(topic(Topic::Config))),
+        denied(&api_p, alter(Topic::Audit, "retention.ms", "1")),
+        denied(&api_p, Try::Transactions(format!("{ns}vox-processor.0"))),
+        denied(
+            &api_p,
+            Try::JoinGroup {
+                group: format!("{ns}vox-processor"),
+                topic: topic(Topic::Config),
+            },
+        ),
     ];
     // The projector writes nothing at all.
     for t in Topic::ALL {
@@ -667,6 +722,97 @@ async fn kafka_roles_run_with_their_own_acls_and_no_more() {
         wrong.join("\n")
     );
     drop(acls);
+}
+
+/// The operator invites an owner of acme (as vox-admin, on `admin_log`);
+/// through the people API at `url` she accepts, logs in and invites an
+/// analyst, who is then listed.
+async fn people_through_the_api(
+    admin_log: &Log,
+    ns: &str,
+    url: &str,
+    ca: &Path,
+    ready: &std::sync::atomic::AtomicBool,
+) {
+    use api::manage::{Actor, Manager};
+    use serde_json::{json, Value};
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ready.load(std::sync::atomic::Ordering::Acquire) {
+        assert!(Instant::now() < deadline, "the people API never became ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let operator = Manager {
+        log: admin_log,
+        namespace: ns,
+        region: "eu",
+        actor: Actor::operator(),
+    };
+    let email = "olga@acme.example";
+    let (_, invitation) = operator
+        .invite("acme", email, directory::Role::Owner)
+        .await
+        .expect("the operator (vox-admin) invites an owner");
+    let http = vox::push::client(Some(ca)).expect("a client trusting the node's CA");
+    let call = |path: &str, bearer: Option<&str>, body: Option<Value>| {
+        let mut request = match &body {
+            Some(body) => http.post(format!("{url}{path}")).json(body),
+            None => http.get(format!("{url}{path}")),
+        };
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        async move {
+            let answer = request.send().await.expect("the people API answers");
+            let status = answer.status().as_u16();
+            let text = answer.text().await.expect("a body");
+            (
+                status,
+                serde_json::from_str::<Value>(&text).unwrap_or(Value::Null),
+                text,
+            )
+        }
+    };
+    let password = format!("amber-{}-quokka", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    // The API reads the operator's invitation at its next refresh.
+    let accept = json!({"token": invitation.expose(), "password": password});
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body, text) = call("/v1/invitations/accept", None, Some(accept.clone())).await;
+        if status == 200 {
+            break;
+        }
+        assert!(
+            body["error"]["code"] == "invalid_invitation" && Instant::now() < deadline,
+            "the owner accepts her invitation: {status} {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (status, body, text) = call(
+        "/v1/login",
+        None,
+        Some(json!({"tenant": "acme", "email": email, "password": password})),
+    )
+    .await;
+    assert_eq!(status, 200, "the owner logs in: {text}");
+    let token = body["token"].as_str().expect("a session token").to_owned();
+    let analyst = "aino@acme.example";
+    let (status, _, text) = call(
+        "/v1/users",
+        Some(&token),
+        Some(json!({"email": analyst, "role": "analyst"})),
+    )
+    .await;
+    assert_eq!(
+        status, 200,
+        "the owner invites an analyst (vox-api writes vox.config): {text}"
+    );
+    let (status, body, text) = call("/v1/users", Some(&token), None).await;
+    assert_eq!(status, 200, "the owner lists the users: {text}");
+    let listed = body["users"]
+        .as_array()
+        .is_some_and(|users| users.iter().any(|u| u["email"] == analyst && u["status"] == "invited"));
+    assert!(listed, "the analyst is listed as invited: {text}");
 }
 
 // ------------------------------------------------------------- PostgreSQL ----

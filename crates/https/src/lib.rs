@@ -25,6 +25,39 @@ pub struct Listeners {
     pub ops: Option<tokio::net::TcpListener>,
 }
 
+/// Serves a role's `app` on its public listener and, when there is one,
+/// the operations router (with `ready` and `ops_token`) on its operations
+/// listener, until `shutdown` completes; then both stop accepting and
+/// finish the requests in flight. The role's own shutdown steps (marking
+/// itself as stopping) belong in `shutdown`, before it resolves.
+pub async fn serve_with_ops(
+    listeners: Listeners,
+    tls: std::sync::Arc<rustls::ServerConfig>,
+    app: axum::Router,
+    limits: ServerLimits,
+    ready: ops::Readiness,
+    ops_token: Option<auth::Secret>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let public = serve(listeners.public, tls.clone(), app, limits, stopped(stop_rx.clone()));
+    let ops = async {
+        match listeners.ops {
+            Some(listener) => ops::serve(listener, tls, ready, ops_token, stopped(stop_rx.clone())).await,
+            None => Ok(()),
+        }
+    };
+    let signal = async {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    };
+    let (public, ops, ()) = tokio::join!(public, ops, signal);
+    public.and(ops)
+}
+
 /// Limits of the HTTPS accept loop.
 #[derive(Debug, Clone)]
 pub struct ServerLimits {
