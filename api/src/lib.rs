@@ -161,7 +161,12 @@ pub async fn run(
 ) -> Result<(), RunError> {
     https::telemetry::handle();
     telemetry::register();
-    let hasher = login::password::Hasher::new(settings.bcrypt_cost).map_err(|e| RunError::Cost(e.to_string()))?;
+    // Making the hasher runs one bcrypt (its dummy hash): off the runtime.
+    let cost = settings.bcrypt_cost;
+    let hasher = tokio::task::spawn_blocking(move || login::password::Hasher::new(cost))
+        .await
+        .map_err(|e| RunError::Cost(e.to_string()))?
+        .map_err(|e| RunError::Cost(e.to_string()))?;
     let topics: Vec<String> = Topic::ALL.iter().map(|t| t.name(&settings.namespace)).collect();
     log.ensure_topics(&topics).await?;
     let follower = ConfigFollower::new(&log, &Topic::Config.name(&settings.namespace)).await?;

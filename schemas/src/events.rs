@@ -355,7 +355,7 @@ event!(
 /// the `tenant_id` field of the user events.
 pub const INSTALLATION: &str = "-";
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct UserInvited {
     pub tenant_id: String,
     pub user_id: String,
@@ -368,6 +368,21 @@ pub struct UserInvited {
     pub changed_by: String,
 }
 event!(UserInvited, "vox.config.UserInvited", ["user_invited.v1.avsc"]);
+
+/// Never prints the invitation's hash.
+impl std::fmt::Debug for UserInvited {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserInvited")
+            .field("tenant_id", &self.tenant_id)
+            .field("user_id", &self.user_id)
+            .field("email", &self.email)
+            .field("role", &self.role)
+            .field("invited_at", &self.invited_at)
+            .field("expires_at", &self.expires_at)
+            .field("changed_by", &self.changed_by)
+            .finish_non_exhaustive()
+    }
+}
 
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct UserPasswordSet {

@@ -577,7 +577,9 @@ pub async fn metrics_and_readiness_are_served(node: Node) {
     let client = vox::push::client(Some(&node.ca_cert)).expect("client");
     let get = |path: &str| client.get(format!("{}{path}", node.ops_url)).send();
     assert_eq!(get("/healthz").await.expect("healthz").status().as_u16(), 200);
-    assert_eq!(get("/readyz").await.expect("readyz").status().as_u16(), 200);
+    let ready = get("/readyz").await.expect("readyz");
+    let status = ready.status().as_u16();
+    assert_eq!(status, 200, "{}", ready.text().await.unwrap_or_default());
     let metrics = get("/metrics").await.expect("metrics").text().await.expect("text");
     let raw = format!("{{topic=\"{}\",partition=\"0\"}}", node.topic(Topic::FeedbackRaw));
     let processed = format!("{{topic=\"{}\",partition=\"0\"}}", node.topic(Topic::FeedbackProcessed));

@@ -54,6 +54,7 @@ end_to_end!(
     a_malformed_second_factor_uses_no_attempt,
     a_password_change_ends_pending_challenges,
     a_session_from_a_stale_node_ends_when_it_reads_the_change,
+    a_login_rehashes_when_the_configured_cost_was_raised,
 );
 
 // ------------------------------------------------------------- flows ----
@@ -1217,6 +1218,76 @@ async fn a_session_from_a_stale_node_ends_when_it_reads_the_change(node: Node) {
     node.finish().await;
 }
 
+/// A password hashed at cost 11 (the node's) is hashed again at cost 12
+/// when she logs in on a node configured with 12: `vox.config` gets a
+/// `UserPasswordSet` of cause "rehash" whose sealed hash opens to a
+/// `$2b$12$` hash, and her sessions go on (a rehash is no change). A node
+/// still at cost 11 that has read the new hash takes the same password and
+/// does not hash it down again.
+async fn a_login_rehashes_when_the_configured_cost_was_raised(node: Node) {
+    let api = Api::new(&node);
+    tenants(&node, &[TENANT]).await;
+    let ada = join(&node, &api, None, "ada@acme.example", Role::Admin).await;
+    let hashes = password_hashes(&node, &ada.id).await;
+    assert_eq!(hashes.len(), 1, "the invitation's hash only: {hashes:?}");
+    assert_eq!(hashes[0].0, "invitation");
+    assert!(hashes[0].1.starts_with("$2b$11$"), "cost 11 first: {}", hashes[0].1);
+
+    let raised = login::password::MIN_COST + 1;
+    let costlier = SecondApi::start_with(&node, |settings| settings.bcrypt_cost = raised).await;
+    let api2 = Api::at(&node, &costlier.url);
+    let session = api2.login(TENANT, &ada.email, &ada.password).await;
+    session.ok("the right password on the node of cost 12");
+    api2.me(&session.field("token")).await.ok("its session");
+    let patience = Patience::new(CATCH_UP, PAUSE);
+    let hashes = loop {
+        let hashes = password_hashes(&node, &ada.id).await;
+        if hashes.len() > 1 {
+            break hashes;
+        }
+        assert!(
+            patience.again().await,
+            "no rehash within {CATCH_UP:?} of a login at a higher cost: {hashes:?}"
+        );
+    };
+    assert_eq!(
+        hashes.iter().map(|(cause, _)| cause.as_str()).collect::<Vec<_>>(),
+        ["invitation", "rehash"]
+    );
+    assert!(hashes[0].1.starts_with("$2b$11$"), "{}", hashes[0].1);
+    assert!(
+        hashes[1].1.starts_with("$2b$12$"),
+        "rehashed at cost 12: {}",
+        hashes[1].1
+    );
+    api.me(&ada.token).await.ok("a rehash ends no session");
+
+    // The first node reads the cost-12 hash (a write of its own makes it
+    // read the configuration before it answers), takes the password and
+    // does not hash it down to its own cost 11.
+    api.call(
+        Method::POST,
+        "/v1/groups",
+        Some(&ada.token),
+        Some(json!({"id": "night-shift", "name": "Night shift"})),
+    )
+    .await
+    .ok("a write through the node of cost 11 (it reads the configuration again)");
+    api.login(TENANT, &ada.email, &ada.password)
+        .await
+        .ok("the same password on the node of cost 11, against the cost-12 hash");
+    tokio::time::sleep(AT_ONCE).await;
+    let after = password_hashes(&node, &ada.id).await;
+    assert_eq!(
+        after.iter().map(|(cause, _)| cause.as_str()).collect::<Vec<_>>(),
+        ["invitation", "rehash"],
+        "no rehash down to cost 11"
+    );
+    assert!(after[1].1.starts_with("$2b$12$"), "{}", after[1].1);
+    costlier.stop().await;
+    node.finish().await;
+}
+
 // --------------------------------------------- cross-check with Python ----
 
 /// bcrypt and TOTP against independent implementations, both ways: Python's
@@ -1729,6 +1800,39 @@ async fn audit_records(node: &Node) -> Vec<AuditRecord> {
         .expect("the audit topic")
         .iter()
         .map(|r| schemas::decode(&r.payload).expect("an audit record"))
+        .collect()
+}
+
+/// The password hashes `vox.config` holds for a user of acme, in order:
+/// each one's cause and the bcrypt hash, opened with the node's key.
+async fn password_hashes(node: &Node, user_id: &str) -> Vec<(String, String)> {
+    let config = node
+        .log
+        .read_all(&node.topic(Topic::Config))
+        .await
+        .expect("the configuration");
+    config
+        .iter()
+        .filter_map(
+            |record| match ConfigEvent::decode(&record.payload).expect("a configuration event") {
+                ConfigEvent::UserPasswordSet(set) if set.user_id == user_id => {
+                    assert_eq!(set.tenant_id, TENANT);
+                    let hash = node
+                        .kek
+                        .open_bytes(
+                            directory::people::PASSWORD_PURPOSE,
+                            &[TENANT, user_id],
+                            &set.sealed_hash,
+                        )
+                        .expect("sealed with the node's key for this user");
+                    Some((
+                        set.cause,
+                        String::from_utf8(hash.to_vec()).expect("a bcrypt hash is ASCII"),
+                    ))
+                }
+                _ => None,
+            },
+        )
         .collect()
 }
 

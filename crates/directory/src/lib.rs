@@ -173,13 +173,23 @@ pub struct Client {
 }
 
 /// One secret version of a client.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct SecretVersion {
     /// The secret sealed under the key-encryption key (None for credentials
     /// issued before sealing existed: they cannot sign requests).
     pub sealed: Option<Vec<u8>>,
     /// End of a rotation's grace period (microseconds), if any.
     pub valid_until: Option<i64>,
+}
+
+/// Prints the sealed secret's length only.
+impl std::fmt::Debug for SecretVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretVersion")
+            .field("sealed", &self.sealed.as_ref().map(|s| Sealed(s.clone())))
+            .field("valid_until", &self.valid_until)
+            .finish()
+    }
 }
 
 impl SecretVersion {

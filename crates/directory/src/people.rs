@@ -179,10 +179,19 @@ impl UserStatus {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Invitation {
     pub sha256: Vec<u8>,
     pub expires_at: i64,
+}
+
+/// Prints the expiry, not the token's hash.
+impl fmt::Debug for Invitation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Invitation")
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Clone, PartialEq, Eq)]
@@ -255,7 +264,7 @@ pub(crate) struct Users {
 }
 
 /// Everything about people the fold keeps.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub(crate) struct People {
     pub(crate) users: HashMap<String, Users>,
     /// Pending invitations by token hash: (scope, user).
@@ -263,6 +272,20 @@ pub(crate) struct People {
     pub(crate) groups: HashMap<TenantId, BTreeMap<GroupId, Group>>,
     pub(crate) two_factor_required: HashMap<TenantId, bool>,
     pub(crate) support_grants: HashMap<TenantId, BTreeMap<GrantId, SupportGrant>>,
+}
+
+/// The users, groups and grants; the pending invitations only counted
+/// (they are keyed by their tokens' hashes).
+impl fmt::Debug for People {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("People")
+            .field("users", &self.users)
+            .field("pending_invitations", &self.invitations.len())
+            .field("groups", &self.groups)
+            .field("two_factor_required", &self.two_factor_required)
+            .field("support_grants", &self.support_grants)
+            .finish()
+    }
 }
 
 /// E-mail addresses compare case-insensitively (the key of the index).

@@ -1505,3 +1505,68 @@ fn recovery_code_hashes_never_print() {
     let aino = format!("{:?}", d.user("acme", "usr_aino").expect("aino"));
     assert!(!aino.contains("205, 205"), "recovery code hashes in {aino}");
 }
+
+/// The whole directory, as a log line or a panic message would print it:
+/// a pending invitation, an active user with a password and TOTP, a group
+/// and a support grant. It names the people and counts the invitations,
+/// and prints no invitation hash, sealed credential or recovery hash; nor
+/// does the invitation event.
+#[test]
+fn a_whole_directory_prints_no_credential() {
+    let pending = UserInvited {
+        invitation_sha256: vec![9; 32],
+        ..invitation("acme", "usr_ilona", "ilona@acme.fi", "viewer", "unused")
+    };
+    let d = given(
+        [
+            active("acme", "usr_olli", "olli@acme.fi", "owner").to_vec(),
+            active("acme", "usr_aino", "aino@acme.fi", "viewer").to_vec(),
+            active(INSTALLATION, "usr_sam", "sam@vox.dev", "support").to_vec(),
+            vec![
+                totp_enrolled("acme", "usr_aino", 2, 32),
+                group_created("acme", "night-shift", "Night shift"),
+                member_added("acme", "night-shift", "usr_aino"),
+                granted("acme", "sg_1", "usr_sam", HOUR, T0 + 2 * HOUR),
+                pending.clone().into(),
+            ],
+        ]
+        .concat(),
+    );
+    assert!(d
+        .user("acme", "usr_aino")
+        .is_some_and(|u| u.password.is_some() && u.totp.is_some()));
+    assert_eq!(status(&d, "acme", "usr_ilona"), Some(UserStatus::Invited));
+    assert!(d.support_grant("acme", "sg_1").is_some());
+
+    let printed = format!("{d:?}");
+    for (what, bytes) in [
+        ("the invitation hash", format!("{:?}", vec![9u8; 32])),
+        ("the invitation hash", "[9, 9, 9".to_owned()),
+        ("the sealed password hash", "171, 171".to_owned()),
+        ("the sealed TOTP seed", "188, 188".to_owned()),
+        ("the recovery code hashes", "205, 205".to_owned()),
+    ] {
+        assert!(!printed.contains(&bytes), "{what} ({bytes}) in {printed}");
+    }
+    for named in [
+        "aino@acme.fi",
+        "ilona@acme.fi",
+        "pending_invitations: 1",
+        "Night shift",
+        "sg_1",
+        "Sealed(40 bytes)",
+    ] {
+        assert!(printed.contains(named), "{named} is not in {printed}");
+    }
+
+    for event in [
+        format!("{pending:?}"),
+        format!("{:?}", ConfigEvent::from(pending.clone())),
+    ] {
+        assert!(
+            !event.contains("[9, 9, 9") && !event.contains("9, 9, 9"),
+            "the hash in {event}"
+        );
+        assert!(event.contains("ilona@acme.fi"), "{event}");
+    }
+}

@@ -370,10 +370,22 @@ impl KafkaLog {
             topics
                 .iter()
                 .map(|topic| {
-                    let metadata = match admin.inner().fetch_metadata(Some(topic), timeout) {
-                        Ok(metadata) => metadata,
-                        Err(KafkaError::MetadataFetch(code)) if unauthorized(code) => return Ok(Seen::Hidden),
-                        Err(e) => return Err(e.into()),
+                    // A broker that is electing leaders (a topic just made,
+                    // a restart) answers NotLeaderForPartition for a moment:
+                    // asked again, it knows.
+                    let mut attempt = 0;
+                    let metadata = loop {
+                        match admin.inner().fetch_metadata(Some(topic), timeout) {
+                            Ok(metadata) => break metadata,
+                            Err(KafkaError::MetadataFetch(code)) if unauthorized(code) => return Ok(Seen::Hidden),
+                            Err(KafkaError::MetadataFetch(
+                                RDKafkaErrorCode::NotLeaderForPartition | RDKafkaErrorCode::LeaderNotAvailable,
+                            )) if attempt < 20 => {
+                                attempt += 1;
+                                std::thread::sleep(std::time::Duration::from_millis(100));
+                            }
+                            Err(e) => return Err(e.into()),
+                        }
                     };
                     let Some(found) = metadata.topics().iter().find(|t| t.name() == topic) else {
                         return Ok(Seen::Missing);
