@@ -295,5 +295,19 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/v1/support-grants/{id}/uses", get(people::grant_uses))
         .route("/healthz", get(|| async { "ok" }))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::map_response(too_large))
         .with_state(state)
+}
+
+/// The body limit's refusal as every other refusal: JSON with a code.
+async fn too_large(response: axum::response::Response) -> axum::response::Response {
+    if response.status() != axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        return response;
+    }
+    https::error_response(
+        response.status(),
+        schemas::ReasonCode::BodyTooLarge.as_str(),
+        format!("the request body is larger than the limit of {MAX_BODY_BYTES} bytes"),
+        None,
+    )
 }

@@ -55,7 +55,31 @@ end_to_end!(
     a_password_change_ends_pending_challenges,
     a_session_from_a_stale_node_ends_when_it_reads_the_change,
     a_login_rehashes_when_the_configured_cost_was_raised,
+    oversized_and_malformed_bodies_are_refused_in_json,
 );
+
+/// A body over the limit, a body that is not JSON and a field the contract
+/// does not know: each refused with its JSON error, before any password is
+/// hashed.
+async fn oversized_and_malformed_bodies_are_refused_in_json(node: Node) {
+    let api = Api::new(&node);
+    let huge = json!({"tenant": TENANT, "email": "x@acme.fi", "password": "p".repeat(api::MAX_BODY_BYTES)});
+    api.call(Method::POST, "/v1/login", None, Some(huge))
+        .await
+        .refused(413, "body_too_large", "a body over 64 KiB");
+    let not_json = send(
+        api.request(Method::POST, "/v1/login")
+            .header("content-type", "application/json")
+            .body("{not json"),
+    )
+    .await;
+    not_json.refused(400, "invalid_request", "a body that is not JSON");
+    let unknown = json!({"tenant": TENANT, "email": "x@acme.fi", "password": "p", "admin": true});
+    let answer = api.call(Method::POST, "/v1/login", None, Some(unknown)).await;
+    answer.refused(400, "invalid_request", "an unknown field");
+    assert!(answer.message().contains("admin"), "names the field: {}", answer.text);
+    node.finish().await;
+}
 
 // ------------------------------------------------------------- flows ----
 
