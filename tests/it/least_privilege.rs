@@ -1126,7 +1126,11 @@ async fn postgres_roles_have_least_privilege() {
             "vox_api must not {what}"
         );
     }
-    drop((api_conn, api_store));
+    drop(api_conn);
+    // Closed now, not when dropped: the test database is dropped next.
+    if let Store::Postgres(pool) = &api_store {
+        pool.close().await;
+    }
 
     drop((projector_conn, reader_conn, acme_reader, projector_store, owner));
     projector_pool.close().await;
