@@ -414,7 +414,7 @@ async fn rehash(state: &AppState, user: &User, password: &auth::Secret) {
         set_at: now(),
         changed_by: format!("user:{}", user.id),
     });
-    if let Err(e) = session::write(state, event).await {
+    if let Err(e) = session::write(state, event, &[]).await {
         tracing::warn!(error = %e, "writing a rehashed password failed");
     }
 }
@@ -590,7 +590,6 @@ pub(crate) async fn accept_invitation(State(state): State<Arc<AppState>>, ctx: C
             set_at: now,
             changed_by: format!("user:{}", user.id),
         });
-        session::write(&state, event).await?;
         let record = person_record(
             &state,
             &user.scope,
@@ -600,7 +599,7 @@ pub(crate) async fn accept_invitation(State(state): State<Arc<AppState>>, ctx: C
             source,
             BTreeMap::new(),
         );
-        state.audit.durable(&[record]).await.map_err(ApiError::audit)?;
+        session::write(&state, event, &[record]).await?;
         let body = serde_json::json!({
             "status": "ok",
             "user": {"id": user.id, "tenant": user.scope, "email": user.email, "role": user.role.as_str()},

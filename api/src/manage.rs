@@ -1,14 +1,15 @@
 //! Administration of people, shared by the API (an admin's request) and
-//! the CLI (the operator): each operation writes its configuration event
-//! (compare-and-set, checked against the directory) and then its audit
-//! record, durable before it returns. Permission checks are the caller's.
+//! the CLI (the operator): each operation appends its configuration event
+//! and its audit record in one compare-and-set (checked against the
+//! directory): both are durable, or neither. Permission checks are the
+//! caller's.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use directory::commands::{self, AdminError, Invited};
 use directory::Role;
-use eventlog::Log;
+use eventlog::{Log, Output};
 use schemas::{
     ActorKind, AuditAction, ConfigEvent, GroupChanged, Outcome, SupportGrantChanged, TenantPolicySet, Topic,
     UserChanged, INSTALLATION,
@@ -16,10 +17,9 @@ use schemas::{
 
 #[derive(Debug, thiserror::Error)]
 pub enum ManageError {
+    /// The change was refused, or neither it nor its record was written.
     #[error(transparent)]
     Admin(#[from] AdminError),
-    #[error("the change was written but its audit record could not be: {0}")]
-    Audit(#[from] audit::AuditError),
 }
 
 /// Who makes a change.
@@ -64,13 +64,14 @@ pub enum UserChange {
 }
 
 impl<'a> Manager<'a> {
-    async fn on_record(
+    /// The audit record of a change, as a log record appended with it.
+    fn on_record(
         &self,
         scope: &str,
         action: AuditAction,
         resource: &str,
         details: BTreeMap<String, String>,
-    ) -> Result<(), ManageError> {
+    ) -> Result<Output, AdminError> {
         let mut record = audit::record(
             Some(scope).filter(|s| *s != INSTALLATION),
             self.actor.kind,
@@ -82,8 +83,7 @@ impl<'a> Manager<'a> {
             details,
         );
         record.resource = Some(resource.to_owned());
-        audit::append_durable(self.log, &Topic::Audit.name(self.namespace), &[record]).await?;
-        Ok(())
+        Ok(audit::encode(&Topic::Audit.name(self.namespace), &record)?)
     }
 
     /// Invites `email` to `scope` (a tenant, or the installation for a
@@ -91,26 +91,26 @@ impl<'a> Manager<'a> {
     pub async fn invite(&self, scope: &str, email: &str, role: Role) -> Result<(Invited, auth::Secret), ManageError> {
         let token = login::token::new_token(login::token::TokenKind::Invitation);
         let hash = login::token::token_hash(token.expose());
-        let invited = commands::invite_user(
-            self.log,
-            self.namespace,
+        let invitation = commands::NewInvitation {
             scope,
             email,
             role,
-            hash,
-            &self.actor.changed_by,
-        )
-        .await?;
-        let details = BTreeMap::from([
-            ("role".to_owned(), role.as_str().to_owned()),
-            ("renewed".to_owned(), invited.renewed.to_string()),
-        ]);
-        self.on_record(
-            scope,
-            AuditAction::UserInvited,
-            &format!("user/{}", invited.user_id),
-            details,
-        )
+            invitation_sha256: hash,
+            changed_by: &self.actor.changed_by,
+        };
+        let invited = commands::invite_user(self.log, self.namespace, invitation, |invited, renewed| {
+            let details = BTreeMap::from([
+                ("role".to_owned(), role.as_str().to_owned()),
+                ("renewed".to_owned(), renewed.to_string()),
+            ]);
+            let resource = format!("user/{}", invited.user_id);
+            Ok(vec![self.on_record(
+                scope,
+                AuditAction::UserInvited,
+                &resource,
+                details,
+            )?])
+        })
         .await?;
         Ok((invited, token))
     }
@@ -131,11 +131,12 @@ impl<'a> Manager<'a> {
             changed_at: schemas::clock::now_micros(),
             changed_by: self.actor.changed_by.clone(),
         });
-        commands::change(self.log, self.namespace, event).await?;
         let details = role
             .map(|r| BTreeMap::from([("role".to_owned(), r)]))
             .unwrap_or_default();
-        self.on_record(scope, action, &format!("user/{user_id}"), details).await
+        let record = self.on_record(scope, action, &format!("user/{user_id}"), details)?;
+        commands::change(self.log, self.namespace, event, vec![record]).await?;
+        Ok(())
     }
 
     pub async fn set_policy(&self, tenant: &str, two_factor_required: bool) -> Result<(), ManageError> {
@@ -145,10 +146,10 @@ impl<'a> Manager<'a> {
             changed_at: schemas::clock::now_micros(),
             changed_by: self.actor.changed_by.clone(),
         });
-        commands::change(self.log, self.namespace, event).await?;
         let details = BTreeMap::from([("two_factor_required".to_owned(), two_factor_required.to_string())]);
-        self.on_record(tenant, AuditAction::PolicyChanged, "policy", details)
-            .await
+        let record = self.on_record(tenant, AuditAction::PolicyChanged, "policy", details)?;
+        commands::change(self.log, self.namespace, event, vec![record]).await?;
+        Ok(())
     }
 
     /// `change`: created, renamed, deleted, member_added, member_removed.
@@ -169,13 +170,13 @@ impl<'a> Manager<'a> {
             changed_at: schemas::clock::now_micros(),
             changed_by: self.actor.changed_by.clone(),
         });
-        commands::change(self.log, self.namespace, event).await?;
         let mut details = BTreeMap::from([("change".to_owned(), change.to_owned())]);
         if let Some(user) = user {
             details.insert("user".to_owned(), user.to_owned());
         }
-        self.on_record(tenant, AuditAction::GroupChanged, &format!("group/{group}"), details)
-            .await
+        let record = self.on_record(tenant, AuditAction::GroupChanged, &format!("group/{group}"), details)?;
+        commands::change(self.log, self.namespace, event, vec![record]).await?;
+        Ok(())
     }
 
     /// Grants the support user `support_user` read-only access to `tenant`
@@ -199,20 +200,24 @@ impl<'a> Manager<'a> {
             changed_at: now,
             changed_by: self.actor.changed_by.clone(),
         });
-        commands::append_config(self.log, self.namespace, |d| {
-            d.check_support_user(support_user)?;
-            Ok(event.clone())
-        })
-        .await?;
         let details = BTreeMap::from([
             ("support_user".to_owned(), support_user.to_owned()),
             ("hours".to_owned(), hours.to_string()),
         ]);
-        self.on_record(
+        let record = self.on_record(
             tenant,
             AuditAction::SupportGranted,
             &format!("support-grant/{grant_id}"),
             details,
+        )?;
+        commands::append_config_with(
+            self.log,
+            self.namespace,
+            |d| {
+                d.check_support_user(support_user)?;
+                Ok(event.clone())
+            },
+            |_| Ok(vec![record.clone()]),
         )
         .await?;
         Ok(grant_id)
@@ -229,13 +234,13 @@ impl<'a> Manager<'a> {
             changed_at: schemas::clock::now_micros(),
             changed_by: self.actor.changed_by.clone(),
         });
-        commands::change(self.log, self.namespace, event).await?;
-        self.on_record(
+        let record = self.on_record(
             tenant,
             AuditAction::SupportRevoked,
             &format!("support-grant/{grant_id}"),
             BTreeMap::new(),
-        )
-        .await
+        )?;
+        commands::change(self.log, self.namespace, event, vec![record]).await?;
+        Ok(())
     }
 }

@@ -9,7 +9,7 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use directory::people::TOTP_PURPOSE;
 use login::token::{self, TokenKind};
-use schemas::{AuditAction, ByteString, ConfigEvent, UserPasswordSet, UserTotpSet};
+use schemas::{AuditAction, ByteString, ConfigEvent, Outcome, UserPasswordSet, UserTotpSet};
 use serde::Deserialize;
 use store::{NewSession, SessionKind};
 
@@ -104,19 +104,18 @@ pub(crate) async fn change_password(State(state): State<Arc<AppState>>, ctx: Ctx
                 set_at: now,
                 changed_by: caller.changed_by(),
             });
-            session::write(&state, event).await?;
-            // Every node refuses older sessions, tokens and pending logins
-            // once it has read the event (their epoch is older);
-            // this node's store rows end now.
+            // This node's sessions, tokens and pending logins of the user
+            // end first (if the change then fails, the user logs in again
+            // with the old password); every other node refuses them once it
+            // has read the change (their credential epoch is older).
             let ended = state
                 .store
                 .revoke_user_sessions(&scope, &id, &SessionKind::ALL, now)
                 .await
                 .map_err(ApiError::store)?;
             let details = BTreeMap::from([("sessions_ended".to_owned(), ended.to_string())]);
-            caller
-                .audit(&state, AuditAction::PasswordChanged, None, details)
-                .await?;
+            let record = caller.record(&state, AuditAction::PasswordChanged, Outcome::Success, None, details);
+            session::write(&state, event, &[record]).await?;
             ok(serde_json::json!({
                 "status": "ok",
                 "message": "the password is changed and every session and token of yours ended; log in again",
@@ -208,8 +207,8 @@ pub(crate) async fn totp_confirm(State(state): State<Arc<AppState>>, ctx: Ctx, b
             changed_at: now(),
             changed_by: caller.changed_by(),
         });
-        session::write(&state, event).await?;
-        caller.audit(&state, AuditAction::TotpEnrolled, None, BTreeMap::new()).await?;
+        let record = caller.record(&state, AuditAction::TotpEnrolled, Outcome::Success, None, BTreeMap::new());
+        session::write(&state, event, &[record]).await?;
         if caller.kind == SessionKind::Enrol {
             state
                 .store
@@ -259,8 +258,8 @@ pub(crate) async fn totp_remove(State(state): State<Arc<AppState>>, ctx: Ctx, bo
             changed_at: now(),
             changed_by: caller.changed_by(),
         });
-        session::write(&state, event).await?;
-        caller.audit(&state, AuditAction::TotpRemoved, None, BTreeMap::new()).await?;
+        let record = caller.record(&state, AuditAction::TotpRemoved, Outcome::Success, None, BTreeMap::new());
+        session::write(&state, event, &[record]).await?;
         ok(serde_json::json!({"status": "ok"}))
     })
     .await

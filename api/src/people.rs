@@ -23,10 +23,8 @@ fn ok(body: serde_json::Value) -> Result<Response, ApiError> {
 }
 
 fn manage_error(e: ManageError) -> ApiError {
-    match e {
-        ManageError::Admin(e) => ApiError::from_admin(e),
-        ManageError::Audit(e) => ApiError::audit(e),
-    }
+    let ManageError::Admin(e) = e;
+    ApiError::from_admin(e)
 }
 
 fn manager<'a>(state: &'a AppState, caller: &Caller) -> Manager<'a> {

@@ -359,8 +359,22 @@ pub(crate) fn fresh(state: &AppState) -> Result<(), ApiError> {
 
 /// Appends a configuration event and reads the configuration again, so
 /// that this node answers (and authenticates) from the state it just made.
-pub(crate) async fn write(state: &AppState, event: schemas::ConfigEvent) -> Result<(), ApiError> {
-    directory::commands::change(&state.log, &state.settings.namespace, event)
+///
+/// `records` (the change's audit records) are appended in the same
+/// compare-and-set: the change and its record are durable together or not
+/// at all.
+pub(crate) async fn write(
+    state: &AppState,
+    event: schemas::ConfigEvent,
+    records: &[AuditRecord],
+) -> Result<(), ApiError> {
+    let topic = schemas::Topic::Audit.name(&state.settings.namespace);
+    let outputs = records
+        .iter()
+        .map(|r| audit::encode(&topic, r))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ApiError::audit(audit::AuditError::Encode(e)))?;
+    directory::commands::change(&state.log, &state.settings.namespace, event, outputs)
         .await
         .map_err(ApiError::from_admin)?;
     refreshed(state).await;

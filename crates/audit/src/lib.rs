@@ -93,7 +93,10 @@ pub fn output(topic: &str, record: &AuditRecord) -> Option<Output> {
     }
 }
 
-fn encode(topic: &str, record: &AuditRecord) -> Result<Output, CodecError> {
+/// The log record of an audit record, for appending together with the
+/// action it records (e.g. a configuration change, in one compare-and-set):
+/// the two are durable together or not at all.
+pub fn encode(topic: &str, record: &AuditRecord) -> Result<Output, CodecError> {
     Ok(Output {
         topic: topic.to_owned(),
         key: record.tenant_id.as_deref().unwrap_or("-").as_bytes().to_vec(),

@@ -47,6 +47,19 @@ pub async fn append_config(
     namespace: &str,
     build: impl Fn(&Directory) -> Result<ConfigEvent, AdminError>,
 ) -> Result<ConfigEvent, AdminError> {
+    append_config_with(log, namespace, build, |_| Ok(Vec::new())).await
+}
+
+/// [`append_config`], with records for other topics (the change's audit
+/// record on `vox.audit`) that `also` makes from the event: appended in the
+/// same compare-and-set, so that the change and its record are durable
+/// together or not at all.
+pub async fn append_config_with(
+    log: &Log,
+    namespace: &str,
+    build: impl Fn(&Directory) -> Result<ConfigEvent, AdminError>,
+    also: impl Fn(&ConfigEvent) -> Result<Vec<Output>, AdminError>,
+) -> Result<ConfigEvent, AdminError> {
     let topics: Vec<String> = Topic::ALL.iter().map(|t| t.name(namespace)).collect();
     log.ensure_topics(&topics).await?;
     let topic = Topic::Config.name(namespace);
@@ -54,12 +67,13 @@ pub async fn append_config(
         let config = ConfigFollower::new(log, &topic).await?;
         let event = build(config.directory())?;
         config.directory().check(&event)?;
-        let output = Output {
+        let mut outputs = vec![Output {
             topic: topic.clone(),
             key: event.tenant_id().as_bytes().to_vec(),
             payload: event.encode()?,
-        };
-        match log.append_if_unchanged(&topic, config.positions(), vec![output]).await {
+        }];
+        outputs.extend(also(&event)?);
+        match log.append_if_unchanged(&topic, config.positions(), outputs).await {
             Ok(()) => return Ok(event),
             Err(LogError::Conflict(_)) => {
                 tracing::info!(attempt, "the configuration changed while writing; reading it again");
@@ -272,9 +286,10 @@ pub async fn publish_rules(
 }
 
 /// Appends one configuration event (checked against the configuration
-/// read from the log, compare-and-set; see [`append_config`]).
-pub async fn change(log: &Log, namespace: &str, event: ConfigEvent) -> Result<(), AdminError> {
-    append_config(log, namespace, |_| Ok(event.clone())).await?;
+/// read from the log, compare-and-set; see [`append_config`]) with `also`
+/// (its audit records) in the same append.
+pub async fn change(log: &Log, namespace: &str, event: ConfigEvent, also: Vec<Output>) -> Result<(), AdminError> {
+    append_config_with(log, namespace, |_| Ok(event.clone()), |_| Ok(also.clone())).await?;
     Ok(())
 }
 
@@ -287,38 +302,57 @@ pub struct Invited {
     pub renewed: bool,
 }
 
+/// An invitation to write: `email` to `scope` (a tenant, or
+/// `schemas::INSTALLATION` for a support user) with `role`; the token's
+/// SHA-256; who invites.
+#[derive(Debug, Clone, Copy)]
+pub struct NewInvitation<'a> {
+    pub scope: &'a str,
+    pub email: &'a str,
+    pub role: crate::Role,
+    pub invitation_sha256: [u8; 32],
+    pub changed_by: &'a str,
+}
+
 /// Invites `email` to `scope` (a tenant, or `schemas::INSTALLATION` for a
 /// support user) with `role`; the caller made the invitation token and
 /// passes only its SHA-256. Someone invited before who has not accepted
 /// keeps their user id and gets this new invitation (the old one stops
-/// working); an e-mail of an active or disabled user is refused.
+/// working); an e-mail of an active or disabled user is refused. `also`
+/// makes the records appended with it (its audit record) from the event and
+/// whether it renews a pending invitation.
 pub async fn invite_user(
     log: &Log,
     namespace: &str,
-    scope: &str,
-    email: &str,
-    role: crate::Role,
-    invitation_sha256: [u8; 32],
-    changed_by: &str,
+    invitation: NewInvitation<'_>,
+    also: impl Fn(&UserInvited, bool) -> Result<Vec<Output>, AdminError>,
 ) -> Result<Invited, AdminError> {
     let now = schemas::clock::now_micros();
     let fresh_id = auth::new_id("usr_");
-    let written = append_config(log, namespace, |d| {
-        let pending = d
-            .user_by_email(scope, email)
-            .filter(|u| u.status == crate::UserStatus::Invited)
-            .map(|u| u.id.to_string());
-        Ok(ConfigEvent::UserInvited(UserInvited {
-            tenant_id: scope.to_owned(),
-            user_id: pending.unwrap_or_else(|| fresh_id.clone()),
-            email: email.trim().to_owned(),
-            role: role.as_str().to_owned(),
-            invitation_sha256: invitation_sha256.to_vec(),
-            invited_at: now,
-            expires_at: now + crate::people::INVITATION_MICROS,
-            changed_by: changed_by.to_owned(),
-        }))
-    })
+    let written = append_config_with(
+        log,
+        namespace,
+        |d| {
+            let pending = d
+                .user_by_email(invitation.scope, invitation.email)
+                .filter(|u| u.status == crate::UserStatus::Invited)
+                .map(|u| u.id.to_string());
+            Ok(ConfigEvent::UserInvited(UserInvited {
+                tenant_id: invitation.scope.to_owned(),
+                user_id: pending.unwrap_or_else(|| fresh_id.clone()),
+                email: invitation.email.trim().to_owned(),
+                role: invitation.role.as_str().to_owned(),
+                invitation_sha256: invitation.invitation_sha256.to_vec(),
+                invited_at: now,
+                expires_at: now + crate::people::INVITATION_MICROS,
+                changed_by: invitation.changed_by.to_owned(),
+            }))
+        },
+        |event| match event {
+            ConfigEvent::UserInvited(invited) => also(invited, invited.user_id != fresh_id),
+            _ => Ok(Vec::new()),
+        },
+    )
     .await?;
     let ConfigEvent::UserInvited(invited) = written else {
         unreachable!("the builder makes an invitation")
@@ -328,4 +362,73 @@ pub async fn invite_user(
         expires_at: invited.expires_at,
         renewed: invited.user_id != fresh_id,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use schemas::GroupChanged;
+
+    fn note(topic: &str, text: &str) -> Output {
+        Output {
+            topic: topic.to_owned(),
+            key: b"acme".to_vec(),
+            payload: text.as_bytes().to_vec(),
+        }
+    }
+
+    fn group(change: &str) -> ConfigEvent {
+        ConfigEvent::GroupChanged(GroupChanged {
+            tenant_id: "acme".into(),
+            group_id: "stores".into(),
+            change: change.into(),
+            name: Some("Stores".into()),
+            user_id: None,
+            changed_at: 1,
+            changed_by: "operator".into(),
+        })
+    }
+
+    /// A change and the records that go with it (its audit record) are
+    /// appended together, or, when the change is refused, neither is.
+    #[tokio::test]
+    async fn a_change_and_its_records_are_one_append() {
+        let dir = tempfile::tempdir().expect("dir");
+        let log = Log::Sqlite(
+            eventlog::SqliteLog::open(&dir.path().join("log.sqlite"))
+                .await
+                .expect("log"),
+        );
+        let audit = Topic::Audit.name("");
+        create_tenant(
+            &log,
+            "",
+            &TenantId::parse("acme").expect("id"),
+            "Acme",
+            &Region::parse("eu").expect("region"),
+        )
+        .await
+        .expect("tenant");
+        change(&log, "", group("created"), vec![note(&audit, "created")])
+            .await
+            .expect("a valid change");
+        let refused = change(&log, "", group("created"), vec![note(&audit, "created again")]).await;
+        assert!(
+            matches!(refused, Err(AdminError::Invalid(ConfigError::GroupExists { .. }))),
+            "{refused:?}"
+        );
+        let audit_records = log
+            .read_all(&audit)
+            .await
+            .expect("read")
+            .into_iter()
+            .map(|r| String::from_utf8(r.payload).expect("text"))
+            .collect::<Vec<_>>();
+        assert_eq!(audit_records, ["created"], "the refused change left no record");
+        assert!(directory(&log, "")
+            .await
+            .expect("directory")
+            .group("acme", "stores")
+            .is_some());
+    }
 }
