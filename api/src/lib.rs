@@ -103,7 +103,9 @@ impl ApiSettings {
             max_lockout: Duration::from_secs(3600),
             totp_issuer: "Vox".into(),
             config_refresh: Duration::from_millis(250),
-            max_staleness: Duration::from_secs(30),
+            // Roles, grants and disabled users are read from the configuration:
+            // a node that cannot refresh it stops answering soon.
+            max_staleness: Duration::from_secs(5),
             server: ServerLimits::default(),
             audit_interval: Duration::from_secs(10),
             ops_token: None,
@@ -296,7 +298,35 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::map_response(too_large))
+        .layer(axum::middleware::from_fn(json_only))
         .with_state(state)
+}
+
+/// A request with a body must say it is JSON: a cross-site form (which can
+/// send `text/plain` without a preflight) cannot log someone in to an
+/// account of the sender's.
+async fn json_only(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+    let headers = request.headers();
+    let has_body = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| v.trim() != "0")
+        && (headers.contains_key(CONTENT_LENGTH) || headers.contains_key(axum::http::header::TRANSFER_ENCODING));
+    let json = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if has_body && !json {
+        return https::error_response(
+            axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            schemas::ReasonCode::UnsupportedMediaType.as_str(),
+            "send the body as JSON with `Content-Type: application/json`".into(),
+            None,
+        );
+    }
+    next.run(request).await
 }
 
 /// The body limit's refusal as every other refusal: JSON with a code.

@@ -10,7 +10,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use directory::people::{PASSWORD_PURPOSE, TOTP_PURPOSE};
+use directory::people::{email_key, PASSWORD_PURPOSE, TOTP_PURPOSE};
 use directory::{User, UserStatus};
 use governor::clock::{Clock, DefaultClock};
 use login::token::{self, TokenKind};
@@ -145,13 +145,26 @@ pub(crate) fn totp_seed(state: &AppState, user: &User) -> Result<Option<login::t
 }
 
 pub(crate) fn per_address(state: &AppState, source: IpAddr) -> Result<(), ApiError> {
-    state.per_address.check_key(&source).map_err(|not_until| {
+    state.per_address.check_key(&address_key(source)).map_err(|not_until| {
         let wait = not_until.wait_time_from(DefaultClock::default().now());
         ApiError::Throttled {
             who: "from this address",
             retry_after_secs: wait.as_secs().max(1),
         }
     })
+}
+
+/// What the per-address limit counts: an IPv4 address, or an IPv6
+/// address's /64 (one client's network: a host can use any address in it).
+fn address_key(source: IpAddr) -> IpAddr {
+    match source {
+        IpAddr::V4(_) => source,
+        IpAddr::V6(v6) => {
+            let mut octets = v6.octets();
+            octets[8..].fill(0);
+            IpAddr::V6(octets.into())
+        }
+    }
 }
 
 fn tally(state: &AppState, scope: &str, source: IpAddr, error: &ApiError) {
@@ -211,9 +224,10 @@ async fn password_login(
         .read(|d| d.user_by_email(scope, email).cloned())
         .filter(|u| u.status != UserStatus::Invited);
     let now = now();
-    if let Some(user) = &user {
-        check_lock(state, user, source, now).await?;
-    }
+    // Throttled by the e-mail asked for, whether an account has it or not:
+    // a lockout must not tell which e-mails have accounts.
+    let account = email_key(email);
+    check_lock(state, scope, &account, source, now).await?;
     let hash = match &user {
         Some(u) => password_hash(state, u)?,
         None => None,
@@ -229,11 +243,7 @@ async fn password_login(
     let user = match user {
         Some(user) if verified.ok => user,
         user => {
-            if let Some(user) = &user {
-                failed_login(state, user, source, "bad_password").await?;
-            } else {
-                tally(state, scope, source, &ApiError::InvalidCredentials);
-            }
+            failed_login(state, scope, &account, user.as_ref(), source, "bad_password").await?;
             return Err(ApiError::InvalidCredentials);
         }
     };
@@ -309,7 +319,7 @@ async fn password_login(
 async fn succeeded(state: &AppState, user: &User, source: IpAddr) -> Result<(), ApiError> {
     let prior = state
         .store
-        .login_succeeded(&user.scope, user.id.as_str())
+        .login_succeeded(&user.scope, &email_key(&user.email))
         .await
         .map_err(ApiError::store)?;
     if let Some(prior) = prior.filter(|t| t.locked_until > 0) {
@@ -328,11 +338,17 @@ async fn succeeded(state: &AppState, user: &User, source: IpAddr) -> Result<(), 
     Ok(())
 }
 
-/// Refuses a login step while the account is locked.
-pub(crate) async fn check_lock(state: &AppState, user: &User, source: IpAddr, now: i64) -> Result<(), ApiError> {
+/// Refuses a login step while the account name (`email_key`) is locked.
+pub(crate) async fn check_lock(
+    state: &AppState,
+    scope: &str,
+    account: &str,
+    source: IpAddr,
+    now: i64,
+) -> Result<(), ApiError> {
     let throttle = state
         .store
-        .login_throttle(&user.scope, user.id.as_str())
+        .login_throttle(scope, account)
         .await
         .map_err(ApiError::store)?;
     if let Some(t) = throttle.filter(|t| t.locked_until > now) {
@@ -340,21 +356,28 @@ pub(crate) async fn check_lock(state: &AppState, user: &User, source: IpAddr, no
             who: "for this account",
             retry_after_secs: u64::try_from((t.locked_until - now) / 1_000_000).unwrap_or(0).max(1),
         };
-        tally(state, &user.scope, source, &refused);
+        tally(state, scope, source, &refused);
         return Err(refused);
     }
     Ok(())
 }
 
-/// Counts a failed login of a known account (locking it after too many),
-/// on record.
-pub(crate) async fn failed_login(state: &AppState, user: &User, source: IpAddr, why: &str) -> Result<(), ApiError> {
+/// Counts a failed login of an account name (locking it after too many):
+/// on record for a known user (durable), tallied for an unknown name.
+pub(crate) async fn failed_login(
+    state: &AppState,
+    scope: &str,
+    account: &str,
+    user: Option<&User>,
+    source: IpAddr,
+    why: &str,
+) -> Result<(), ApiError> {
     let now = now();
     let t = state
         .store
         .login_failed(
-            &user.scope,
-            user.id.as_str(),
+            scope,
+            account,
             now,
             state.settings.free_failures,
             session::micros(state.settings.first_lockout),
@@ -362,10 +385,14 @@ pub(crate) async fn failed_login(state: &AppState, user: &User, source: IpAddr, 
         )
         .await
         .map_err(ApiError::store)?;
+    let Some(user) = user else {
+        tally(state, scope, source, &ApiError::InvalidCredentials);
+        return Ok(());
+    };
     let actor = user.id.to_string();
     let mut records = vec![person_record(
         state,
-        &user.scope,
+        scope,
         &actor,
         AuditAction::Login,
         Outcome::Failure,
@@ -382,7 +409,7 @@ pub(crate) async fn failed_login(state: &AppState, user: &User, source: IpAddr, 
         ]);
         records.push(person_record(
             state,
-            &user.scope,
+            scope,
             &actor,
             AuditAction::Lockout,
             Outcome::Success,
@@ -414,8 +441,28 @@ async fn rehash(state: &AppState, user: &User, password: &auth::Secret) {
         set_at: now(),
         changed_by: format!("user:{}", user.id),
     });
-    if let Err(e) = session::write(state, event, &[]).await {
-        tracing::warn!(error = %e, "writing a rehashed password failed");
+    // Only over the hash the login checked: a password changed meanwhile
+    // (the compare-and-set reads the configuration again) is not undone.
+    let checked = user.password.clone();
+    let written = directory::commands::append_config_with(
+        &state.log,
+        &state.settings.namespace,
+        |d| {
+            let current = d.user(&user.scope, user.id.as_str()).and_then(|u| u.password.clone());
+            if current != checked {
+                return Err(directory::ConfigError::InvalidPeople(
+                    "the password changed since it was checked; the rehash is dropped".into(),
+                )
+                .into());
+            }
+            Ok(event.clone())
+        },
+        |_| Ok(Vec::new()),
+    )
+    .await;
+    match written {
+        Ok(_) => session::refreshed(state).await,
+        Err(e) => tracing::warn!(error = %e, "writing a rehashed password failed"),
     }
 }
 
@@ -455,7 +502,7 @@ async fn second_factor(state: &Arc<AppState>, request: TotpRequest, source: IpAd
         .read(|d| d.user(&row.scope, &row.user_id).cloned())
         .filter(|u| u.status == UserStatus::Active && u.totp.is_some() && row.epoch >= u.sessions_not_before)
         .ok_or_else(spent)?;
-    check_lock(state, &user, source, now()).await?;
+    check_lock(state, &user.scope, &email_key(&user.email), source, now()).await?;
     let scope = user.scope.clone();
     let verdict = match (&request.code, &request.recovery_code) {
         (Some(code), None) => {
@@ -505,7 +552,7 @@ async fn second_factor(state: &Arc<AppState>, request: TotpRequest, source: IpAd
     let factor = match verdict {
         Ok(factor) => factor,
         Err(why) => {
-            failed_login(state, &user, source, why).await?;
+            failed_login(state, &user.scope, &email_key(&user.email), Some(&user), source, why).await?;
             return Err(ApiError::InvalidTotp(if why == "replayed_totp" {
                 "this code was used already; wait for the next code of the authenticator app".into()
             } else {
@@ -616,4 +663,20 @@ pub(crate) fn no_store(mut response: Response) -> Response {
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_clients_are_limited_per_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().expect("ip");
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().expect("ip");
+        let other: IpAddr = "2001:db8:1:3::1".parse().expect("ip");
+        assert_eq!(address_key(a), address_key(b));
+        assert_ne!(address_key(a), address_key(other));
+        let v4: IpAddr = "192.0.2.7".parse().expect("ip");
+        assert_eq!(address_key(v4), v4);
+    }
 }

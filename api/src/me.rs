@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use directory::people::TOTP_PURPOSE;
+use directory::people::{email_key, TOTP_PURPOSE};
 use login::token::{self, TokenKind};
 use schemas::{AuditAction, ByteString, ConfigEvent, Outcome, UserPasswordSet, UserTotpSet};
 use serde::Deserialize;
@@ -80,7 +80,8 @@ pub(crate) async fn change_password(State(state): State<Arc<AppState>>, ctx: Ctx
             // Guessing the current password with a session is throttled
             // like a login.
             per_address(&state, caller.source)?;
-            check_lock(&state, &caller.user, caller.source, now()).await?;
+            let account = email_key(&caller.user.email);
+            check_lock(&state, &caller.user.scope, &account, caller.source, now()).await?;
             let hash = password_hash(&state, &caller.user)?;
             let verified = state
                 .hasher
@@ -88,7 +89,15 @@ pub(crate) async fn change_password(State(state): State<Arc<AppState>>, ctx: Ctx
                 .await
                 .map_err(|_| ApiError::Internal)?;
             if !verified.ok {
-                failed_login(&state, &caller.user, caller.source, "bad_password").await?;
+                failed_login(
+                    &state,
+                    &caller.user.scope,
+                    &account,
+                    Some(&caller.user),
+                    caller.source,
+                    "bad_password",
+                )
+                .await?;
                 return Err(ApiError::InvalidCredentials);
             }
             let (scope, id) = (caller.user.scope.clone(), caller.user.id.to_string());
@@ -238,16 +247,24 @@ pub(crate) async fn totp_remove(State(state): State<Arc<AppState>>, ctx: Ctx, bo
         }
         let seed = totp_seed(&state, &caller.user)?
             .ok_or_else(|| ApiError::Conflict("two-factor authentication is not enrolled".into()))?;
+        // Guessing codes with a session is throttled like a login.
+        per_address(&state, caller.source)?;
+        let account = email_key(&caller.user.email);
+        check_lock(&state, &scope, &account, caller.source, now()).await?;
         let unix = u64::try_from(now() / 1_000_000).unwrap_or(0);
-        let step = login::totp::verify(&seed, &request.code, unix)
-            .ok_or_else(|| ApiError::InvalidTotp("the code is wrong; send a current code to remove two-factor authentication".into()))?;
-        if !state
-            .store
-            .use_totp_step(&scope, &id, i64::try_from(step).unwrap_or(i64::MAX))
-            .await
-            .map_err(ApiError::store)?
-        {
-            return Err(ApiError::InvalidTotp("this code was used already; wait for the next one".into()));
+        let accepted = match login::totp::verify(&seed, &request.code, unix) {
+            Some(step) => state
+                .store
+                .use_totp_step(&scope, &id, i64::try_from(step).unwrap_or(i64::MAX))
+                .await
+                .map_err(ApiError::store)?,
+            None => false,
+        };
+        if !accepted {
+            failed_login(&state, &scope, &account, Some(&caller.user), caller.source, "wrong_totp").await?;
+            return Err(ApiError::InvalidTotp(
+                "the code is wrong or was used already; send a current code to remove two-factor authentication".into(),
+            ));
         }
         let event = ConfigEvent::UserTotpSet(UserTotpSet {
             tenant_id: scope,
@@ -304,6 +321,11 @@ pub(crate) async fn create_token(State(state): State<Arc<AppState>>, ctx: Ctx, b
         "/v1/me/tokens",
         Accept::SessionOnly,
         |state, caller| async move {
+            if caller.user.scope == schemas::INSTALLATION {
+                return Err(ApiError::PermissionDenied(
+                    "support users work with sessions (two-factor at every login), not personal API tokens".into(),
+                ));
+            }
             let request: NewToken = json(&body)?;
             let name = request.name.trim().to_owned();
             if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {

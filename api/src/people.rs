@@ -83,7 +83,13 @@ pub(crate) async fn invite(State(state): State<Arc<AppState>>, ctx: Ctx, body: B
         caller.require(&state, Permission::ManageUsers, "/v1/users").await?;
         let request: InviteRequest = json(&body)?;
         let role = tenant_role(&request.role)?;
-        owner_rule(&caller, role == Role::Owner)?;
+        // Inviting an owner, or renewing a pending owner's invitation (which
+        // would replace the owner's token and role), is an owner's.
+        let pending_owner = state.directory.read(|d| {
+            d.user_by_email(&caller.tenant, &request.email)
+                .is_some_and(|u| u.role == Role::Owner)
+        });
+        owner_rule(&caller, role == Role::Owner || pending_owner)?;
         let (invited, token) = manager(&state, &caller)
             .invite(&caller.tenant, &request.email, role)
             .await
@@ -147,7 +153,10 @@ pub(crate) async fn update_user(
                 owner_rule(&caller, user.role == Role::Owner)?;
                 changes.push(UserChange::Disable);
             }
-            Some("active") => changes.push(UserChange::Enable),
+            Some("active") => {
+                owner_rule(&caller, user.role == Role::Owner)?;
+                changes.push(UserChange::Enable);
+            }
             Some(other) => {
                 return Err(ApiError::InvalidRequest(format!(
                     "status: '{}' is not active or disabled",

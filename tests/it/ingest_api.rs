@@ -562,6 +562,9 @@ pub async fn audit_records_name_client_and_secret_version(node: Node) {
 
 /// The operations listener serves Prometheus metrics and health/readiness.
 pub async fn metrics_and_readiness_are_served(node: Node) {
+    // Every role of the process (the people API makes a bcrypt hash first)
+    // reports on this one listener; it becomes ready, and stays so.
+    node.wait_ready().await;
     let acme = setup_tenant(&node, "acme", "eu", &["nps-2026"]).await;
     let (status, _, _) = Request::new(&acme, ndjson(&[item("m-1", "nps-2026")]))
         .send(&node)

@@ -56,7 +56,80 @@ end_to_end!(
     a_session_from_a_stale_node_ends_when_it_reads_the_change,
     a_login_rehashes_when_the_configured_cost_was_raised,
     oversized_and_malformed_bodies_are_refused_in_json,
+    owners_are_out_of_admins_reach_and_unknown_names_lock_alike,
 );
+
+/// An admin cannot enable a disabled owner nor renew (and so take over) a
+/// pending owner's invitation; an e-mail nobody has locks after the same
+/// failures as an account, with the same answer (a lockout tells nothing
+/// about which e-mails exist); a body that does not say it is JSON (a
+/// cross-site form) is refused.
+async fn owners_are_out_of_admins_reach_and_unknown_names_lock_alike(node: Node) {
+    let api = Api::new(&node);
+    tenants(&node, &[TENANT]).await;
+    let ada = join(&node, &api, None, "ada@acme.example", Role::Admin).await;
+    let olli = join(&node, &api, Some(&ada), "olli@acme.example", Role::Owner).await;
+    join(&node, &api, Some(&ada), "otto@acme.example", Role::Owner).await;
+    operator(&node)
+        .change_user(TENANT, &olli.id, api::manage::UserChange::Disable)
+        .await
+        .expect("the operator disables an owner");
+    wait_user(&api, &ada, &olli.email, "disabled").await;
+    let enable = json!({"status": "active"});
+    api.call(
+        Method::PATCH,
+        &format!("/v1/users/{}", olli.id),
+        Some(&ada.token),
+        Some(enable),
+    )
+    .await
+    .refused(403, "permission_denied", "an admin enabling an owner");
+    assert_eq!(
+        user(&api, &ada, &olli.email).await["status"],
+        "disabled",
+        "nothing changed"
+    );
+
+    let (pat, _) = invite(&node, TENANT, "pat@acme.example", Role::Owner).await;
+    wait_user(&api, &ada, "pat@acme.example", "invited").await;
+    let renew = json!({"email": "PAT@acme.example", "role": "viewer"});
+    api.call(Method::POST, "/v1/users", Some(&ada.token), Some(renew))
+        .await
+        .refused(
+            403,
+            "permission_denied",
+            "an admin renewing a pending owner's invitation",
+        );
+    let listed = user(&api, &ada, "pat@acme.example").await;
+    assert_eq!(
+        (listed["id"].as_str(), listed["role"].as_str()),
+        (Some(pat.as_str()), Some("owner"))
+    );
+
+    let form = send(
+        api.request(Method::POST, "/v1/login")
+            .header("content-type", "text/plain")
+            .body(format!(
+                r#"{{"tenant":"{TENANT}","email":"{}","password":"x="}}"#,
+                ada.email
+            )),
+    )
+    .await;
+    form.refused(415, "unsupported_media_type", "a body that does not say it is JSON");
+
+    let unknown = "nobody@acme.example";
+    for attempt in 1..=6 {
+        api.login(TENANT, unknown, "not-a-password-at-all").await.refused(
+            401,
+            "invalid_credentials",
+            &format!("unknown e-mail, attempt {attempt}"),
+        );
+    }
+    let locked = api.login(TENANT, unknown, "not-a-password-at-all").await;
+    locked.refused(429, "login_throttled", "an unknown e-mail locks like an account");
+    assert!(locked.message().contains("for this account"), "{}", locked.message());
+    node.finish().await;
+}
 
 /// A body over the limit, a body that is not JSON and a field the contract
 /// does not know: each refused with its JSON error, before any password is
