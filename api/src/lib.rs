@@ -279,6 +279,7 @@ fn router(state: Arc<AppState>) -> Router {
             axum::routing::patch(people::update_user).delete(people::delete_user),
         )
         .route("/v1/users/{id}/revoke-sessions", post(people::revoke_sessions))
+        .route("/v1/users/{id}/reset-two-factor", post(people::reset_two_factor))
         .route("/v1/groups", get(people::list_groups).post(people::create_group))
         .route(
             "/v1/groups/{id}",

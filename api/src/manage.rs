@@ -139,6 +139,25 @@ impl<'a> Manager<'a> {
         Ok(())
     }
 
+    /// Turns a user's two-factor authentication off (they lost the device
+    /// and their recovery codes): they enrol again at their next login where
+    /// the policy requires it. Their sessions and tokens stay.
+    pub async fn reset_two_factor(&self, scope: &str, user_id: &str) -> Result<(), ManageError> {
+        let event = ConfigEvent::UserTotpSet(schemas::UserTotpSet {
+            tenant_id: scope.to_owned(),
+            user_id: user_id.to_owned(),
+            sealed_seed: None,
+            kek_id: None,
+            recovery_sha256: Vec::new(),
+            changed_at: schemas::clock::now_micros(),
+            changed_by: self.actor.changed_by.clone(),
+        });
+        let details = BTreeMap::from([("by".to_owned(), "admin".to_owned())]);
+        let record = self.on_record(scope, AuditAction::TotpRemoved, &format!("user/{user_id}"), details)?;
+        commands::change(self.log, self.namespace, event, vec![record]).await?;
+        Ok(())
+    }
+
     pub async fn set_policy(&self, tenant: &str, two_factor_required: bool) -> Result<(), ManageError> {
         let event = ConfigEvent::TenantPolicySet(TenantPolicySet {
             tenant_id: tenant.to_owned(),

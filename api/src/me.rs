@@ -242,7 +242,7 @@ pub(crate) async fn totp_remove(State(state): State<Arc<AppState>>, ctx: Ctx, bo
         let required = scope == schemas::INSTALLATION || state.directory.read(|d| d.two_factor_required(&scope));
         if required {
             return Err(ApiError::PermissionDenied(
-                "two-factor authentication is required here and cannot be removed; enrol a new device by asking an admin".into(),
+                "two-factor authentication is required here and cannot be removed; to move it to a new device, ask an admin to reset it (POST /v1/users/{id}/reset-two-factor), then enrol again".into(),
             ));
         }
         let seed = totp_seed(&state, &caller.user)?

@@ -244,6 +244,27 @@ pub(crate) async fn revoke_sessions(State(state): State<Arc<AppState>>, Path(id)
     .await
 }
 
+pub(crate) async fn reset_two_factor(State(state): State<Arc<AppState>>, Path(id): Path<String>, ctx: Ctx) -> Response {
+    let path = "/v1/users/{id}/reset-two-factor";
+    with_caller(state, ctx, path, Accept::Any, |state, caller| async move {
+        caller.require(&state, Permission::ManageUsers, path).await?;
+        let user = target(&state, &caller, &id)?;
+        owner_rule(&caller, user.role == Role::Owner)?;
+        if user.totp.is_none() {
+            return Err(ApiError::Conflict(
+                "the user has no two-factor authentication to reset".into(),
+            ));
+        }
+        manager(&state, &caller)
+            .reset_two_factor(&caller.tenant, &id)
+            .await
+            .map_err(manage_error)?;
+        crate::session::refreshed(&state).await;
+        ok(serde_json::json!({"status": "ok"}))
+    })
+    .await
+}
+
 pub(crate) async fn list_groups(State(state): State<Arc<AppState>>, ctx: Ctx) -> Response {
     with_caller(state, ctx, "/v1/groups", Accept::Any, |state, caller| async move {
         if !caller.role().may(Permission::ManageGroups) {

@@ -60,7 +60,7 @@ end_to_end!(
 );
 
 /// An admin cannot enable a disabled owner nor renew (and so take over) a
-/// pending owner's invitation; an e-mail nobody has locks after the same
+/// pending owner's invitation, and resets a user's lost two-factor; an e-mail nobody has locks after the same
 /// failures as an account, with the same answer (a lockout tells nothing
 /// about which e-mails exist); a body that does not say it is JSON (a
 /// cross-site form) is refused.
@@ -116,6 +116,30 @@ async fn owners_are_out_of_admins_reach_and_unknown_names_lock_alike(node: Node)
     )
     .await;
     form.refused(415, "unsupported_media_type", "a body that does not say it is JSON");
+
+    // A lost phone: the admin resets the analyst's two-factor; her next
+    // login takes the password alone (the tenant does not require it).
+    let (lea, _, _) = enrolled(&node, &api, "lea@acme.example").await;
+    let reset = format!("/v1/users/{}/reset-two-factor", lea.id);
+    api.call(Method::POST, &reset, Some(&lea.token), None).await.refused(
+        403,
+        "permission_denied",
+        "an analyst resetting two-factor",
+    );
+    api.call(Method::POST, &reset, Some(&ada.token), None)
+        .await
+        .ok("the admin resets it");
+    let again = api.login(TENANT, &lea.email, &lea.password).await;
+    again.ok("a password login, no second step");
+    assert_eq!(again.body["status"], "ok", "{}", again.text);
+    assert_eq!(api.me(&lea.token).await.body["two_factor"], false);
+    let records = audit_records(&node).await;
+    assert!(
+        records.iter().any(|r| r.action == "user.totp_removed"
+            && r.actor_id == ada.id
+            && r.resource.as_deref() == Some(format!("user/{}", lea.id).as_str())),
+        "the reset is on record: {records:#?}"
+    );
 
     let unknown = "nobody@acme.example";
     for attempt in 1..=6 {

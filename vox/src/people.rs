@@ -64,6 +64,12 @@ pub enum UserCommand {
         tenant: String,
         user_id: String,
     },
+    /// Turn off a user's two-factor authentication (a lost device and recovery codes); they enrol again.
+    ResetTwoFactor {
+        #[arg(long)]
+        tenant: String,
+        user_id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -248,6 +254,16 @@ pub async fn user(command: UserCommand, settings: &Settings, out: &mut impl Writ
         UserCommand::Delete { tenant, user_id } => {
             change(tenant, user_id.clone(), UserChange::Delete).await?;
             writeln!(out, "deleted user {user_id}")?;
+        }
+        UserCommand::ResetTwoFactor { tenant, user_id } => {
+            let tenant = TenantId::parse(&tenant)?;
+            manager(log, settings)
+                .reset_two_factor(tenant.as_str(), &user_id)
+                .await?;
+            writeln!(
+                out,
+                "reset two-factor authentication of user {user_id}; they enrol again"
+            )?;
         }
         UserCommand::RevokeSessions { tenant, user_id } => {
             change(tenant, user_id.clone(), UserChange::RevokeSessions).await?;

@@ -1033,3 +1033,121 @@ async fn embedded_processor_is_exactly_once_through_random_sigkills() {
         "{kills} SIGKILLs; {ITEMS} items ({resent} raw records of resent batches), each input with exactly one output"
     );
 }
+
+/// The operator's people commands: invite (a token once, stored hashed),
+/// list, roles, groups, policy, support users and grants; refusals are one
+/// clear line and change nothing.
+#[test]
+fn people_commands_mirror_the_api_for_the_operator() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let run = |args: &[&str]| {
+        let output = embedded(args, &data).output().expect("run vox");
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let ok = |args: &[&str]| {
+        let (code, out, err) = run(args);
+        assert_eq!(code, Some(0), "{args:?}: {err}");
+        out
+    };
+    let value = |out: &str, key: &str| -> String {
+        out.lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")))
+            .unwrap_or_else(|| panic!("no {key} in {out}"))
+            .to_owned()
+    };
+    ok(&["tenant", "create", "acme"]);
+    let invited = ok(&[
+        "user",
+        "invite",
+        "--tenant",
+        "acme",
+        "--email",
+        "Aino@Acme.fi",
+        "--role",
+        "analyst",
+    ]);
+    let (user, token) = (value(&invited, "user_id"), value(&invited, "invitation_token"));
+    assert!(user.starts_with("usr_") && token.starts_with("vox_inv_"), "{invited}");
+    let listed = ok(&["user", "list", "--tenant", "acme"]);
+    assert!(
+        listed.contains(&format!("\"id\":\"{user}\"")) && listed.contains("\"status\":\"invited\""),
+        "{listed}"
+    );
+    assert!(!listed.contains(&token), "the token is shown once");
+    ok(&["user", "set-role", "--tenant", "acme", &user, "--role", "viewer"]);
+    ok(&[
+        "group",
+        "create",
+        "--tenant",
+        "acme",
+        "helsinki",
+        "--name",
+        "Helsinki stores",
+    ]);
+    ok(&["group", "add", "--tenant", "acme", "helsinki", &user]);
+    let groups = ok(&["group", "list", "--tenant", "acme"]);
+    assert!(groups.contains(&user) && groups.contains("Helsinki stores"), "{groups}");
+    ok(&["policy", "set", "--tenant", "acme", "--two-factor-required", "true"]);
+    let support = ok(&["support", "invite", "--email", "sam@vendor.example"]);
+    assert!(value(&support, "user_id").starts_with("usr_"), "{support}");
+    assert!(ok(&["support", "users"]).contains("sam@vendor.example"));
+    for (args, expected) in [
+        (
+            &[
+                "user",
+                "invite",
+                "--tenant",
+                "acme",
+                "--email",
+                "aino@acme.fi",
+                "--role",
+                "root",
+            ][..],
+            "not a tenant role",
+        ),
+        (
+            &[
+                "user",
+                "invite",
+                "--tenant",
+                "acme",
+                "--email",
+                "not-an-address",
+                "--role",
+                "viewer",
+            ][..],
+            "is not an e-mail address",
+        ),
+        (
+            &["user", "disable", "--tenant", "acme", "usr_0000000000000000"][..],
+            "does not exist",
+        ),
+        (
+            // Sam has not accepted: no grant for an inactive support user.
+            &[
+                "support",
+                "grant",
+                "--tenant",
+                "acme",
+                "--email",
+                "sam@vendor.example",
+                "--reason",
+                "ticket 1",
+            ][..],
+            "no active support user",
+        ),
+    ] {
+        let (code, _, err) = run(args);
+        assert_eq!(code, Some(1), "{args:?}");
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+        assert!(err.contains(expected), "{args:?}: {err}");
+    }
+    let after = ok(&["user", "list", "--tenant", "acme"]);
+    assert_eq!(after.lines().count(), 1, "the refusals added nobody: {after}");
+    assert!(after.contains("\"role\":\"viewer\""), "{after}");
+}
