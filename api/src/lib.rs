@@ -163,15 +163,25 @@ pub async fn run(
 ) -> Result<(), RunError> {
     https::telemetry::handle();
     telemetry::register();
-    // Making the hasher runs one bcrypt (its dummy hash): off the runtime.
-    let cost = settings.bcrypt_cost;
-    let hasher = tokio::task::spawn_blocking(move || login::password::Hasher::new(cost))
-        .await
-        .map_err(|e| RunError::Cost(e.to_string()))?
-        .map_err(|e| RunError::Cost(e.to_string()))?;
-    let topics: Vec<String> = Topic::ALL.iter().map(|t| t.name(&settings.namespace)).collect();
-    log.ensure_topics(&topics).await?;
-    let follower = ConfigFollower::new(&log, &Topic::Config.name(&settings.namespace)).await?;
+    tokio::pin!(shutdown);
+    // Starting reads the configuration from the log, which can take a
+    // while on a busy cluster: a stop asked meanwhile ends it.
+    let start = async {
+        // Making the hasher runs one bcrypt (its dummy hash): off the runtime.
+        let cost = settings.bcrypt_cost;
+        let hasher = tokio::task::spawn_blocking(move || login::password::Hasher::new(cost))
+            .await
+            .map_err(|e| RunError::Cost(e.to_string()))?
+            .map_err(|e| RunError::Cost(e.to_string()))?;
+        let topics: Vec<String> = Topic::ALL.iter().map(|t| t.name(&settings.namespace)).collect();
+        log.ensure_topics(&topics).await?;
+        let follower = ConfigFollower::new(&log, &Topic::Config.name(&settings.namespace)).await?;
+        Ok::<_, RunError>((hasher, follower))
+    };
+    let (hasher, follower) = tokio::select! {
+        started = start => started?,
+        () = &mut shutdown => return Ok(()),
+    };
     let (audit, audit_task) = audit::Sink::spawn(
         log.clone(),
         Topic::Audit.name(&settings.namespace),

@@ -159,6 +159,7 @@ async fn owners_are_out_of_admins_reach_and_unknown_names_lock_alike(node: Node)
 /// does not know: each refused with its JSON error, before any password is
 /// hashed.
 async fn oversized_and_malformed_bodies_are_refused_in_json(node: Node) {
+    node.wait_ready().await;
     let api = Api::new(&node);
     let huge = json!({"tenant": TENANT, "email": "x@acme.fi", "password": "p".repeat(api::MAX_BODY_BYTES)});
     api.call(Method::POST, "/v1/login", None, Some(huge))
