@@ -18,6 +18,16 @@ fn embedded(args: &[&str], data: &std::path::Path) -> std::process::Command {
     command
 }
 
+/// `vox <args>` on the embedded backends: exit code, stdout, stderr.
+fn run_embedded(args: &[&str], data: &std::path::Path) -> (Option<i32>, String, String) {
+    let output = embedded(args, data).output().expect("run vox");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 /// CLI errors are one line on stderr that says what to do, and exit 1.
 #[test]
 fn cli_errors_are_one_clear_line() {
@@ -54,14 +64,7 @@ fn cli_keeps_data_private_and_commands_repeatable() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("data");
-    let run = |args: &[&str]| {
-        let output = embedded(args, &data).output().expect("run vox");
-        (
-            output.status.code(),
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
-    };
+    let run = |args: &[&str]| run_embedded(args, &data);
     let mode = |p: &std::path::Path| std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777;
 
     let (code, _, err) = run(&["tenant", "create", "acme"]);
@@ -568,14 +571,7 @@ fn rules_are_validated_published_shown_and_dry_run() {
     let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples");
     let rules = format!("{examples}/rules.toml");
     let feedback = format!("{examples}/feedback.ndjson");
-    let run = |args: &[&str]| {
-        let output = embedded(args, &data).output().expect("run vox");
-        (
-            output.status.code(),
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
-    };
+    let run = |args: &[&str]| run_embedded(args, &data);
     let (code, out, err) = run(&["rules", "validate", &rules]);
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("valid; 7 rule(s)"), "{out}");
@@ -1041,14 +1037,7 @@ async fn embedded_processor_is_exactly_once_through_random_sigkills() {
 fn people_commands_mirror_the_api_for_the_operator() {
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("data");
-    let run = |args: &[&str]| {
-        let output = embedded(args, &data).output().expect("run vox");
-        (
-            output.status.code(),
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
-    };
+    let run = |args: &[&str]| run_embedded(args, &data);
     let ok = |args: &[&str]| {
         let (code, out, err) = run(args);
         assert_eq!(code, Some(0), "{args:?}: {err}");
