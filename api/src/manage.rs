@@ -11,8 +11,8 @@ use directory::commands::{self, AdminError, Invited};
 use directory::Role;
 use eventlog::{Log, Output};
 use schemas::{
-    ActorKind, AuditAction, ConfigEvent, GroupChanged, Outcome, SupportGrantChanged, TenantPolicySet, Topic,
-    UserChanged, INSTALLATION,
+    AccessGrantChanged, ActorKind, AuditAction, ConfigEvent, GroupChanged, Outcome, RestrictedTagsSet,
+    SupportGrantChanged, TenantPolicySet, Topic, UserChanged, INSTALLATION,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -261,5 +261,98 @@ impl<'a> Manager<'a> {
         )?;
         commands::change(self.log, self.namespace, event, vec![record]).await?;
         Ok(())
+    }
+
+    /// Grants `principal_kind` (`user` or `group`) `principal_id` of
+    /// `tenant` `level` (`read` or `export`) access to `collection` (None:
+    /// every collection), only to items with a tag `tag_filter` names
+    /// (`name:value` or `name`; empty: no filter): returns the grant id
+    /// (`ag_` and 16 hex digits). The directory checks the rest.
+    pub async fn grant_access(
+        &self,
+        tenant: &str,
+        principal_kind: &str,
+        principal_id: &str,
+        collection: Option<&str>,
+        level: &str,
+        tag_filter: &[String],
+    ) -> Result<String, ManageError> {
+        let grant_id = auth::new_id("ag_");
+        let event = ConfigEvent::AccessGrantChanged(AccessGrantChanged {
+            tenant_id: tenant.to_owned(),
+            grant_id: grant_id.clone(),
+            change: "granted".into(),
+            principal_kind: Some(principal_kind.to_owned()),
+            principal_id: Some(principal_id.to_owned()),
+            collection: collection.map(str::to_owned),
+            level: Some(level.to_owned()),
+            tag_filter: tag_filter.to_vec(),
+            changed_at: schemas::clock::now_micros(),
+            changed_by: self.actor.changed_by.clone(),
+        });
+        let details = BTreeMap::from([
+            ("change".to_owned(), "granted".to_owned()),
+            ("principal".to_owned(), format!("{principal_kind}:{principal_id}")),
+            ("collection".to_owned(), collection.unwrap_or("*").to_owned()),
+            ("level".to_owned(), level.to_owned()),
+            (
+                "tag_filter".to_owned(),
+                serde_json::to_string(tag_filter).unwrap_or_default(),
+            ),
+        ]);
+        let record = self.on_record(
+            tenant,
+            AuditAction::AccessGrantChanged,
+            &format!("access-grant/{grant_id}"),
+            details,
+        )?;
+        commands::change(self.log, self.namespace, event, vec![record]).await?;
+        Ok(grant_id)
+    }
+
+    /// Revokes an access grant that is in force.
+    pub async fn revoke_access(&self, tenant: &str, grant_id: &str) -> Result<(), ManageError> {
+        let event = ConfigEvent::AccessGrantChanged(AccessGrantChanged {
+            tenant_id: tenant.to_owned(),
+            grant_id: grant_id.to_owned(),
+            change: "revoked".into(),
+            principal_kind: None,
+            principal_id: None,
+            collection: None,
+            level: None,
+            tag_filter: Vec::new(),
+            changed_at: schemas::clock::now_micros(),
+            changed_by: self.actor.changed_by.clone(),
+        });
+        let details = BTreeMap::from([("change".to_owned(), "revoked".to_owned())]);
+        let record = self.on_record(
+            tenant,
+            AuditAction::AccessGrantChanged,
+            &format!("access-grant/{grant_id}"),
+            details,
+        )?;
+        commands::change(self.log, self.namespace, event, vec![record]).await?;
+        Ok(())
+    }
+
+    /// Replaces the tenant's restricted tag names with `names` (empty:
+    /// none); returns the list as stored (sorted, without duplicates).
+    pub async fn set_restricted_tags(&self, tenant: &str, names: &[String]) -> Result<Vec<String>, ManageError> {
+        let mut names = names.to_vec();
+        names.sort();
+        names.dedup();
+        let event = ConfigEvent::RestrictedTagsSet(RestrictedTagsSet {
+            tenant_id: tenant.to_owned(),
+            tag_names: names.clone(),
+            changed_at: schemas::clock::now_micros(),
+            changed_by: self.actor.changed_by.clone(),
+        });
+        let details = BTreeMap::from([(
+            "restricted_tags".to_owned(),
+            serde_json::to_string(&names).unwrap_or_default(),
+        )]);
+        let record = self.on_record(tenant, AuditAction::RestrictedTagsChanged, "restricted-tags", details)?;
+        commands::change(self.log, self.namespace, event, vec![record]).await?;
+        Ok(names)
     }
 }

@@ -46,6 +46,8 @@ EXPECTED = {
     "tenant_policy_set": {"tenant_id": "acme", "two_factor_required": True},
     "group_changed": {"group_id": "helsinki-stores", "change": "member_added", "name": None},
     "support_grant_changed": {"grant_id": "sg_0011223344556677", "reason": "ticket 4411: missing tags"},
+    "access_grant_changed": {"grant_id": "ag_0011223344556677", "principal_kind": "group", "tag_filter": ["store:helsinki", "hr"]},
+    "restricted_tags_set": {"tenant_id": "acme", "tag_names": ["hr", "legal"]},
     "audit_record": {"action": "feedback.batch", "outcome": "success", "details": {"accepted": "1"}},
 }
 

@@ -512,6 +512,51 @@ event!(
     ["support_grant_changed.v1.avsc"]
 );
 
+/// A grant of feedback access to a user or group of a tenant, or its
+/// revocation (the directory folds them; `access` states the rule).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccessGrantChanged {
+    pub tenant_id: String,
+    pub grant_id: String,
+    /// `granted` or `revoked`.
+    pub change: String,
+    /// `user` or `group` (granted).
+    #[serde(default)]
+    pub principal_kind: Option<String>,
+    #[serde(default)]
+    pub principal_id: Option<String>,
+    /// None: every collection of the tenant.
+    #[serde(default)]
+    pub collection: Option<String>,
+    /// `read` or `export` (granted).
+    #[serde(default)]
+    pub level: Option<String>,
+    /// `name:value` or `name`; empty: no filter.
+    #[serde(default)]
+    pub tag_filter: Vec<String>,
+    pub changed_at: i64,
+    pub changed_by: String,
+}
+event!(
+    AccessGrantChanged,
+    "vox.config.AccessGrantChanged",
+    ["access_grant_changed.v1.avsc"]
+);
+
+/// A tenant's restricted tag names, replaced whole.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RestrictedTagsSet {
+    pub tenant_id: String,
+    pub tag_names: Vec<String>,
+    pub changed_at: i64,
+    pub changed_by: String,
+}
+event!(
+    RestrictedTagsSet,
+    "vox.config.RestrictedTagsSet",
+    ["restricted_tags_set.v1.avsc"]
+);
+
 /// Declares [`ConfigEvent]`], the events that may appear on `vox.config`,
 /// from one list: the enum, the log key (the tenant), encoding, and decoding
 /// by the writer schema's fingerprint. Adding a configuration event adds a
@@ -574,6 +619,8 @@ config_events!(
     TenantPolicySet,
     GroupChanged,
     SupportGrantChanged,
+    AccessGrantChanged,
+    RestrictedTagsSet,
 );
 
 // ---------------------------------------------------------------- audit
@@ -667,6 +714,16 @@ pub fn all_versions() -> Vec<(&'static str, &'static str, &'static [SchemaVersio
             "support_grant_changed",
             SupportGrantChanged::NAME,
             SupportGrantChanged::versions(),
+        ),
+        (
+            "access_grant_changed",
+            AccessGrantChanged::NAME,
+            AccessGrantChanged::versions(),
+        ),
+        (
+            "restricted_tags_set",
+            RestrictedTagsSet::NAME,
+            RestrictedTagsSet::versions(),
         ),
         ("audit_record", AuditRecord::NAME, AuditRecord::versions()),
     ]

@@ -162,8 +162,9 @@ identifier!(
     GroupId, "group id", slug, SLUG_RULE
 );
 identifier!(
-    /// A support access grant: `sg_` and 16 hex digits, made by Vox.
-    GrantId, "grant id", token, "use the id Vox gave, such as sg_0011223344556677"
+    /// A grant, made by Vox: a support access grant (`sg_` and 16 hex
+    /// digits) or a feedback access grant (`ag_` and 16 hex digits).
+    GrantId, "grant id", token, "use the id Vox gave, such as ag_0011223344556677 or sg_0011223344556677"
 );
 identifier!(
     /// A feedback item's id (UUIDv5 of tenant, collection and external id).

@@ -24,6 +24,8 @@ pub struct Samples {
     pub policy: TenantPolicySet,
     pub group: GroupChanged,
     pub support_grant: SupportGrantChanged,
+    pub access_grant: AccessGrantChanged,
+    pub restricted_tags: RestrictedTagsSet,
     pub audit: AuditRecord,
 }
 
@@ -208,6 +210,24 @@ pub fn samples() -> Samples {
         changed_at: 13,
         changed_by: "user:usr_0011223344556677".into(),
     };
+    let access_grant = AccessGrantChanged {
+        tenant_id: "acme".into(),
+        grant_id: "ag_0011223344556677".into(),
+        change: "granted".into(),
+        principal_kind: Some("group".into()),
+        principal_id: Some("helsinki-stores".into()),
+        collection: Some("nps-2026".into()),
+        level: Some("read".into()),
+        tag_filter: vec!["store:helsinki".into(), "hr".into()],
+        changed_at: 14,
+        changed_by: "user:usr_0011223344556677".into(),
+    };
+    let restricted_tags = RestrictedTagsSet {
+        tenant_id: "acme".into(),
+        tag_names: vec!["hr".into(), "legal".into()],
+        changed_at: 15,
+        changed_by: "operator".into(),
+    };
     let audit = AuditRecord {
         audit_id: "9b2f0c1e-1111-4a2b-8c3d-000000000001".into(),
         tenant_id: Some("acme".into()),
@@ -238,6 +258,8 @@ pub fn samples() -> Samples {
         policy,
         group,
         support_grant,
+        access_grant,
+        restricted_tags,
         audit,
     }
 }
@@ -262,6 +284,8 @@ pub fn encoded() -> Result<Vec<(&'static str, Vec<u8>)>, CodecError> {
         ("tenant_policy_set", encode(&s.policy)?),
         ("group_changed", encode(&s.group)?),
         ("support_grant_changed", encode(&s.support_grant)?),
+        ("access_grant_changed", encode(&s.access_grant)?),
+        ("restricted_tags_set", encode(&s.restricted_tags)?),
         ("audit_record", encode(&s.audit)?),
     ])
 }

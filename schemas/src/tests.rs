@@ -129,6 +129,8 @@ fn every_event_round_trips() {
     round_trip(&samples.rotated);
     round_trip(&samples.revoked);
     round_trip(&samples.rules);
+    round_trip(&samples.access_grant);
+    round_trip(&samples.restricted_tags);
     round_trip(&samples.audit);
 }
 
@@ -177,6 +179,24 @@ fn config_events_decode_by_fingerprint() {
             client_id: "x".into(),
             secret_version: Some(1),
             revoked_at: 1,
+        }),
+        ConfigEvent::AccessGrantChanged(AccessGrantChanged {
+            tenant_id: "acme".into(),
+            grant_id: "ag_0011223344556677".into(),
+            change: "revoked".into(),
+            principal_kind: None,
+            principal_id: None,
+            collection: None,
+            level: None,
+            tag_filter: vec![],
+            changed_at: 1,
+            changed_by: "operator".into(),
+        }),
+        ConfigEvent::RestrictedTagsSet(RestrictedTagsSet {
+            tenant_id: "acme".into(),
+            tag_names: vec![],
+            changed_at: 1,
+            changed_by: "operator".into(),
         }),
     ];
     for e in events {

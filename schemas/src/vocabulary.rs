@@ -233,6 +233,20 @@ vocabulary!(
         SupportRequest = "support.request",
         /// A request the caller's role or scope does not allow.
         AccessDenied = "access.denied",
+        /// A feedback access grant given to a user or group, or revoked.
+        AccessGrantChanged = "access.grant_changed",
+        /// A tenant's restricted tag names replaced.
+        RestrictedTagsChanged = "tenant.restricted_tags_changed",
+        /// An analyst listed feedback items (the filter in the details, never the texts).
+        FeedbackListed = "feedback.listed",
+        /// An analyst read one feedback item.
+        FeedbackRead = "feedback.read",
+        /// An analyst computed aggregates over feedback.
+        FeedbackAggregated = "feedback.aggregated",
+        /// An analyst exported feedback.
+        FeedbackExported = "feedback.exported",
+        /// An analyst listed the tags of the feedback they may see.
+        TagsListed = "feedback.tags_listed",
     }
 );
 

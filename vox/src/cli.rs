@@ -12,7 +12,7 @@ use eventlog::Log;
 use schemas::{ClientId, CollectionId, TenantId, Topic};
 
 use crate::settings::{Secret, Settings, SettingsLayer};
-use crate::{admin, inspect, people, push, ruleset, serve};
+use crate::{admin, grants, inspect, people, push, ruleset, serve};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -76,6 +76,12 @@ enum Command {
     /// Manage the installation's support users and tenants' support access grants.
     #[command(subcommand)]
     Support(people::SupportCommand),
+    /// Manage a tenant's feedback access grants (users and groups, collections, tag filters).
+    #[command(subcommand)]
+    Grant(grants::GrantCommand),
+    /// Set or show a tenant's restricted tag names.
+    #[command(subcommand)]
+    RestrictedTags(grants::RestrictedTagsCommand),
     /// Send a JSON-array or NDJSON file of feedback items to an ingest node.
     Push {
         /// The file (`[...]` JSON array, or one JSON object per line).
@@ -399,6 +405,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Group(command) => people::group(command, &settings, &mut stdout).await?,
         Command::Policy(command) => people::policy(command, &settings, &mut stdout).await?,
         Command::Support(command) => people::support(command, &settings, &mut stdout).await?,
+        Command::Grant(command) => grants::grant(command, &settings, &mut stdout).await?,
+        Command::RestrictedTags(command) => grants::restricted_tags(command, &settings, &mut stdout).await?,
         Command::Process => {
             settings.require_kafka("process")?;
             let log = settings.open_log().await?;

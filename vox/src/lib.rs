@@ -6,6 +6,7 @@
 /// The configuration commands (`directory::commands`).
 pub use directory::commands as admin;
 pub mod cli;
+pub mod grants;
 pub mod inspect;
 pub mod people;
 pub mod push;

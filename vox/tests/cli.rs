@@ -1140,3 +1140,182 @@ fn people_commands_mirror_the_api_for_the_operator() {
     assert_eq!(after.lines().count(), 1, "the refusals added nobody: {after}");
     assert!(after.contains("\"role\":\"viewer\""), "{after}");
 }
+
+/// The operator's access commands: grants to a user and a group (listed
+/// with revoked ones), revocation, restricted tag names replaced whole;
+/// refusals are one clear line and change nothing.
+#[test]
+fn access_grants_and_restricted_tags_from_the_cli() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let run = |args: &[&str]| run_embedded(args, &data);
+    let ok = |args: &[&str]| {
+        let (code, out, err) = run(args);
+        assert_eq!(code, Some(0), "{args:?}: {err}");
+        out
+    };
+    let grant_id = |out: &str| -> String {
+        let id = out
+            .lines()
+            .find_map(|l| l.strip_prefix("grant_id="))
+            .unwrap_or_else(|| panic!("no grant_id in {out}"));
+        assert!(
+            id.len() == 19 && id.starts_with("ag_") && id[3..].bytes().all(|b| b.is_ascii_hexdigit()),
+            "{id}"
+        );
+        id.to_owned()
+    };
+    ok(&["tenant", "create", "acme"]);
+    ok(&["collection", "create", "--tenant", "acme", "surveys"]);
+    let invited = ok(&[
+        "user",
+        "invite",
+        "--tenant",
+        "acme",
+        "--email",
+        "aino@acme.fi",
+        "--role",
+        "analyst",
+    ]);
+    let user = invited
+        .lines()
+        .find_map(|l| l.strip_prefix("user_id="))
+        .expect("a user id")
+        .to_owned();
+    ok(&[
+        "group",
+        "create",
+        "--tenant",
+        "acme",
+        "helsinki",
+        "--name",
+        "Helsinki stores",
+    ]);
+
+    let to_user = grant_id(&ok(&[
+        "grant",
+        "add",
+        "--tenant",
+        "acme",
+        "--user",
+        &user,
+        "--collection",
+        "surveys",
+        "--level",
+        "export",
+        "--tag",
+        "store:helsinki",
+        "--tag",
+        "hr",
+    ]));
+    let to_group = grant_id(&ok(&["grant", "add", "--tenant", "acme", "--group", "helsinki"]));
+    let listed = ok(&["grant", "list", "--tenant", "acme"]);
+    let lines: Vec<serde_json::Value> = listed
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    let line = |id: &str| {
+        lines
+            .iter()
+            .find(|l| l["grant_id"] == id)
+            .unwrap_or_else(|| panic!("{id} in {listed}"))
+            .clone()
+    };
+    let first = line(&to_user);
+    assert_eq!(first["principal"], serde_json::json!({ "user": user }));
+    assert_eq!(
+        (
+            &first["collection"],
+            &first["level"],
+            &first["tag_filter"],
+            &first["active"]
+        ),
+        (
+            &serde_json::json!("surveys"),
+            &serde_json::json!("export"),
+            &serde_json::json!(["store:helsinki", "hr"]),
+            &serde_json::json!(true)
+        )
+    );
+    assert_eq!(first["granted_by"], "operator");
+    let second = line(&to_group);
+    assert_eq!(second["principal"], serde_json::json!({"group": "helsinki"}));
+    assert!(second["collection"].is_null(), "every collection: {second}");
+    assert_eq!(second["level"], "read", "the default level");
+
+    assert!(ok(&["grant", "revoke", "--tenant", "acme", &to_group]).contains(&to_group));
+    let after = ok(&["grant", "list", "--tenant", "acme"]);
+    assert_eq!(after.lines().count(), 2, "a revoked grant is still listed: {after}");
+    assert!(
+        after.contains("\"revoked_because\":\"revoked\"") && after.contains("\"active\":false"),
+        "{after}"
+    );
+
+    let set = ok(&["restricted-tags", "set", "--tenant", "acme", "legal", "hr", "legal"]);
+    assert_eq!(set.trim(), r#"{"restricted_tags":["hr","legal"]}"#);
+    let shown = ok(&["restricted-tags", "show", "--tenant", "acme"]);
+    assert_eq!(shown.trim(), r#"{"restricted_tags":["hr","legal"]}"#);
+
+    for (args, expected) in [
+        (
+            &[
+                "grant",
+                "add",
+                "--tenant",
+                "acme",
+                "--user",
+                &user,
+                "--collection",
+                "tickets",
+            ][..],
+            "collection 'tickets' does not exist in tenant 'acme'",
+        ),
+        (
+            &["grant", "add", "--tenant", "acme", "--group", "espoo"][..],
+            "group 'espoo' does not exist",
+        ),
+        (
+            &["grant", "add", "--tenant", "acme", "--user", &user, "--level", "write"][..],
+            "the level 'write' is not read or export",
+        ),
+        (
+            &["grant", "add", "--tenant", "acme", "--user", &user, "--tag", "store:"][..],
+            "'store:' is not a tag",
+        ),
+        (
+            &["grant", "add", "--tenant", "nobody", "--user", &user][..],
+            "create it first",
+        ),
+        (
+            &["grant", "revoke", "--tenant", "acme", &to_group][..],
+            "has ended already (revoked)",
+        ),
+        (
+            &["grant", "revoke", "--tenant", "acme", "ag_0000000000000000"][..],
+            "`vox grant list --tenant acme`",
+        ),
+        (
+            &["restricted-tags", "set", "--tenant", "acme", "hr:complaint"][..],
+            "'hr:complaint' is not a restricted tag name",
+        ),
+        (&["grant", "list", "--tenant", "nobody"][..], "create it first"),
+    ] {
+        let (code, _, err) = run(args);
+        assert_eq!(code, Some(1), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+        assert!(err.contains(expected), "{args:?}: {err}");
+    }
+    assert_eq!(
+        ok(&["grant", "list", "--tenant", "acme"]).lines().count(),
+        2,
+        "the refusals granted nothing"
+    );
+    let shown = ok(&["restricted-tags", "show", "--tenant", "acme"]);
+    assert_eq!(
+        shown.trim(),
+        r#"{"restricted_tags":["hr","legal"]}"#,
+        "nor changed the list"
+    );
+    let cleared = ok(&["restricted-tags", "set", "--tenant", "acme"]);
+    assert_eq!(cleared.trim(), r#"{"restricted_tags":[]}"#);
+}

@@ -11,6 +11,7 @@
 //! Ingest uses it to authenticate clients, the processor to re-check tenant
 //! isolation, the CLI to refuse invalid commands.
 
+pub mod access;
 pub mod commands;
 mod follow;
 pub mod people;
@@ -20,6 +21,7 @@ mod steps;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock};
 
+pub use self::access::{AccessGrant, AccessLevel, Principal, Revocation, RevokedBecause};
 pub use follow::ConfigFollower;
 pub use people::{Group, Permission, Role, Sealed, SupportGrant, Totp, User, UserStatus};
 pub use shared::SharedDirectory;
@@ -82,6 +84,15 @@ pub enum ConfigError {
     SupportGrantTooLong,
     #[error("support grant '{grant}' does not exist in tenant '{tenant}'")]
     UnknownGrant { tenant: String, grant: String },
+    /// An access grant or restricted tag list that breaks its rules.
+    #[error("{0}")]
+    InvalidAccess(String),
+    #[error("access grant '{grant}' does not exist in tenant '{tenant}'; list the grants with `vox grant list --tenant {tenant}` or GET /v1/grants")]
+    UnknownAccessGrant { tenant: String, grant: String },
+    #[error("access grant '{grant}' has ended already ({because}); nothing was revoked")]
+    AccessGrantEnded { grant: String, because: &'static str },
+    #[error("tenant '{tenant}' has {limit} access grants in force, the most it may have; revoke grants it no longer needs first")]
+    TooManyAccessGrants { tenant: String, limit: usize },
 }
 
 /// How an error names a scope: a tenant, or the installation.
@@ -245,6 +256,8 @@ pub struct Directory {
     rule_sets: HashMap<TenantId, Vec<PublishedRuleSet>>,
     /// Users, groups, login policies, support grants.
     people: people::People,
+    /// Access grants and restricted tag names.
+    access: self::access::AccessState,
 }
 
 /// The rule set of tenants that have published none.
@@ -301,6 +314,7 @@ impl Directory {
     pub fn apply(&mut self, event: &ConfigEvent) -> Result<(), ConfigError> {
         self.check(event)?;
         steps::dispatch!(event, e => e.apply(self));
+        self::access::follow_people(self, event);
         Ok(())
     }
 

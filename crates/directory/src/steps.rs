@@ -1,7 +1,8 @@
 //! Each configuration event's own step: whether it is valid from a state
 //! (`check`) and what it changes (`apply`, called only after `check`
 //! passed). Adding a configuration event adds its `impl Step` here and a
-//! line to [`dispatch`] (the people events' steps are in `people.rs`).
+//! line to [`dispatch`] (the people events' steps are in `people.rs`, the
+//! access events' in `access.rs`).
 
 use std::collections::BTreeMap;
 
@@ -44,6 +45,8 @@ macro_rules! dispatch {
             ConfigEvent::TenantPolicySet($e) => $body,
             ConfigEvent::GroupChanged($e) => $body,
             ConfigEvent::SupportGrantChanged($e) => $body,
+            ConfigEvent::AccessGrantChanged($e) => $body,
+            ConfigEvent::RestrictedTagsSet($e) => $body,
         }
     }};
 }
