@@ -14,10 +14,13 @@
 //!   (durable before the answer, through [`audit`]).
 
 mod error;
+mod feedback;
+mod grants;
 mod login_api;
 pub mod manage;
 mod me;
 mod people;
+pub mod query;
 mod session;
 pub mod telemetry;
 
@@ -148,6 +151,13 @@ pub(crate) struct AppState {
     /// Login attempts per source address.
     pub(crate) per_address: DefaultKeyedRateLimiter<IpAddr>,
     pub(crate) stopping: AtomicBool,
+    /// The key of the analyst API's page cursors (derived from the KEK, so
+    /// every node accepts every node's cursors).
+    pub(crate) cursor_key: [u8; 32],
+    /// Analyst queries (not exports) this node runs at once.
+    pub(crate) queries: tokio::sync::Semaphore,
+    /// Exports this node runs at once.
+    pub(crate) exports: Arc<tokio::sync::Semaphore>,
 }
 
 /// Serves the API until `shutdown` completes; then stops accepting, lets
@@ -197,6 +207,9 @@ pub async fn run(
         audit,
         per_address: DefaultKeyedRateLimiter::keyed(Quota::per_minute(per_minute)),
         stopping: AtomicBool::new(false),
+        cursor_key: cursor_key(&settings.kek),
+        queries: tokio::sync::Semaphore::new(feedback::MAX_QUERIES),
+        exports: Arc::new(tokio::sync::Semaphore::new(feedback::MAX_EXPORTS)),
         settings,
     });
     let background = tokio::spawn({
@@ -257,6 +270,11 @@ pub async fn run(
     Ok(served?)
 }
 
+fn cursor_key(kek: &Kek) -> [u8; 32] {
+    let derived = auth::signing::sign(&kek.to_hex(), "vox analyst API cursor key v1");
+    derived.try_into().expect("HMAC-SHA256 gives 32 bytes")
+}
+
 fn readiness(state: Arc<AppState>) -> https::ops::Readiness {
     Arc::new(move || {
         let age = state.directory.age();
@@ -272,6 +290,11 @@ fn readiness(state: Arc<AppState>) -> https::ops::Readiness {
 
 fn router(state: Arc<AppState>) -> Router {
     Router::new()
+        .route("/v1/feedback", get(feedback::list))
+        .route("/v1/feedback/{event_id}", get(feedback::one))
+        .route("/v1/aggregates", get(feedback::aggregates))
+        .route("/v1/export", get(feedback::export))
+        .route("/v1/tags", get(feedback::tags))
         .route("/v1/login", post(login_api::login))
         .route("/v1/login/totp", post(login_api::login_totp))
         .route("/v1/support/login", post(login_api::support_login))
@@ -306,6 +329,12 @@ fn router(state: Arc<AppState>) -> Router {
         )
         .route("/v1/support-grants/{id}", delete(people::revoke_grant))
         .route("/v1/support-grants/{id}/uses", get(people::grant_uses))
+        .route("/v1/grants", get(grants::list_grants).post(grants::grant))
+        .route("/v1/grants/{id}", delete(grants::revoke))
+        .route(
+            "/v1/restricted-tags",
+            get(grants::get_restricted).put(grants::set_restricted),
+        )
         .route("/healthz", get(|| async { "ok" }))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::map_response(too_large))

@@ -7,6 +7,11 @@ pub const LOGINS: &str = "vox_api_logins_total";
 /// Age in seconds of this node's copy of the configuration.
 pub const CONFIG_AGE: &str = "vox_api_config_age_seconds";
 
+/// Analyst API requests by endpoint (`list`, `read`, `aggregates`, `tags`, `export`).
+pub const FEEDBACK_REQUESTS: &str = "vox_api_feedback_requests_total";
+/// Rows written by exports.
+pub const EXPORT_ROWS: &str = "vox_api_export_rows_total";
+
 /// Registers every series with its zero value, so each exists from start-up.
 pub fn register() {
     metrics::counter!(REQUESTS, "status" => "401", "code" => "unauthenticated").increment(0);
@@ -14,4 +19,8 @@ pub fn register() {
         metrics::counter!(LOGINS, "outcome" => outcome).increment(0);
     }
     metrics::gauge!(CONFIG_AGE).set(0.0);
+    for endpoint in ["list", "read", "aggregates", "tags", "export"] {
+        metrics::counter!(FEEDBACK_REQUESTS, "endpoint" => endpoint).increment(0);
+    }
+    metrics::counter!(EXPORT_ROWS).increment(0);
 }

@@ -1,13 +1,20 @@
 -- Least privilege for Vox's read models on PostgreSQL (ARCHITECTURE.md, "PostgreSQL roles").
 --
 --   vox_migrate    owns schema public and Vox's tables; runs the migrations (sqlx, at connect)
---   vox_projector  SELECT, INSERT, UPDATE, DELETE on feedback, rejections, projector_offsets;
---                  TEMPORARY on the database (a projection step stages rows in a temp table)
---   vox_reader     SELECT on feedback and rejections, only the rows of the tenant its session
---                  names: SET vox.tenant_id = '<tenant>' (row-level security); writes nothing
---   vox_api        the people API: SELECT, INSERT, UPDATE, DELETE on its operational tables
---                  (sessions, totp_steps, totp_pending, recovery_codes_used, login_throttle,
---                  support_uses); nothing on the read models
+--   vox_projector  SELECT, INSERT, UPDATE, DELETE on feedback, feedback_tags, rejections,
+--                  projector_offsets; TEMPORARY on the database (a projection step stages rows
+--                  in a temp table)
+--   vox_reader     SELECT on feedback, feedback_tags and rejections, only the rows of the tenant
+--                  its session names: SET vox.tenant_id = '<tenant>' (row-level security);
+--                  writes nothing
+--   vox_api        the people and analyst API: SELECT, INSERT, UPDATE, DELETE on its operational
+--                  tables (sessions, totp_steps, totp_pending, recovery_codes_used,
+--                  login_throttle, support_uses); SELECT on feedback and feedback_tags, only the
+--                  rows of the tenant its transaction names: the store runs every analyst query
+--                  in a transaction that first runs SELECT set_config('vox.tenant_id', $1, true)
+--                  (SET LOCAL; row-level security, the second wall after the query's own
+--                  tenant_id = $1); without it, no rows. Nothing else of the read models
+--                  (no rejections, no offsets, no writes)
 --
 -- Run it as an administrator (a superuser, or a role with CREATEROLE that owns the database),
 -- connected to Vox's database, in one transaction:
@@ -76,17 +83,18 @@ GRANT USAGE ON SCHEMA public TO vox_projector, vox_reader, vox_api;
 
 -- The tables, once the migrations have made them: vox_migrate owns them (tables an earlier
 -- owner made are handed over), the projector writes the read models and its offsets, the
--- reader sees its tenant's rows. Row-level security is forced (it binds the owner too), so
--- every role that touches the rows has a policy: all rows for vox_migrate (data migrations)
--- and vox_projector, the session's tenant for vox_reader. current_setting(…, true) is NULL
--- when the session has not set vox.tenant_id: no rows then.
+-- reader and the API see their tenant's rows. Row-level security is forced (it binds the owner
+-- too), so every role that touches the rows has a policy: all rows for vox_migrate (data
+-- migrations) and vox_projector, the session's tenant for vox_reader, the transaction's tenant
+-- for vox_api (feedback and feedback_tags only). current_setting(…, true) is NULL when neither
+-- session nor transaction has set vox.tenant_id: no rows then.
 DO $$
 DECLARE
     t text;
     p text;
 BEGIN
-    FOREACH t IN ARRAY ARRAY['feedback', 'rejections', 'projector_offsets', '_sqlx_migrations', 'sessions',
-                             'totp_steps', 'totp_pending', 'recovery_codes_used', 'login_throttle',
+    FOREACH t IN ARRAY ARRAY['feedback', 'feedback_tags', 'rejections', 'projector_offsets', '_sqlx_migrations',
+                             'sessions', 'totp_steps', 'totp_pending', 'recovery_codes_used', 'login_throttle',
                              'support_uses'] LOOP
         IF to_regclass(format('public.%I', t)) IS NOT NULL THEN
             IF (SELECT relowner::regrole::text FROM pg_class WHERE oid = to_regclass(format('public.%I', t)))
@@ -97,7 +105,7 @@ BEGIN
         END IF;
     END LOOP;
 
-    FOREACH t IN ARRAY ARRAY['feedback', 'rejections', 'projector_offsets'] LOOP
+    FOREACH t IN ARRAY ARRAY['feedback', 'feedback_tags', 'rejections', 'projector_offsets'] LOOP
         IF to_regclass(format('public.%I', t)) IS NOT NULL THEN
             EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON public.%I TO vox_projector', t);
         END IF;
@@ -118,7 +126,7 @@ BEGIN
         END IF;
     END LOOP;
 
-    FOREACH t IN ARRAY ARRAY['feedback', 'rejections'] LOOP
+    FOREACH t IN ARRAY ARRAY['feedback', 'feedback_tags', 'rejections'] LOOP
         IF to_regclass(format('public.%I', t)) IS NOT NULL THEN
             EXECUTE format('GRANT SELECT ON public.%I TO vox_reader', t);
             EXECUTE format('ALTER TABLE public.%I ENABLE ROW LEVEL SECURITY', t);
@@ -126,13 +134,20 @@ BEGIN
             -- Made anew each time, so that a changed definition here takes effect.
             FOR p IN SELECT policyname FROM pg_policies
                      WHERE schemaname = 'public' AND tablename = t
-                       AND policyname IN ('vox_migrate_all', 'vox_projector_all', 'vox_reader_tenant') LOOP
+                       AND policyname IN ('vox_migrate_all', 'vox_projector_all', 'vox_reader_tenant',
+                                          'vox_api_tenant') LOOP
                 EXECUTE format('DROP POLICY %I ON public.%I', p, t);
             END LOOP;
             EXECUTE format('CREATE POLICY vox_migrate_all ON public.%I TO vox_migrate USING (true) WITH CHECK (true)', t);
             EXECUTE format('CREATE POLICY vox_projector_all ON public.%I TO vox_projector USING (true) WITH CHECK (true)', t);
             EXECUTE format('CREATE POLICY vox_reader_tenant ON public.%I FOR SELECT TO vox_reader '
                            'USING (tenant_id = current_setting(''vox.tenant_id'', true))', t);
+            -- The analyst API: the feedback and its tags, never the dead letters.
+            IF t IN ('feedback', 'feedback_tags') THEN
+                EXECUTE format('GRANT SELECT ON public.%I TO vox_api', t);
+                EXECUTE format('CREATE POLICY vox_api_tenant ON public.%I FOR SELECT TO vox_api '
+                               'USING (tenant_id = current_setting(''vox.tenant_id'', true))', t);
+            END IF;
         END IF;
     END LOOP;
 END

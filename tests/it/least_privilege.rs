@@ -860,10 +860,10 @@ fn row(tenant: &str, external_id: &str, text: &str) -> FeedbackRow {
         occurred_at: 1_762_161_262_000_000,
         text: Some(text.into()),
         language: Some("fi".into()),
-        metrics: serde_json::json!([]),
+        metrics: serde_json::json!([{"kind": "nps", "value": 9, "scale": [0, 10]}]),
         respondent: None,
         metadata: serde_json::json!({}),
-        tags: serde_json::json!([]),
+        tags: serde_json::json!([{"name": "store", "value": "hki", "source": "client", "rule_id": null, "rule_version": null}]),
         received_region: "eu".into(),
         processed_region: "eu".into(),
         received_at: 1_762_161_263_000_000,
@@ -944,7 +944,7 @@ async fn postgres_roles_have_least_privilege() {
     .await
     .expect("owners");
     assert!(
-        owners.iter().all(|(_, o)| *o == migrate) && owners.len() == 10,
+        owners.iter().all(|(_, o)| *o == migrate) && owners.len() == 11,
         "vox_migrate owns every table: {owners:?}"
     );
     // After the migrations (twice: idempotent): grants and row-level security.
@@ -1051,7 +1051,7 @@ async fn postgres_roles_have_least_privilege() {
         1
     );
     for (what, statement) in [
-        ("insert", "INSERT INTO feedback SELECT * FROM feedback"),
+        ("insert", "INSERT INTO feedback (tenant_id) VALUES ('x')"),
         ("update", "UPDATE feedback SET text = 'x'"),
         ("delete", "DELETE FROM rejections"),
         ("read the offsets", "SELECT count(*) FROM projector_offsets"),
@@ -1084,7 +1084,8 @@ async fn postgres_roles_have_least_privilege() {
     };
     assert_eq!(all, 3);
 
-    // vox_api: the people API's sessions and login state, nothing of the read models.
+    // vox_api: the people API's sessions and login state; of the read models only feedback and
+    // its tags, of the tenant its transaction names (row-level security).
     let api_store = Store::connect_postgres_migrated(&db.url_as(&api_role, &password))
         .await
         .expect("vox_api connects without migrating");
@@ -1114,8 +1115,50 @@ async fn postgres_roles_have_least_privilege() {
     let mut api_conn = sqlx::PgConnection::connect_with(&api_opts)
         .await
         .expect("api connection");
+    // Statements with no tenant predicate at all: the policy alone decides.
+    let tenants_in = |table: &str| format!("SELECT coalesce(string_agg(DISTINCT tenant_id, ','), '') FROM {table}");
+    for table in ["feedback", "feedback_tags"] {
+        let seen: String = sqlx::query_scalar(&tenants_in(table))
+            .fetch_one(&mut api_conn)
+            .await
+            .expect("vox_api may select");
+        assert_eq!(seen, "", "no tenant set: no rows of {table}");
+        for tenant in ["acme", "globex"] {
+            let mut tx = api_conn.begin().await.expect("begin");
+            sqlx::query("SELECT set_config('vox.tenant_id', $1, true)")
+                .bind(tenant)
+                .execute(&mut *tx)
+                .await
+                .expect("set the tenant for the transaction");
+            let seen: String = sqlx::query_scalar(&tenants_in(table))
+                .fetch_one(&mut *tx)
+                .await
+                .expect("select");
+            assert_eq!(seen, tenant, "{table}: only the transaction's tenant");
+            let asked_for_other: i64 =
+                sqlx::query_scalar(&format!("SELECT count(*) FROM {table} WHERE tenant_id <> $1"))
+                    .bind(tenant)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .expect("select");
+            assert_eq!(
+                asked_for_other, 0,
+                "{table}: asking for another tenant's rows finds none"
+            );
+            tx.commit().await.expect("commit");
+        }
+        // SET LOCAL ends with its transaction.
+        let seen: String = sqlx::query_scalar(&tenants_in(table))
+            .fetch_one(&mut api_conn)
+            .await
+            .expect("select");
+        assert_eq!(seen, "", "{table}: the tenant ended with the transaction");
+    }
     for (what, statement) in [
-        ("read feedback", "SELECT count(*) FROM feedback"),
+        ("insert feedback", "INSERT INTO feedback (tenant_id) VALUES ('x')"),
+        ("update feedback", "UPDATE feedback SET text = 'x'"),
+        ("delete feedback", "DELETE FROM feedback"),
+        ("write tags", "DELETE FROM feedback_tags"),
         ("read rejections", "SELECT count(*) FROM rejections"),
         ("read the offsets", "SELECT count(*) FROM projector_offsets"),
         ("create a table", "CREATE TABLE public.mine (x INT)"),
@@ -1126,6 +1169,66 @@ async fn postgres_roles_have_least_privilege() {
             "vox_api must not {what}"
         );
     }
+    // The analyst queries of the store work as vox_api (each sets its tenant for its transaction).
+    let analyst = access::Access {
+        tenant: "acme".into(),
+        grants: vec![access::Grant {
+            collection: None,
+            export: true,
+            tags: vec![access::TagRef::parse("store:hki").expect("a tag")],
+        }],
+        restricted: vec![],
+    };
+    let everything = access::Filter::default();
+    let listed = api_store
+        .list_feedback(&analyst, &everything, None, 10)
+        .await
+        .expect("vox_api lists feedback");
+    let mut expected_rows = acme_rows.clone();
+    expected_rows.sort_by(|a, b| (b.occurred_at, &b.event_id).cmp(&(a.occurred_at, &a.event_id)));
+    assert_eq!(listed, expected_rows);
+    assert_eq!(
+        api_store
+            .get_feedback(&analyst, &acme_rows[0].event_id)
+            .await
+            .expect("get"),
+        Some(acme_rows[0].clone())
+    );
+    assert_eq!(
+        api_store.get_feedback(&analyst, "ev-globex-g-1").await.expect("get"),
+        None
+    );
+    assert_eq!(
+        api_store
+            .count_feedback_visible(&analyst, &everything)
+            .await
+            .expect("count"),
+        2
+    );
+    let totals = api_store
+        .aggregate_feedback(&analyst, &everything, &access::GroupBy::Tag("store".into()))
+        .await
+        .expect("aggregate");
+    assert_eq!(
+        totals
+            .iter()
+            .map(|r| (r.key.clone(), r.items, r.promoters))
+            .collect::<Vec<_>>(),
+        [(Some("hki".to_owned()), 2, 2)]
+    );
+    assert_eq!(
+        api_store.visible_tags(&analyst, 10).await.expect("tags"),
+        [("store".to_owned(), "hki".to_owned(), 2)]
+    );
+    let (sender, mut receiver) = tokio::sync::mpsc::channel(1);
+    let (sent, exported) = tokio::join!(api_store.export_feedback(&analyst, &everything, sender), async {
+        let mut n = 0;
+        while receiver.recv().await.is_some() {
+            n += 1;
+        }
+        n
+    });
+    assert_eq!((sent.expect("export"), exported), (2, 2));
     drop(api_conn);
     // Closed now, not when dropped: the test database is dropped next.
     if let Store::Postgres(pool) = &api_store {

@@ -249,6 +249,7 @@ macro_rules! end_to_end {
     };
 }
 
+mod analyst;
 mod people;
 end_to_end!(
     examples_flow_through_every_role,

@@ -28,16 +28,16 @@ use serde_json::{json, Value};
 
 use crate::helpers::{self, Backend, Node, SecondApi};
 
-const TENANT: &str = "acme";
+pub(crate) const TENANT: &str = "acme";
 /// Time for a node to read a configuration change it did not make (it
 /// re-reads every 250 ms; generous for a loaded 2-core machine).
-const CATCH_UP: Duration = Duration::from_secs(5);
+pub(crate) const CATCH_UP: Duration = Duration::from_secs(5);
 /// Ended sessions and tokens are refused on every node within this.
-const AT_ONCE: Duration = Duration::from_secs(1);
+pub(crate) const AT_ONCE: Duration = Duration::from_secs(1);
 /// Between attempts at a throttled endpoint (login, invitations).
 const THROTTLED_PAUSE: Duration = Duration::from_millis(200);
 /// Between attempts at any other endpoint.
-const PAUSE: Duration = Duration::from_millis(50);
+pub(crate) const PAUSE: Duration = Duration::from_millis(50);
 
 end_to_end!(
     invite_login_totp_and_logout,
@@ -1702,25 +1702,25 @@ async fn happy_path(node: &Node, api: &Api) -> Trail {
 // ------------------------------------------------------------ helpers ----
 
 /// A client of one node's people API, trusting the node's CA.
-struct Api {
+pub(crate) struct Api {
     http: reqwest::Client,
     url: String,
 }
 
 /// An answer, read whole.
-struct Answer {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    text: String,
-    body: Value,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) headers: reqwest::header::HeaderMap,
+    pub(crate) text: String,
+    pub(crate) body: Value,
 }
 
 impl Api {
-    fn new(node: &Node) -> Api {
+    pub(crate) fn new(node: &Node) -> Api {
         Api::at(node, &node.api_url)
     }
 
-    fn at(node: &Node, url: &str) -> Api {
+    pub(crate) fn at(node: &Node, url: &str) -> Api {
         let pem = std::fs::read(&node.ca_cert).expect("the node's CA");
         let http = reqwest::Client::builder()
             .use_rustls_tls()
@@ -1731,11 +1731,11 @@ impl Api {
         Api { http, url: url.into() }
     }
 
-    fn request(&self, method: Method, path: &str) -> RequestBuilder {
+    pub(crate) fn request(&self, method: Method, path: &str) -> RequestBuilder {
         self.http.request(method, format!("{}{path}", self.url))
     }
 
-    async fn call(&self, method: Method, path: &str, bearer: Option<&str>, body: Option<Value>) -> Answer {
+    pub(crate) async fn call(&self, method: Method, path: &str, bearer: Option<&str>, body: Option<Value>) -> Answer {
         let mut request = self.request(method, path);
         if let Some(token) = bearer {
             request = request.bearer_auth(token);
@@ -1752,7 +1752,7 @@ impl Api {
             .await
     }
 
-    async fn login(&self, tenant: &str, email: &str, password: &str) -> Answer {
+    pub(crate) async fn login(&self, tenant: &str, email: &str, password: &str) -> Answer {
         let body = json!({"tenant": tenant, "email": email, "password": password});
         self.call(Method::POST, "/v1/login", None, Some(body)).await
     }
@@ -1776,7 +1776,7 @@ impl Api {
     }
 }
 
-async fn send(request: RequestBuilder) -> Answer {
+pub(crate) async fn send(request: RequestBuilder) -> Answer {
     let response = request.send().await.expect("the API answers");
     let status = response.status().as_u16();
     let headers = response.headers().clone();
@@ -1791,11 +1791,11 @@ async fn send(request: RequestBuilder) -> Answer {
 }
 
 impl Answer {
-    fn code(&self) -> &str {
+    pub(crate) fn code(&self) -> &str {
         self.body["error"]["code"].as_str().unwrap_or_default()
     }
 
-    fn message(&self) -> &str {
+    pub(crate) fn message(&self) -> &str {
         self.body["error"]["message"].as_str().unwrap_or_default()
     }
 
@@ -1809,7 +1809,7 @@ impl Answer {
     }
 
     #[track_caller]
-    fn field(&self, key: &str) -> String {
+    pub(crate) fn field(&self, key: &str) -> String {
         self.body[key]
             .as_str()
             .unwrap_or_else(|| panic!("no {key} in {}", self.text))
@@ -1817,35 +1817,35 @@ impl Answer {
     }
 
     #[track_caller]
-    fn ok(&self, what: &str) {
+    pub(crate) fn ok(&self, what: &str) {
         assert_eq!(self.status, 200, "{what}: {}", self.text);
     }
 
     /// A refusal: its status and stable code (and no internals).
     #[track_caller]
-    fn refused(&self, status: u16, code: &str, what: &str) {
+    pub(crate) fn refused(&self, status: u16, code: &str, what: &str) {
         assert_eq!((self.status, self.code()), (status, code), "{what}: {}", self.text);
         assert!(!self.message().is_empty(), "{what}: a message says what to do");
     }
 }
 
 /// A tenant's user with a session.
-struct Person {
-    id: String,
-    email: String,
-    password: String,
-    token: String,
-    csrf: String,
+pub(crate) struct Person {
+    pub(crate) id: String,
+    pub(crate) email: String,
+    pub(crate) password: String,
+    pub(crate) token: String,
+    pub(crate) csrf: String,
 }
 
 /// Waits a little between attempts, until its time is up.
-struct Patience {
+pub(crate) struct Patience {
     until: Instant,
     pause: Duration,
 }
 
 impl Patience {
-    fn new(within: Duration, pause: Duration) -> Patience {
+    pub(crate) fn new(within: Duration, pause: Duration) -> Patience {
         Patience {
             until: Instant::now() + within,
             pause,
@@ -1853,7 +1853,7 @@ impl Patience {
     }
 
     /// Pauses and answers true, or answers false when the time is up.
-    async fn again(&self) -> bool {
+    pub(crate) async fn again(&self) -> bool {
         if Instant::now() >= self.until {
             return false;
         }
@@ -1864,7 +1864,7 @@ impl Patience {
 
 /// Creates the tenants once every role of the node has started (and made
 /// its topics).
-async fn tenants(node: &Node, ids: &[&str]) {
+pub(crate) async fn tenants(node: &Node, ids: &[&str]) {
     node.wait_ready().await;
     for id in ids {
         directory::commands::create_tenant(
@@ -1879,7 +1879,7 @@ async fn tenants(node: &Node, ids: &[&str]) {
     }
 }
 
-fn operator(node: &Node) -> Manager<'_> {
+pub(crate) fn operator(node: &Node) -> Manager<'_> {
     Manager {
         log: &node.log,
         namespace: &node.namespace,
@@ -1889,7 +1889,7 @@ fn operator(node: &Node) -> Manager<'_> {
 }
 
 /// The operator invites `email`: the user id and the invitation token.
-async fn invite(node: &Node, scope: &str, email: &str, role: Role) -> (String, String) {
+pub(crate) async fn invite(node: &Node, scope: &str, email: &str, role: Role) -> (String, String) {
     let (invited, token) = operator(node)
         .invite(scope, email, role)
         .await
@@ -1898,7 +1898,7 @@ async fn invite(node: &Node, scope: &str, email: &str, role: Role) -> (String, S
 }
 
 /// A strong password no other test uses.
-fn new_password() -> String {
+pub(crate) fn new_password() -> String {
     format!("amber-{}-quokka", &uuid::Uuid::new_v4().simple().to_string()[..10])
 }
 
@@ -1967,7 +1967,7 @@ async fn config_len(node: &Node) -> usize {
 }
 
 /// Accepts an invitation the operator just wrote, once the node knows it.
-async fn accept_when_known(api: &Api, invitation: &str, password: &str) -> Answer {
+pub(crate) async fn accept_when_known(api: &Api, invitation: &str, password: &str) -> Answer {
     let patience = Patience::new(CATCH_UP, THROTTLED_PAUSE);
     loop {
         let answer = api.accept(invitation, password).await;
@@ -1980,7 +1980,7 @@ async fn accept_when_known(api: &Api, invitation: &str, password: &str) -> Answe
 /// The operator invites `email` to acme; the person accepts and logs in.
 /// With an `admin`, the wait for the node to read the invitation goes
 /// through the (unthrottled) user list.
-async fn join(node: &Node, api: &Api, admin: Option<&Person>, email: &str, role: Role) -> Person {
+pub(crate) async fn join(node: &Node, api: &Api, admin: Option<&Person>, email: &str, role: Role) -> Person {
     let (id, invitation) = invite(node, TENANT, email, role).await;
     if let Some(admin) = admin {
         wait_user(api, admin, email, "invited").await;

@@ -250,7 +250,10 @@ mod tests {
         Grant {
             collection: collection.map(str::to_owned),
             export: false,
-            tags: tags.iter().map(|t| TagRef::parse(t).unwrap()).collect(),
+            tags: tags
+                .iter()
+                .map(|t| TagRef::parse(t).expect("the test made it so"))
+                .collect(),
         }
     }
 
@@ -310,21 +313,27 @@ mod tests {
     #[test]
     fn tag_references_parse_and_refuse() {
         assert_eq!(
-            TagRef::parse("store:helsinki").unwrap(),
+            TagRef::parse("store:helsinki").expect("the test made it so"),
             TagRef {
                 name: "store".into(),
                 value: Some("helsinki".into())
             }
         );
         assert_eq!(
-            TagRef::parse("url:http://x").unwrap().value.as_deref(),
+            TagRef::parse("url:http://x")
+                .expect("the test made it so")
+                .value
+                .as_deref(),
             Some("http://x")
         );
-        assert_eq!(TagRef::parse("hr").unwrap().value, None);
+        assert_eq!(TagRef::parse("hr").expect("the test made it so").value, None);
         for bad in ["", ":x", "x:", "a\nb", &"n".repeat(129)] {
             assert!(TagRef::parse(bad).is_err(), "{bad:?}");
         }
-        assert_eq!(TagRef::parse("store:espoo").unwrap().to_string(), "store:espoo");
+        assert_eq!(
+            TagRef::parse("store:espoo").expect("the test made it so").to_string(),
+            "store:espoo"
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 /// `a == b` without an early exit: the time depends on the lengths only
 /// (which are public: codes and tokens have a fixed length), never on the
 /// position of the first difference.
-pub(crate) fn eq(a: &[u8], b: &[u8]) -> bool {
+pub fn eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

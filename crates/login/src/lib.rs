@@ -19,7 +19,7 @@
 //! arguments) and storage (hashes in, hashes out), so every rule here is
 //! testable without either.
 
-mod constant_time;
+pub mod constant_time;
 pub mod password;
 pub mod token;
 pub mod totp;

@@ -7,6 +7,14 @@
 //! content (a client's retry) changes nothing, so a replayed batch changes
 //! nothing and the newest version in log order wins.
 //!
+//! Each step also writes what the analyst API's queries need: columns
+//! derived from the JSON (`src/derived.rs`), the items' tags in
+//! `feedback_tags`, and the full-text index (a generated `tsvector` on
+//! PostgreSQL, an FTS5 table kept by triggers on SQLite). The queries
+//! themselves (`src/analyst.rs`) are compiled for both databases by one
+//! compiler (`src/query.rs`) from an [`access::Access`] and an
+//! [`access::Filter`].
+//!
 //! The store also holds the operational state of the people API (sessions
 //! and tokens, the second factor, login throttling, uses of support access:
 //! `src/people.rs`). That state is not derived from the log:
@@ -20,7 +28,11 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::SqlitePool;
 use sqlx::Row;
 
+mod derived;
 mod people;
+pub mod query;
+mod search;
+pub use analyst::AggregateRow;
 pub use people::{NewSession, SessionKind, SessionRow, SupportUse, Throttle};
 
 /// The PostgreSQL schema's migrations, embedded in the binary.
@@ -199,17 +211,28 @@ macro_rules! feedback_columns {
     };
 }
 
-/// A later event of an item replaces the row only when its content differs.
-macro_rules! upsert_feedback {
+/// The columns derived from a row's JSON (`src/derived.rs`), on both databases.
+macro_rules! derived_columns {
     () => {
-        "ON CONFLICT (event_id) DO UPDATE SET \
+        "nps, csat, csat_satisfied, ces, language_key"
+    };
+}
+
+/// A later event of an item replaces the row only when its content differs
+/// (`$extra`: more derived columns to set).
+macro_rules! upsert_feedback {
+    ($extra:literal) => {
+        concat!(
+            "ON CONFLICT (event_id) DO UPDATE SET \
          client_id = excluded.client_id, batch_id = excluded.batch_id, channel = excluded.channel, \
          occurred_at = excluded.occurred_at, text = excluded.text, language = excluded.language, \
          metrics = excluded.metrics, respondent = excluded.respondent, metadata = excluded.metadata, \
          tags = excluded.tags, received_region = excluded.received_region, \
          processed_region = excluded.processed_region, received_at = excluded.received_at, \
-         processed_at = excluded.processed_at \
-         WHERE feedback.channel IS DISTINCT FROM excluded.channel \
+         processed_at = excluded.processed_at, nps = excluded.nps, csat = excluded.csat, \
+         csat_satisfied = excluded.csat_satisfied, ces = excluded.ces, language_key = excluded.language_key",
+            $extra,
+            " WHERE feedback.channel IS DISTINCT FROM excluded.channel \
          OR feedback.occurred_at IS DISTINCT FROM excluded.occurred_at \
          OR feedback.text IS DISTINCT FROM excluded.text \
          OR feedback.language IS DISTINCT FROM excluded.language \
@@ -217,6 +240,7 @@ macro_rules! upsert_feedback {
          OR feedback.respondent IS DISTINCT FROM excluded.respondent \
          OR feedback.metadata IS DISTINCT FROM excluded.metadata \
          OR feedback.tags IS DISTINCT FROM excluded.tags"
+        )
     };
 }
 
@@ -245,6 +269,9 @@ async fn insert_rows_postgres(tx: &mut sqlx::PgConnection, projection: &Projecti
     }
     if !rounds.is_empty() {
         insert_feedback_postgres(tx, &rounds).await?;
+        // Each item's tags as its final version in the step has them.
+        let finals: Vec<&FeedbackRow> = latest.values().map(|&(_, f)| f).collect();
+        replace_tags_postgres(tx, &finals).await?;
     }
     let dead = &projection.rejections;
     if !dead.is_empty() {
@@ -274,6 +301,38 @@ async fn insert_rows_postgres(tx: &mut sqlx::PgConnection, projection: &Projecti
     Ok(())
 }
 
+/// Replaces the tags of `rows`' items in `feedback_tags` by theirs (the
+/// tenant as the item's stored row has it).
+async fn replace_tags_postgres(tx: &mut sqlx::PgConnection, rows: &[&FeedbackRow]) -> Result<(), StoreError> {
+    let event_ids: Vec<&str> = rows.iter().map(|f| f.event_id.as_str()).collect();
+    sqlx::query("DELETE FROM feedback_tags WHERE event_id = ANY($1::text[])")
+        .bind(&event_ids)
+        .execute(&mut *tx)
+        .await?;
+    let (mut ids, mut names, mut values) = (Vec::new(), Vec::new(), Vec::new());
+    for f in rows {
+        for (name, value) in derived::tags(f) {
+            ids.push(f.event_id.as_str());
+            names.push(name);
+            values.push(value);
+        }
+    }
+    if !ids.is_empty() {
+        sqlx::query(
+            "INSERT INTO feedback_tags (tenant_id, event_id, name, value) \
+             SELECT f.tenant_id, t.event_id, t.name, t.value \
+             FROM UNNEST($1::text[], $2::text[], $3::text[]) AS t(event_id, name, value) \
+             JOIN feedback f ON f.event_id = t.event_id ON CONFLICT DO NOTHING",
+        )
+        .bind(&ids)
+        .bind(&names)
+        .bind(&values)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
+}
+
 /// The rounds of feedback rows: `COPY` into a temporary staging table (the
 /// fastest way into PostgreSQL), then one `INSERT ... SELECT` upsert per
 /// round.
@@ -286,7 +345,8 @@ async fn insert_feedback_postgres(tx: &mut sqlx::PgConnection, rounds: &[Vec<&Fe
             "CREATE TEMP TABLE feedback_stage (round INTEGER NOT NULL, tenant_id TEXT, collection TEXT, \
              external_id TEXT, event_id TEXT, client_id TEXT, batch_id TEXT, channel TEXT, occurred_at BIGINT, \
              text TEXT, language TEXT, metrics TEXT, respondent TEXT, metadata TEXT, tags TEXT, \
-             received_region TEXT, processed_region TEXT, received_at BIGINT, processed_at BIGINT) \
+             received_region TEXT, processed_region TEXT, received_at BIGINT, processed_at BIGINT, \
+             nps FLOAT8, csat FLOAT8, csat_satisfied BOOLEAN, ces FLOAT8, language_key TEXT, text_config TEXT) \
              ON COMMIT DELETE ROWS",
         )
         .execute(&mut *tx)
@@ -302,7 +362,9 @@ async fn insert_feedback_postgres(tx: &mut sqlx::PgConnection, rounds: &[Vec<&Fe
         .copy_in_raw(concat!(
             "COPY feedback_stage (round, ",
             feedback_columns!(),
-            ") FROM STDIN"
+            ", ",
+            derived_columns!(),
+            ", text_config) FROM STDIN"
         ))
         .await?;
     if let Err(e) = copy.send(data).await {
@@ -314,10 +376,14 @@ async fn insert_feedback_postgres(tx: &mut sqlx::PgConnection, rounds: &[Vec<&Fe
         sqlx::query(concat!(
             "INSERT INTO feedback (",
             feedback_columns!(),
-            ") SELECT tenant_id, collection, external_id, event_id, client_id, batch_id, channel, occurred_at, text, \
-             language, metrics::jsonb, respondent, metadata::jsonb, tags::jsonb, received_region, processed_region, \
-             received_at, processed_at FROM feedback_stage WHERE round = $1 ",
-            upsert_feedback!()
+            ", ",
+            derived_columns!(),
+            ", text_config) SELECT tenant_id, collection, external_id, event_id, client_id, batch_id, channel, \
+             occurred_at, text, language, metrics::jsonb, respondent, metadata::jsonb, tags::jsonb, received_region, \
+             processed_region, received_at, processed_at, ",
+            derived_columns!(),
+            ", text_config FROM feedback_stage WHERE round = $1 ",
+            upsert_feedback!(", text_config = excluded.text_config")
         ))
         .bind(round)
         .execute(&mut *tx)
@@ -368,6 +434,14 @@ fn copy_row(out: &mut Vec<u8>, round: usize, f: &FeedbackRow) {
     text(out, Some(&f.processed_region));
     text(out, Some(&f.received_at.to_string()));
     text(out, Some(&f.processed_at.to_string()));
+    let d = derived::derive(f);
+    let number = |v: Option<f64>| v.map(|v| v.to_string());
+    text(out, number(d.nps).as_deref());
+    text(out, number(d.csat).as_deref());
+    text(out, d.csat_satisfied.map(|s| if s { "t" } else { "f" }));
+    text(out, number(d.ces).as_deref());
+    text(out, d.language_key.as_deref());
+    text(out, Some(d.text_config));
     out.push(b'\n');
 }
 
@@ -400,8 +474,15 @@ fn same_content(a: &FeedbackRow, b: &FeedbackRow) -> bool {
 /// as row-by-row upserts.
 async fn insert_rows_sqlite(tx: &mut sqlx::SqliteConnection, projection: &Projection) -> Result<(), StoreError> {
     for chunk in projection.feedback.chunks(500) {
-        let mut insert = sqlx::QueryBuilder::new(concat!("INSERT INTO feedback (", feedback_columns!(), ") "));
+        let mut insert = sqlx::QueryBuilder::new(concat!(
+            "INSERT INTO feedback (",
+            feedback_columns!(),
+            ", ",
+            derived_columns!(),
+            ") "
+        ));
         insert.push_values(chunk, |mut row, f| {
+            let d = derived::derive(f);
             row.push_bind(&f.tenant_id)
                 .push_bind(&f.collection)
                 .push_bind(&f.external_id)
@@ -419,9 +500,45 @@ async fn insert_rows_sqlite(tx: &mut sqlx::SqliteConnection, projection: &Projec
                 .push_bind(&f.received_region)
                 .push_bind(&f.processed_region)
                 .push_bind(f.received_at)
-                .push_bind(f.processed_at);
+                .push_bind(f.processed_at)
+                .push_bind(d.nps)
+                .push_bind(d.csat)
+                .push_bind(d.csat_satisfied)
+                .push_bind(d.ces)
+                .push_bind(d.language_key);
         });
-        insert.push(concat!(" ", upsert_feedback!()));
+        insert.push(concat!(" ", upsert_feedback!("")));
+        insert.build().execute(&mut *tx).await?;
+    }
+    // Each item's tags as its final version in the step has them.
+    let mut finals: std::collections::HashMap<&str, &FeedbackRow> = std::collections::HashMap::new();
+    for f in &projection.feedback {
+        finals.insert(&f.event_id, f);
+    }
+    let finals: Vec<&FeedbackRow> = finals.into_values().collect();
+    for chunk in finals.chunks(500) {
+        let mut delete = sqlx::QueryBuilder::new("DELETE FROM feedback_tags WHERE event_id IN (");
+        let mut ids = delete.separated(", ");
+        for f in chunk {
+            ids.push_bind(&f.event_id);
+        }
+        delete.push(")");
+        delete.build().execute(&mut *tx).await?;
+    }
+    let tags: Vec<(&str, &str, &str)> = finals
+        .iter()
+        .flat_map(|f| derived::tags(f).into_iter().map(|(n, v)| (f.event_id.as_str(), n, v)))
+        .collect();
+    for chunk in tags.chunks(500) {
+        // The tenant as the item's stored row has it.
+        let mut insert = sqlx::QueryBuilder::new(
+            "INSERT INTO feedback_tags (tenant_id, event_id, name, value) \
+             SELECT f.tenant_id, t.column1, t.column2, t.column3 FROM (",
+        );
+        insert.push_values(chunk, |mut row, (id, name, value)| {
+            row.push_bind(*id).push_bind(*name).push_bind(*value);
+        });
+        insert.push(") AS t JOIN feedback f ON f.event_id = t.column1 WHERE TRUE ON CONFLICT DO NOTHING");
         insert.build().execute(&mut *tx).await?;
     }
     for chunk in projection.rejections.chunks(500) {
@@ -473,6 +590,8 @@ macro_rules! feedback_from_row {
         })
     }};
 }
+
+mod analyst;
 
 macro_rules! rejection_from_row {
     ($r:expr) => {{
@@ -631,6 +750,7 @@ impl Store {
     /// support uses) is not a read model and stays.
     pub async fn reset(&self) -> Result<(), StoreError> {
         let sql = [
+            "DELETE FROM feedback_tags",
             "DELETE FROM feedback",
             "DELETE FROM rejections",
             "DELETE FROM projector_offsets",

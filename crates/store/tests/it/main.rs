@@ -40,6 +40,82 @@ impl Fixture {
         }
     }
 
+    fn is_postgres(&self) -> bool {
+        matches!(self.backend, Backend::Postgres(_))
+    }
+
+    /// Writes `rows` as an older Vox did: only the migrations before
+    /// `version` applied, the rows inserted with the columns of that
+    /// schema. The next [`Fixture::open`] migrates the rest.
+    async fn rows_of_an_older_schema(&self, version: i64, rows: &[FeedbackRow]) {
+        let dir = if self.is_postgres() { "postgres" } else { "sqlite" };
+        let path = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations")).join(dir);
+        let mut migrator = sqlx::migrate::Migrator::new(path).await.expect("migrations");
+        migrator.migrations = migrator
+            .migrations
+            .iter()
+            .filter(|m| m.version < version)
+            .cloned()
+            .collect::<Vec<_>>()
+            .into();
+        let insert = |json: &str| {
+            format!(
+                "INSERT INTO feedback (tenant_id, collection, external_id, event_id, client_id, batch_id, channel, \
+                 occurred_at, text, language, metrics, respondent, metadata, tags, received_region, processed_region, \
+                 received_at, processed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11{json}, $12, \
+                 $13{json}, $14{json}, $15, $16, $17, $18)"
+            )
+        };
+        macro_rules! insert_rows {
+            ($pool:expr, $sql:expr) => {
+                for r in rows {
+                    sqlx::query(&$sql)
+                        .bind(&r.tenant_id)
+                        .bind(&r.collection)
+                        .bind(&r.external_id)
+                        .bind(&r.event_id)
+                        .bind(&r.client_id)
+                        .bind(&r.batch_id)
+                        .bind(&r.channel)
+                        .bind(r.occurred_at)
+                        .bind(&r.text)
+                        .bind(&r.language)
+                        .bind(r.metrics.to_string())
+                        .bind(&r.respondent)
+                        .bind(r.metadata.to_string())
+                        .bind(r.tags.to_string())
+                        .bind(&r.received_region)
+                        .bind(&r.processed_region)
+                        .bind(r.received_at)
+                        .bind(r.processed_at)
+                        .execute($pool)
+                        .await
+                        .expect("a row of the older schema");
+                }
+            };
+        }
+        match &self.backend {
+            Backend::Sqlite(dir) => {
+                let pool = sqlx::SqlitePool::connect_with(
+                    sqlx::sqlite::SqliteConnectOptions::new()
+                        .filename(dir.path().join("store.sqlite"))
+                        .create_if_missing(true),
+                )
+                .await
+                .expect("open sqlite");
+                migrator.run(&pool).await.expect("older migrations");
+                insert_rows!(&pool, insert(""));
+                pool.close().await;
+            }
+            Backend::Postgres(db) => {
+                let pool = sqlx::PgPool::connect(&db.url).await.expect("connect postgres");
+                migrator.run(&pool).await.expect("older migrations");
+                insert_rows!(&pool, insert("::jsonb"));
+                pool.close().await;
+            }
+        }
+    }
+
     async fn finish(self) {
         if let Backend::Postgres(db) = self.backend {
             db.drop_now().await;
@@ -1025,3 +1101,8 @@ conformance!(
     reset_keeps_the_people_state,
     racing_nodes_accept_a_one_time_value_once,
 );
+
+// The analyst queries: their conformance suite and the oracle property test.
+mod items;
+mod oracle;
+mod query;

@@ -1,0 +1,291 @@
+//! The analyst API's queries over the feedback read model: every one
+//! permission-filtered by an [`Access`] (compiled by [`crate::query`], the
+//! same SQL shape on both databases). On PostgreSQL each runs in a read-only
+//! transaction that first sets `vox.tenant_id` to the access's tenant
+//! (`set_config(..., true)`, i.e. `SET LOCAL`): row-level security
+//! (`deploy/postgres/roles.sql`) then hides every other tenant's rows from a
+//! role without BYPASSRLS, whatever the SQL says.
+
+use access::{Access, Filter, GroupBy, Position};
+use futures_util::TryStreamExt;
+use sqlx::postgres::PgPool;
+use sqlx::Row;
+
+use crate::query::{compile, Compiled, Dialect, Param, Select};
+use crate::{FeedbackRow, Store, StoreError};
+
+/// One group of [`Store::aggregate_feedback`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct AggregateRow {
+    /// The collection, the tag's value, the day or the week's Monday
+    /// (`YYYY-MM-DD`) or the month (`YYYY-MM`); `None` for
+    /// [`GroupBy::Nothing`].
+    pub key: Option<String>,
+    pub items: u64,
+    /// Items with an NPS answer; of them promoters (9–10) and detractors
+    /// (0–6).
+    pub nps_responses: u64,
+    pub promoters: u64,
+    pub detractors: u64,
+    pub csat_responses: u64,
+    pub csat_mean: Option<f64>,
+    /// CSAT answers in the top quarter of their scale ([`access::csat_satisfied`]).
+    pub csat_satisfied: u64,
+    pub ces_responses: u64,
+    pub ces_mean: Option<f64>,
+}
+
+/// Binds a compiled query's parameters, in order.
+macro_rules! bind_params {
+    ($query:expr, $params:expr) => {{
+        let mut query = $query;
+        for param in $params {
+            query = match param {
+                Param::Text(text) => query.bind(text.as_str()),
+                Param::Int(n) => query.bind(*n),
+                Param::Float(x) => query.bind(*x),
+            };
+        }
+        query
+    }};
+}
+
+/// A read-only transaction whose `vox.tenant_id` is `tenant` (until it ends).
+async fn tenant_transaction(
+    pool: &PgPool,
+    tenant: &str,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
+    let mut tx = pool.begin_with("BEGIN READ ONLY").await?;
+    sqlx::query("SELECT set_config('vox.tenant_id', $1, true)")
+        .bind(tenant)
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
+}
+
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or_default()
+}
+
+macro_rules! aggregate_from_row {
+    ($r:expr) => {{
+        let r = $r;
+        Ok::<_, StoreError>(AggregateRow {
+            key: r.try_get(0)?,
+            items: count(r.try_get(1)?),
+            nps_responses: count(r.try_get(2)?),
+            promoters: count(r.try_get(3)?),
+            detractors: count(r.try_get(4)?),
+            csat_responses: count(r.try_get(5)?),
+            csat_mean: r.try_get(6)?,
+            csat_satisfied: count(r.try_get(7)?),
+            ces_responses: count(r.try_get(8)?),
+            ces_mean: r.try_get(9)?,
+        })
+    }};
+}
+
+impl Store {
+    fn dialect(&self) -> Dialect {
+        match self {
+            Store::Sqlite(_) => Dialect::Sqlite,
+            Store::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    /// The feedback items `access` sees that `filter` selects, newest first
+    /// (`occurred_at`, then `event_id`, descending), starting after `after`,
+    /// at most `limit` (ask one more than a page to learn whether another
+    /// page follows).
+    pub async fn list_feedback(
+        &self,
+        access: &Access,
+        filter: &Filter,
+        after: Option<&Position>,
+        limit: usize,
+    ) -> Result<Vec<FeedbackRow>, StoreError> {
+        let select = Select::Rows {
+            after,
+            limit: Some(limit),
+        };
+        self.rows(access, compile(self.dialect(), access, filter, select)).await
+    }
+
+    /// The item with `event_id` if `access` sees it; `None` when there is
+    /// no such item and when it is not visible (the caller cannot tell).
+    pub async fn get_feedback(&self, access: &Access, event_id: &str) -> Result<Option<FeedbackRow>, StoreError> {
+        let compiled = compile(self.dialect(), access, &Filter::default(), Select::One { event_id });
+        Ok(self.rows(access, compiled).await?.into_iter().next())
+    }
+
+    async fn rows(&self, access: &Access, c: Compiled) -> Result<Vec<FeedbackRow>, StoreError> {
+        match self {
+            Store::Sqlite(p) => {
+                let rows = bind_params!(sqlx::query(&c.sql), &c.params).fetch_all(p).await?;
+                rows.iter().map(|r| feedback_from_row!(r)).collect()
+            }
+            Store::Postgres(p) => {
+                let mut tx = tenant_transaction(p, &access.tenant).await?;
+                let rows = bind_params!(sqlx::query(&c.sql), &c.params).fetch_all(&mut *tx).await?;
+                tx.commit().await?;
+                rows.iter().map(|r| feedback_from_row!(r)).collect()
+            }
+        }
+    }
+
+    /// How many items `access` sees that `filter` selects.
+    pub async fn count_feedback_visible(&self, access: &Access, filter: &Filter) -> Result<u64, StoreError> {
+        let c = compile(self.dialect(), access, filter, Select::Count);
+        let n: i64 = match self {
+            Store::Sqlite(p) => bind_params!(sqlx::query_scalar(&c.sql), &c.params).fetch_one(p).await?,
+            Store::Postgres(p) => {
+                let mut tx = tenant_transaction(p, &access.tenant).await?;
+                let n = bind_params!(sqlx::query_scalar(&c.sql), &c.params)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                n
+            }
+        };
+        Ok(count(n))
+    }
+
+    /// NPS, CSAT and CES figures of the items `access` sees that `filter`
+    /// selects, per group (computed by the database), ordered by key.
+    /// [`GroupBy::Nothing`] gives one row (with key `None`), also over no
+    /// items; by tag, an item counts once for each value of the tag it has.
+    pub async fn aggregate_feedback(
+        &self,
+        access: &Access,
+        filter: &Filter,
+        group: &GroupBy,
+    ) -> Result<Vec<AggregateRow>, StoreError> {
+        let c = compile(self.dialect(), access, filter, Select::Aggregate(group));
+        match self {
+            Store::Sqlite(p) => {
+                let rows = bind_params!(sqlx::query(&c.sql), &c.params).fetch_all(p).await?;
+                rows.iter().map(|r| aggregate_from_row!(r)).collect()
+            }
+            Store::Postgres(p) => {
+                let mut tx = tenant_transaction(p, &access.tenant).await?;
+                let rows = bind_params!(sqlx::query(&c.sql), &c.params).fetch_all(&mut *tx).await?;
+                tx.commit().await?;
+                rows.iter().map(|r| aggregate_from_row!(r)).collect()
+            }
+        }
+    }
+
+    /// Sends every item `access` sees that `filter` selects into `rows`,
+    /// newest first, from one query read as a stream (memory does not grow
+    /// with the result). Stops early, with `Ok`, when the receiver is
+    /// dropped. Returns how many rows were sent. Give it
+    /// [`Access::for_export`]: this method does not look at `export`.
+    pub async fn export_feedback(
+        &self,
+        access: &Access,
+        filter: &Filter,
+        rows: tokio::sync::mpsc::Sender<FeedbackRow>,
+    ) -> Result<u64, StoreError> {
+        let select = Select::Rows {
+            after: None,
+            limit: None,
+        };
+        let c = compile(self.dialect(), access, filter, select);
+        let mut sent = 0;
+        match self {
+            Store::Sqlite(p) => {
+                let mut stream = bind_params!(sqlx::query(&c.sql), &c.params).fetch(p);
+                while let Some(r) = stream.try_next().await? {
+                    if rows.send(feedback_from_row!(&r)?).await.is_err() {
+                        break;
+                    }
+                    sent += 1;
+                }
+            }
+            Store::Postgres(p) => {
+                let mut tx = tenant_transaction(p, &access.tenant).await?;
+                {
+                    let mut stream = bind_params!(sqlx::query(&c.sql), &c.params).fetch(&mut *tx);
+                    while let Some(r) = stream.try_next().await? {
+                        if rows.send(feedback_from_row!(&r)?).await.is_err() {
+                            break;
+                        }
+                        sent += 1;
+                    }
+                }
+                // Ending the transaction reads (and drops) what the server
+                // still sends of a stopped export.
+                tx.commit().await?;
+            }
+        }
+        Ok(sent)
+    }
+
+    /// The distinct tags `(name, value, items)` of the items `access` sees,
+    /// by name and value, at most `limit`.
+    pub async fn visible_tags(&self, access: &Access, limit: usize) -> Result<Vec<(String, String, u64)>, StoreError> {
+        let c = compile(self.dialect(), access, &Filter::default(), Select::Tags { limit });
+        let rows: Vec<(String, String, i64)> = match self {
+            Store::Sqlite(p) => bind_params!(sqlx::query_as(&c.sql), &c.params).fetch_all(p).await?,
+            Store::Postgres(p) => {
+                let mut tx = tenant_transaction(p, &access.tenant).await?;
+                let rows = bind_params!(sqlx::query_as(&c.sql), &c.params)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                rows
+            }
+        };
+        Ok(rows.into_iter().map(|(n, v, c)| (n, v, count(c))).collect())
+    }
+
+    /// The database's plan for [`Store::list_feedback`]'s first page of
+    /// `limit` (for benchmarks and index work): PostgreSQL's `EXPLAIN
+    /// (ANALYZE, BUFFERS)` (it runs the query), SQLite's `EXPLAIN QUERY
+    /// PLAN`, one line per plan line.
+    pub async fn explain_list(&self, access: &Access, filter: &Filter, limit: usize) -> Result<String, StoreError> {
+        let select = Select::Rows {
+            after: None,
+            limit: Some(limit),
+        };
+        self.explain(access, compile(self.dialect(), access, filter, select))
+            .await
+    }
+
+    /// The database's plan for [`Store::aggregate_feedback`], as
+    /// [`Store::explain_list`].
+    pub async fn explain_aggregate(
+        &self,
+        access: &Access,
+        filter: &Filter,
+        group: &GroupBy,
+    ) -> Result<String, StoreError> {
+        self.explain(
+            access,
+            compile(self.dialect(), access, filter, Select::Aggregate(group)),
+        )
+        .await
+    }
+
+    async fn explain(&self, access: &Access, c: Compiled) -> Result<String, StoreError> {
+        let lines: Vec<String> = match self {
+            Store::Sqlite(p) => {
+                let sql = format!("EXPLAIN QUERY PLAN {}", c.sql);
+                let rows = bind_params!(sqlx::query(&sql), &c.params).fetch_all(p).await?;
+                rows.iter()
+                    .map(|r| r.try_get::<String, _>(3))
+                    .collect::<Result<_, _>>()?
+            }
+            Store::Postgres(p) => {
+                let sql = format!("EXPLAIN (ANALYZE, BUFFERS) {}", c.sql);
+                let mut tx = tenant_transaction(p, &access.tenant).await?;
+                let lines = bind_params!(sqlx::query_scalar(&sql), &c.params)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                lines
+            }
+        };
+        Ok(lines.join("\n"))
+    }
+}

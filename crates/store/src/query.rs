@@ -1,0 +1,677 @@
+//! The one query compiler of the analyst API, for both databases: an
+//! [`Access`] (who asks), a [`Filter`] (what they ask for), an optional
+//! [`Position`] and what to [`Select`] become SQL text with `$n`
+//! placeholders and the [`Param`]s to bind to them. No value is ever
+//! written into the SQL text: tenants, collections, tag names and values,
+//! languages, full-text queries and positions are all bound. The dialects
+//! differ only in the full-text clause, calendar periods, the JSON columns'
+//! type, and whether a tag subquery also names the tenant (for each
+//! planner's sake: see `Builder::tags_of_the_item`).
+//!
+//! The SQL always starts its conditions with `f.tenant_id = $1` (the first
+//! wall; on PostgreSQL row-level security is the second) and then the
+//! permission predicate, which follows [`access::visible`] grant by grant:
+//!
+//! ```text
+//! [f.collection = c] AND [EXISTS a tag of the item that one of the grant's TagRefs names]
+//!   AND NOT EXISTS (a tag of the item whose name is restricted and that no TagRef of the grant names)
+//! ```
+//!
+//! Grants are OR-ed; unfiltered grants merge into one `f.collection IN
+//! (...)` (no collection test when one is for all collections); no grants
+//! select nothing (`FALSE`).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use access::{Access, Filter, GroupBy, Metric, Position, TagMatch, TagRef};
+
+use crate::derived::TEXT_CONFIGS;
+use crate::search::fts5_query;
+
+/// The database a query is compiled for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Postgres,
+    Sqlite,
+}
+
+/// A value bound to a placeholder (`$1` is the first).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Param {
+    Text(String),
+    Int(i64),
+    Float(f64),
+}
+
+/// SQL text and its parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Compiled {
+    pub sql: String,
+    pub params: Vec<Param>,
+}
+
+/// What a query returns.
+#[derive(Debug, Clone, Copy)]
+pub enum Select<'a> {
+    /// Feedback rows (the columns of [`crate::FeedbackRow`], in its order),
+    /// newest first (`occurred_at` descending, then `event_id` descending),
+    /// those after `after` in that order, at most `limit`.
+    Rows {
+        after: Option<&'a Position>,
+        limit: Option<usize>,
+    },
+    /// The feedback row of one event id.
+    One { event_id: &'a str },
+    /// `COUNT(*)`.
+    Count,
+    /// One row per group, ordered by key: key, items, NPS responses,
+    /// promoters, detractors, CSAT responses, CSAT mean, CSAT satisfied, CES
+    /// responses, CES mean.
+    Aggregate(&'a GroupBy),
+    /// Distinct tags of the selected items: name, value, items; by name and
+    /// value, at most `limit`.
+    Tags { limit: usize },
+}
+
+/// NPS promoters score at least this, detractors at most
+/// [`NPS_DETRACTOR_MAX`] ([`access::nps_promoter`], [`access::nps_detractor`]).
+const NPS_PROMOTER_MIN: &str = "9";
+const NPS_DETRACTOR_MAX: &str = "6";
+
+/// Compiles a query over the items `access` sees that `filter` selects.
+pub fn compile(dialect: Dialect, access: &Access, filter: &Filter, select: Select<'_>) -> Compiled {
+    let mut q = Builder {
+        dialect,
+        params: Vec::new(),
+    };
+    let tenant = q.text(&access.tenant);
+    debug_assert_eq!(tenant, "$1");
+    let mut conditions = vec![format!("f.tenant_id = {tenant}")];
+    conditions.push(q.permission(access));
+    q.filter(filter, &mut conditions);
+    let sql = match select {
+        Select::Rows { after, limit } => {
+            if let Some(p) = after {
+                let at = q.bind(Param::Int(p.occurred_at));
+                let id = q.text(&p.event_id);
+                // The first part bounds the index range; the second is the exact keyset test.
+                conditions.push(format!(
+                    "f.occurred_at <= {at} AND (f.occurred_at < {at} OR (f.occurred_at = {at} AND f.event_id < {id}))"
+                ));
+            }
+            let limit = match limit {
+                Some(n) => format!(" LIMIT {}", q.bind(Param::Int(i64::try_from(n).unwrap_or(i64::MAX)))),
+                None => String::new(),
+            };
+            format!(
+                "SELECT {} FROM feedback f WHERE {} ORDER BY f.occurred_at DESC, f.event_id DESC{limit}",
+                row_columns(dialect),
+                conditions.join(" AND ")
+            )
+        }
+        Select::One { event_id } => {
+            conditions.push(format!("f.event_id = {}", q.text(event_id)));
+            format!(
+                "SELECT {} FROM feedback f WHERE {}",
+                row_columns(dialect),
+                conditions.join(" AND ")
+            )
+        }
+        Select::Count => format!("SELECT COUNT(*) FROM feedback f WHERE {}", conditions.join(" AND ")),
+        Select::Aggregate(group) => {
+            let (key, join) = match group {
+                GroupBy::Nothing => ("CAST(NULL AS TEXT)".to_owned(), String::new()),
+                GroupBy::Collection => ("f.collection".to_owned(), String::new()),
+                GroupBy::Tag(name) => (
+                    "g.value".to_owned(),
+                    format!(
+                        " JOIN feedback_tags g ON g.tenant_id = f.tenant_id AND g.event_id = f.event_id AND g.name = {}",
+                        q.text(name)
+                    ),
+                ),
+                GroupBy::Day | GroupBy::Week | GroupBy::Month => (period(dialect, group), String::new()),
+            };
+            let grouped = if matches!(group, GroupBy::Nothing) {
+                ""
+            } else {
+                " GROUP BY group_key ORDER BY group_key"
+            };
+            format!(
+                "SELECT {key} AS group_key, COUNT(*), COUNT(f.nps), \
+                 COALESCE(SUM(CASE WHEN f.nps >= {NPS_PROMOTER_MIN} THEN 1 ELSE 0 END), 0), \
+                 COALESCE(SUM(CASE WHEN f.nps <= {NPS_DETRACTOR_MAX} THEN 1 ELSE 0 END), 0), \
+                 COUNT(f.csat), AVG(f.csat), COALESCE(SUM(CASE WHEN f.csat_satisfied THEN 1 ELSE 0 END), 0), \
+                 COUNT(f.ces), AVG(f.ces) \
+                 FROM feedback f{join} WHERE {}{grouped}",
+                conditions.join(" AND ")
+            )
+        }
+        Select::Tags { limit } => {
+            let limit = q.bind(Param::Int(i64::try_from(limit).unwrap_or(i64::MAX)));
+            format!(
+                "SELECT vt.name, vt.value, COUNT(*) FROM feedback f JOIN feedback_tags vt ON vt.tenant_id = f.tenant_id AND vt.event_id = f.event_id \
+                 WHERE {} GROUP BY vt.name, vt.value ORDER BY vt.name, vt.value LIMIT {limit}",
+                conditions.join(" AND ")
+            )
+        }
+    };
+    Compiled { sql, params: q.params }
+}
+
+/// The feedback row's columns (PostgreSQL's JSONB read as text).
+fn row_columns(dialect: Dialect) -> String {
+    let json = match dialect {
+        Dialect::Postgres => "::text",
+        Dialect::Sqlite => "",
+    };
+    format!(
+        "f.tenant_id, f.collection, f.external_id, f.event_id, f.client_id, f.batch_id, f.channel, f.occurred_at, \
+         f.text, f.language, f.metrics{json}, f.respondent, f.metadata{json}, f.tags{json}, f.received_region, \
+         f.processed_region, f.received_at, f.processed_at"
+    )
+}
+
+/// The calendar period of `occurred_at` (microseconds, UTC) as text:
+/// `YYYY-MM-DD` (day; week: its Monday) or `YYYY-MM`.
+fn period(dialect: Dialect, group: &GroupBy) -> String {
+    // Whole seconds, rounded down (also before 1970).
+    let secs = "((f.occurred_at - (((f.occurred_at % 1000000) + 1000000) % 1000000)) / 1000000)";
+    match dialect {
+        Dialect::Postgres => {
+            let at = format!("(TIMESTAMP '1970-01-01 00:00:00' + {secs} * INTERVAL '1 second')");
+            match group {
+                GroupBy::Week => format!("to_char(date_trunc('week', {at}), 'YYYY-MM-DD')"),
+                GroupBy::Month => format!("to_char({at}, 'YYYY-MM')"),
+                _ => format!("to_char({at}, 'YYYY-MM-DD')"),
+            }
+        }
+        Dialect::Sqlite => match group {
+            // The next Sunday (or this one), six days back: the Monday of the ISO week.
+            GroupBy::Week => format!("date({secs}, 'unixepoch', 'weekday 0', '-6 days')"),
+            GroupBy::Month => format!("strftime('%Y-%m', {secs}, 'unixepoch')"),
+            _ => format!("strftime('%Y-%m-%d', {secs}, 'unixepoch')"),
+        },
+    }
+}
+
+fn metric_column(metric: Metric) -> &'static str {
+    match metric {
+        Metric::Nps => "f.nps",
+        Metric::Csat => "f.csat",
+        Metric::Ces => "f.ces",
+    }
+}
+
+/// `(a AND b)`; `TRUE` for no conditions.
+fn all_of(conditions: Vec<String>) -> String {
+    match conditions.len() {
+        0 => "TRUE".to_owned(),
+        1 => conditions.into_iter().next().expect("one"),
+        _ => format!("({})", conditions.join(" AND ")),
+    }
+}
+
+/// `(a OR b)`; `FALSE` for no alternatives.
+fn any_of(alternatives: Vec<String>) -> String {
+    match alternatives.len() {
+        0 => "FALSE".to_owned(),
+        1 => alternatives.into_iter().next().expect("one"),
+        _ => format!("({})", alternatives.join(" OR ")),
+    }
+}
+
+fn distinct(list: &[String]) -> BTreeSet<&str> {
+    list.iter().map(String::as_str).collect()
+}
+
+/// Escapes `%`, `_` and the escape character itself for `LIKE ... ESCAPE '\'`.
+fn like_literal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+struct Builder {
+    dialect: Dialect,
+    params: Vec<Param>,
+}
+
+impl Builder {
+    /// Binds a value; returns its placeholder.
+    fn bind(&mut self, param: Param) -> String {
+        self.params.push(param);
+        format!("${}", self.params.len())
+    }
+
+    fn text(&mut self, text: &str) -> String {
+        self.bind(Param::Text(text.to_owned()))
+    }
+
+    /// `$3, $4, $5`.
+    fn texts<'a>(&mut self, texts: impl IntoIterator<Item = &'a str>) -> String {
+        texts.into_iter().map(|t| self.text(t)).collect::<Vec<_>>().join(", ")
+    }
+
+    /// The tags (alias `t`) of the item `f` that meet `condition`. On
+    /// PostgreSQL also by tenant: the planner turns such an `EXISTS` into a
+    /// hashed subplan read once from the tag index `(tenant_id, name, value,
+    /// event_id)` (without the tenant it would read every tenant's tags).
+    /// SQLite runs it per row, by the primary key `(event_id, name, value)`;
+    /// there the tenant term would lure it to the tag index, a scan of the
+    /// tenant's tags per row.
+    fn tags_of_the_item(&self, t: &str, condition: &str) -> String {
+        let tenant = match self.dialect {
+            Dialect::Postgres => format!("{t}.tenant_id = $1 AND "),
+            Dialect::Sqlite => String::new(),
+        };
+        format!("SELECT 1 FROM feedback_tags {t} WHERE {tenant}{t}.event_id = f.event_id AND {condition}")
+    }
+
+    /// Whether a tag row (alias `t`) is one that `refs` names: name-only
+    /// references as `t.name IN (...)`, the others by name and value.
+    fn named_by<'a>(&mut self, t: &str, refs: impl IntoIterator<Item = &'a TagRef>) -> String {
+        let mut any_value = BTreeSet::new();
+        let mut values: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        for r in refs {
+            match &r.value {
+                None => {
+                    any_value.insert(r.name.as_str());
+                }
+                Some(v) => {
+                    values.entry(&r.name).or_default().insert(v);
+                }
+            }
+        }
+        let mut alternatives = Vec::new();
+        if !any_value.is_empty() {
+            alternatives.push(format!("{t}.name IN ({})", self.texts(any_value.iter().copied())));
+        }
+        for (name, values) in values.into_iter().filter(|(n, _)| !any_value.contains(n)) {
+            let name = self.text(name);
+            alternatives.push(format!("({t}.name = {name} AND {t}.value IN ({}))", self.texts(values)));
+        }
+        any_of(alternatives)
+    }
+
+    /// `NOT EXISTS` a tag of the item whose name is restricted and that no
+    /// reference of `refs` names; `None` when no restricted tag can be one.
+    fn no_unnamed_restricted(&mut self, restricted: &BTreeSet<&str>, refs: &[TagRef]) -> Option<String> {
+        let mut whole = Vec::new();
+        let mut partly: Vec<(&str, BTreeSet<&str>)> = Vec::new();
+        for &name in restricted {
+            let named: Vec<&TagRef> = refs.iter().filter(|r| r.name == name).collect();
+            if named.iter().any(|r| r.value.is_none()) {
+                continue; // every value of the name is named
+            }
+            if named.is_empty() {
+                whole.push(name);
+            } else {
+                partly.push((name, named.iter().filter_map(|r| r.value.as_deref()).collect()));
+            }
+        }
+        let mut unnamed = Vec::new();
+        if !whole.is_empty() {
+            unnamed.push(format!("rt.name IN ({})", self.texts(whole)));
+        }
+        for (name, values) in partly {
+            let name = self.text(name);
+            unnamed.push(format!(
+                "(rt.name = {name} AND rt.value NOT IN ({}))",
+                self.texts(values)
+            ));
+        }
+        (!unnamed.is_empty()).then(|| format!("NOT EXISTS ({})", self.tags_of_the_item("rt", &any_of(unnamed))))
+    }
+
+    /// The permission predicate ([`access::visible`] without the tenant).
+    fn permission(&mut self, access: &Access) -> String {
+        let restricted: BTreeSet<&str> = access.restricted.iter().map(String::as_str).collect();
+        let mut every_collection = false;
+        let mut collections = BTreeSet::new();
+        let mut filtered: Vec<(Option<&str>, BTreeSet<&TagRef>)> = Vec::new();
+        for grant in &access.grants {
+            if grant.tags.is_empty() {
+                match &grant.collection {
+                    None => every_collection = true,
+                    Some(c) => {
+                        collections.insert(c.as_str());
+                    }
+                }
+            } else {
+                let key = (grant.collection.as_deref(), grant.tags.iter().collect::<BTreeSet<_>>());
+                if !filtered.contains(&key) {
+                    filtered.push(key);
+                }
+            }
+        }
+        let mut alternatives = Vec::new();
+        if every_collection || !collections.is_empty() {
+            let mut conditions = Vec::new();
+            if !every_collection {
+                conditions.push(format!("f.collection IN ({})", self.texts(collections)));
+            }
+            conditions.extend(self.no_unnamed_restricted(&restricted, &[]));
+            alternatives.push(all_of(conditions));
+        }
+        for (collection, refs) in filtered {
+            let mut conditions = Vec::new();
+            if let Some(c) = collection {
+                conditions.push(format!("f.collection = {}", self.text(c)));
+            }
+            let named = self.named_by("gt", refs.iter().copied());
+            conditions.push(format!("EXISTS ({})", self.tags_of_the_item("gt", &named)));
+            let refs: Vec<TagRef> = refs.into_iter().cloned().collect();
+            conditions.extend(self.no_unnamed_restricted(&restricted, &refs));
+            alternatives.push(all_of(conditions));
+        }
+        any_of(alternatives)
+    }
+
+    /// The filter's conditions (each part AND-ed; an empty list is no condition).
+    fn filter(&mut self, filter: &Filter, conditions: &mut Vec<String>) {
+        if !filter.collections.is_empty() {
+            let c = self.texts(distinct(&filter.collections));
+            conditions.push(format!("f.collection IN ({c})"));
+        }
+        if let Some(from) = filter.from {
+            conditions.push(format!("f.occurred_at >= {}", self.bind(Param::Int(from))));
+        }
+        if let Some(until) = filter.until {
+            conditions.push(format!("f.occurred_at < {}", self.bind(Param::Int(until))));
+        }
+        if !filter.channels.is_empty() {
+            let c = self.texts(distinct(&filter.channels));
+            conditions.push(format!("f.channel IN ({c})"));
+        }
+        if !filter.languages.is_empty() {
+            let languages: BTreeSet<String> = filter.languages.iter().map(|l| l.to_ascii_lowercase()).collect();
+            let mut alternatives = Vec::new();
+            for language in &languages {
+                let exact = self.text(language);
+                let prefix = self.bind(Param::Text(format!("{}-%", like_literal(language))));
+                alternatives.push(format!(
+                    "f.language_key = {exact} OR f.language_key LIKE {prefix} ESCAPE '\\'"
+                ));
+            }
+            conditions.push(format!("({})", alternatives.join(" OR ")));
+        }
+        if !filter.tags.is_empty() {
+            match filter.tag_match {
+                TagMatch::Any => {
+                    let named = self.named_by("ta", &filter.tags);
+                    conditions.push(format!("EXISTS ({})", self.tags_of_the_item("ta", &named)));
+                }
+                TagMatch::All => {
+                    for tag in filter.tags.iter().collect::<BTreeSet<_>>() {
+                        let named = self.named_by("ta", [tag]);
+                        conditions.push(format!("EXISTS ({})", self.tags_of_the_item("ta", &named)));
+                    }
+                }
+            }
+        }
+        for range in &filter.metrics {
+            let min = self.bind(Param::Float(range.min));
+            let max = self.bind(Param::Float(range.max));
+            conditions.push(format!("{} BETWEEN {min} AND {max}", metric_column(range.metric)));
+        }
+        if let Some(text) = filter.text.as_deref().filter(|t| !t.trim().is_empty()) {
+            let clause = self.text_search(text);
+            conditions.push(clause);
+        }
+    }
+
+    /// The full-text condition. PostgreSQL matches each item in its own
+    /// language's configuration (one constant tsquery per configuration, so
+    /// the GIN index serves each); SQLite matches FTS5 with the query made
+    /// safe by [`fts5_query`].
+    fn text_search(&mut self, text: &str) -> String {
+        match self.dialect {
+            Dialect::Postgres => {
+                let q = self.text(text);
+                let per_config: Vec<String> = TEXT_CONFIGS
+                    .iter()
+                    .map(|c| format!("(f.text_config = '{c}' AND f.search @@ websearch_to_tsquery('{c}', {q}))"))
+                    .collect();
+                format!("({})", per_config.join(" OR "))
+            }
+            Dialect::Sqlite => {
+                let query = fts5_query(text);
+                let mut alternatives = Vec::new();
+                if let Some(matching) = query.matching {
+                    let m = self.bind(Param::Text(matching));
+                    alternatives.push(format!(
+                        "f.seq IN (SELECT rowid FROM feedback_fts WHERE feedback_fts MATCH {m})"
+                    ));
+                }
+                if let Some(excluding) = query.excluding {
+                    let m = self.bind(Param::Text(excluding));
+                    alternatives.push(format!(
+                        "f.seq NOT IN (SELECT rowid FROM feedback_fts WHERE feedback_fts MATCH {m})"
+                    ));
+                }
+                any_of(alternatives)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use access::{Grant, MetricRange};
+
+    use super::*;
+
+    fn tag(text: &str) -> TagRef {
+        TagRef::parse(text).expect("a tag")
+    }
+
+    fn grant(collection: Option<&str>, tags: &[&str]) -> Grant {
+        Grant {
+            collection: collection.map(str::to_owned),
+            export: false,
+            tags: tags.iter().map(|t| tag(t)).collect(),
+        }
+    }
+
+    fn access(grants: Vec<Grant>, restricted: &[&str]) -> Access {
+        Access {
+            tenant: "acme".into(),
+            grants,
+            restricted: restricted.iter().map(|r| r.to_string()).collect(),
+        }
+    }
+
+    fn rows<'a>() -> Select<'a> {
+        Select::Rows {
+            after: None,
+            limit: Some(10),
+        }
+    }
+
+    #[test]
+    fn every_query_starts_with_the_tenant_wall() {
+        let a = access(vec![grant(None, &[])], &[]);
+        let p = Position {
+            occurred_at: 1,
+            event_id: "e".into(),
+        };
+        let group = GroupBy::Tag("store".into());
+        for dialect in [Dialect::Postgres, Dialect::Sqlite] {
+            for select in [
+                rows(),
+                Select::Rows {
+                    after: Some(&p),
+                    limit: None,
+                },
+                Select::One { event_id: "e" },
+                Select::Count,
+                Select::Aggregate(&GroupBy::Week),
+                Select::Aggregate(&group),
+                Select::Tags { limit: 5 },
+            ] {
+                let c = compile(dialect, &a, &Filter::default(), select);
+                assert!(c.sql.contains("WHERE f.tenant_id = $1 AND "), "{}", c.sql);
+                assert_eq!(c.params[0], Param::Text("acme".into()));
+            }
+        }
+    }
+
+    #[test]
+    fn no_grants_select_nothing() {
+        let c = compile(
+            Dialect::Sqlite,
+            &access(vec![], &["hr"]),
+            &Filter::default(),
+            Select::Count,
+        );
+        assert_eq!(
+            c.sql,
+            "SELECT COUNT(*) FROM feedback f WHERE f.tenant_id = $1 AND FALSE"
+        );
+    }
+
+    #[test]
+    fn unfiltered_grants_merge_into_one_collection_test() {
+        let a = access(
+            vec![grant(Some("b"), &[]), grant(Some("a"), &[]), grant(Some("b"), &[])],
+            &[],
+        );
+        let c = compile(Dialect::Postgres, &a, &Filter::default(), Select::Count);
+        assert!(c.sql.ends_with("AND f.collection IN ($2, $3)"), "{}", c.sql);
+        let all = access(vec![grant(Some("a"), &[]), grant(None, &[])], &["hr"]);
+        let c = compile(Dialect::Postgres, &all, &Filter::default(), Select::Count);
+        assert!(!c.sql.contains("f.collection"), "{}", c.sql);
+        assert!(
+            c.sql
+                .contains("NOT EXISTS (SELECT 1 FROM feedback_tags rt WHERE rt.tenant_id = $1 AND rt.event_id = f.event_id AND rt.name IN ($2))"),
+            "{}",
+            c.sql
+        );
+    }
+
+    #[test]
+    fn a_filtered_grant_names_what_it_may_see_of_restricted_tags() {
+        let a = access(
+            vec![grant(Some("s"), &["hr:complaint", "store"])],
+            &["hr", "pay", "store"],
+        );
+        let c = compile(Dialect::Sqlite, &a, &Filter::default(), Select::Count);
+        assert!(
+            c.sql.contains("gt.name IN ($3) OR (gt.name = $4 AND gt.value IN ($5))"),
+            "{}",
+            c.sql
+        );
+        // store: any value named; pay: none named; hr: only complaint.
+        assert!(
+            c.sql
+                .contains("rt.name IN ($6) OR (rt.name = $7 AND rt.value NOT IN ($8))"),
+            "{}",
+            c.sql
+        );
+        assert_eq!(
+            c.params[5..],
+            [
+                Param::Text("pay".into()),
+                Param::Text("hr".into()),
+                Param::Text("complaint".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn values_are_bound_never_written_into_the_sql() {
+        let hostile = "x' OR '1'='1\"; DROP TABLE feedback; --\\%_*";
+        let a = Access {
+            tenant: hostile.into(),
+            grants: vec![Grant {
+                collection: Some(hostile.into()),
+                export: true,
+                tags: vec![TagRef {
+                    name: hostile.into(),
+                    value: Some(hostile.into()),
+                }],
+            }],
+            restricted: vec![hostile.into()],
+        };
+        let filter = Filter {
+            collections: vec![hostile.into()],
+            from: Some(1),
+            until: Some(2),
+            channels: vec![hostile.into()],
+            languages: vec![hostile.into()],
+            tags: vec![TagRef {
+                name: hostile.into(),
+                value: None,
+            }],
+            tag_match: TagMatch::All,
+            metrics: vec![MetricRange {
+                metric: Metric::Nps,
+                min: 0.0,
+                max: 6.0,
+            }],
+            text: Some(hostile.into()),
+        };
+        let position = Position {
+            occurred_at: 3,
+            event_id: hostile.into(),
+        };
+        let group = GroupBy::Tag(hostile.into());
+        for dialect in [Dialect::Postgres, Dialect::Sqlite] {
+            for select in [
+                Select::Rows {
+                    after: Some(&position),
+                    limit: Some(5),
+                },
+                Select::One { event_id: hostile },
+                Select::Aggregate(&group),
+                Select::Tags { limit: 1 },
+            ] {
+                let c = compile(dialect, &a, &filter, select);
+                for needle in ["DROP", "'1'", "x'", "--"] {
+                    assert!(!c.sql.contains(needle), "{needle} in {}", c.sql);
+                }
+                let placeholders = (1..=c.params.len())
+                    .filter(|n| c.sql.contains(&format!("${n}")))
+                    .count();
+                assert_eq!(placeholders, c.params.len(), "every parameter is used: {}", c.sql);
+            }
+        }
+    }
+
+    #[test]
+    fn languages_match_the_tag_and_its_subtags_with_like_escaped() {
+        let filter = Filter {
+            languages: vec!["FI".into(), "a_%".into()],
+            ..Filter::default()
+        };
+        let c = compile(
+            Dialect::Sqlite,
+            &access(vec![grant(None, &[])], &[]),
+            &filter,
+            Select::Count,
+        );
+        assert!(c.params.contains(&Param::Text("fi".into())));
+        assert!(c.params.contains(&Param::Text("fi-%".into())));
+        assert!(c.params.contains(&Param::Text("a\\_\\%-%".into())));
+    }
+
+    #[test]
+    fn nps_classes_agree_with_the_access_rule() {
+        let promoter: f64 = NPS_PROMOTER_MIN.parse().expect("a number");
+        let detractor: f64 = NPS_DETRACTOR_MAX.parse().expect("a number");
+        for v in 0..=10 {
+            let v = f64::from(v);
+            assert_eq!(v >= promoter, access::nps_promoter(v), "{v}");
+            assert_eq!(v <= detractor, access::nps_detractor(v), "{v}");
+        }
+        for v in [6.5, 8.99, 9.0] {
+            assert_eq!(v >= promoter, access::nps_promoter(v), "{v}");
+            assert_eq!(v <= detractor, access::nps_detractor(v), "{v}");
+        }
+    }
+}
