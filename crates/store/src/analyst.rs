@@ -50,14 +50,21 @@ macro_rules! bind_params {
     }};
 }
 
-/// A read-only transaction whose `vox.tenant_id` is `tenant` (until it ends).
+/// The longest a query of the analyst API (not an export) runs on
+/// PostgreSQL before the server cancels it.
+pub const QUERY_TIMEOUT_MS: u32 = 30_000;
+
+/// A read-only transaction whose `vox.tenant_id` is `tenant` (until it
+/// ends), whose statements the server cancels after `timeout_ms` (0: never).
 async fn tenant_transaction(
     pool: &PgPool,
     tenant: &str,
+    timeout_ms: u32,
 ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
     let mut tx = pool.begin_with("BEGIN READ ONLY").await?;
-    sqlx::query("SELECT set_config('vox.tenant_id', $1, true)")
+    sqlx::query("SELECT set_config('vox.tenant_id', $1, true), set_config('statement_timeout', $2, true)")
         .bind(tenant)
+        .bind(timeout_ms.to_string())
         .execute(&mut *tx)
         .await?;
     Ok(tx)
@@ -125,7 +132,7 @@ impl Store {
                 rows.iter().map(|r| feedback_from_row!(r)).collect()
             }
             Store::Postgres(p) => {
-                let mut tx = tenant_transaction(p, &access.tenant).await?;
+                let mut tx = tenant_transaction(p, &access.tenant, QUERY_TIMEOUT_MS).await?;
                 let rows = bind_params!(sqlx::query(&c.sql), &c.params).fetch_all(&mut *tx).await?;
                 tx.commit().await?;
                 rows.iter().map(|r| feedback_from_row!(r)).collect()
@@ -139,7 +146,7 @@ impl Store {
         let n: i64 = match self {
             Store::Sqlite(p) => bind_params!(sqlx::query_scalar(&c.sql), &c.params).fetch_one(p).await?,
             Store::Postgres(p) => {
-                let mut tx = tenant_transaction(p, &access.tenant).await?;
+                let mut tx = tenant_transaction(p, &access.tenant, QUERY_TIMEOUT_MS).await?;
                 let n = bind_params!(sqlx::query_scalar(&c.sql), &c.params)
                     .fetch_one(&mut *tx)
                     .await?;
@@ -167,7 +174,7 @@ impl Store {
                 rows.iter().map(|r| aggregate_from_row!(r)).collect()
             }
             Store::Postgres(p) => {
-                let mut tx = tenant_transaction(p, &access.tenant).await?;
+                let mut tx = tenant_transaction(p, &access.tenant, QUERY_TIMEOUT_MS).await?;
                 let rows = bind_params!(sqlx::query(&c.sql), &c.params).fetch_all(&mut *tx).await?;
                 tx.commit().await?;
                 rows.iter().map(|r| aggregate_from_row!(r)).collect()
@@ -203,7 +210,8 @@ impl Store {
                 }
             }
             Store::Postgres(p) => {
-                let mut tx = tenant_transaction(p, &access.tenant).await?;
+                // An export runs as long as it takes (its client reads it).
+                let mut tx = tenant_transaction(p, &access.tenant, 0).await?;
                 {
                     let mut stream = bind_params!(sqlx::query(&c.sql), &c.params).fetch(&mut *tx);
                     while let Some(r) = stream.try_next().await? {
@@ -228,7 +236,7 @@ impl Store {
         let rows: Vec<(String, String, i64)> = match self {
             Store::Sqlite(p) => bind_params!(sqlx::query_as(&c.sql), &c.params).fetch_all(p).await?,
             Store::Postgres(p) => {
-                let mut tx = tenant_transaction(p, &access.tenant).await?;
+                let mut tx = tenant_transaction(p, &access.tenant, QUERY_TIMEOUT_MS).await?;
                 let rows = bind_params!(sqlx::query_as(&c.sql), &c.params)
                     .fetch_all(&mut *tx)
                     .await?;
@@ -278,7 +286,7 @@ impl Store {
             }
             Store::Postgres(p) => {
                 let sql = format!("EXPLAIN (ANALYZE, BUFFERS) {}", c.sql);
-                let mut tx = tenant_transaction(p, &access.tenant).await?;
+                let mut tx = tenant_transaction(p, &access.tenant, QUERY_TIMEOUT_MS).await?;
                 let lines = bind_params!(sqlx::query_scalar(&sql), &c.params)
                     .fetch_all(&mut *tx)
                     .await?;
