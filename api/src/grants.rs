@@ -11,28 +11,14 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use directory::commands::AdminError;
-use directory::{AccessGrant, ConfigError, Permission, Principal};
-use schemas::ActorKind;
+use directory::{AccessGrant, ConfigError, Permission};
 use serde::{Deserialize, Deserializer};
 
-use crate::manage::{Actor, ManageError, Manager};
+use crate::manage::ManageError;
 use crate::me::with_caller;
-use crate::session::{json, rfc3339, Accept, Caller, Ctx};
+use crate::people::manager;
+use crate::session::{json, rfc3339, Accept, Ctx};
 use crate::{ApiError, AppState};
-
-fn manager<'a>(state: &'a AppState, caller: &Caller) -> Manager<'a> {
-    Manager {
-        log: &state.log,
-        namespace: &state.settings.namespace,
-        region: state.settings.region.as_str(),
-        actor: Actor {
-            kind: ActorKind::User,
-            id: caller.actor(),
-            changed_by: caller.changed_by(),
-            source: Some(caller.source),
-        },
-    }
-}
 
 /// A refused grant change as an answer: what is named but missing is 404,
 /// a grant that ended or a tenant at its limit 409, other refusals 400.
@@ -49,25 +35,9 @@ fn refused(e: ManageError) -> ApiError {
     }
 }
 
-/// A grant as the API shows it; `principal` has the request's shape.
+/// A grant as the API shows it.
 fn grant_json(g: &AccessGrant) -> serde_json::Value {
-    let principal = match &g.principal {
-        Principal::User(id) => serde_json::json!({"user": id}),
-        Principal::Group(id) => serde_json::json!({"group": id}),
-    };
-    serde_json::json!({
-        "grant_id": g.id,
-        "principal": principal,
-        "collection": g.collection,
-        "level": g.level.as_str(),
-        "tag_filter": g.tag_filter_strings(),
-        "granted_at": rfc3339(g.granted_at),
-        "granted_by": g.granted_by,
-        "active": g.is_active(),
-        "revoked_at": g.revoked.as_ref().map(|r| rfc3339(r.at)),
-        "revoked_by": g.revoked.as_ref().map(|r| r.by.clone()),
-        "revoked_because": g.revoked.as_ref().map(|r| r.because.as_str()),
-    })
+    crate::manage::grant_json(g, |t| serde_json::json!(rfc3339(t)))
 }
 
 pub(crate) async fn list_grants(State(state): State<Arc<AppState>>, ctx: Ctx) -> Response {

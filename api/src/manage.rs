@@ -356,3 +356,25 @@ impl<'a> Manager<'a> {
         Ok(names)
     }
 }
+
+/// An access grant as the API and `vox grant list` show it (`principal` in
+/// the request's shape), with its times as `time` writes them.
+pub fn grant_json(g: &directory::AccessGrant, time: impl Fn(i64) -> serde_json::Value) -> serde_json::Value {
+    let principal = match &g.principal {
+        directory::Principal::User(id) => serde_json::json!({"user": id}),
+        directory::Principal::Group(id) => serde_json::json!({"group": id}),
+    };
+    serde_json::json!({
+        "grant_id": g.id,
+        "principal": principal,
+        "collection": g.collection,
+        "level": g.level.as_str(),
+        "tag_filter": g.tag_filter_strings(),
+        "granted_at": time(g.granted_at),
+        "granted_by": g.granted_by,
+        "active": g.is_active(),
+        "revoked_at": g.revoked.as_ref().map(|r| time(r.at)),
+        "revoked_by": g.revoked.as_ref().map(|r| r.by.clone()),
+        "revoked_because": g.revoked.as_ref().map(|r| r.because.as_str()),
+    })
+}

@@ -27,7 +27,7 @@ fn manage_error(e: ManageError) -> ApiError {
     ApiError::from_admin(e)
 }
 
-fn manager<'a>(state: &'a AppState, caller: &Caller) -> Manager<'a> {
+pub(crate) fn manager<'a>(state: &'a AppState, caller: &Caller) -> Manager<'a> {
     Manager {
         log: &state.log,
         namespace: &state.settings.namespace,

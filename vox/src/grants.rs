@@ -6,7 +6,7 @@
 use std::io::Write;
 
 use clap::{ArgGroup, Subcommand};
-use directory::{AccessGrant, Principal};
+use directory::AccessGrant;
 
 use api::manage::{Actor, Manager};
 
@@ -78,23 +78,7 @@ fn manager<'a>(log: &'a eventlog::Log, settings: &'a Settings) -> Manager<'a> {
 
 /// A grant as `vox grant list` prints it (the API's shape, times in microseconds).
 fn grant_line(g: &AccessGrant) -> serde_json::Value {
-    let principal = match &g.principal {
-        Principal::User(id) => serde_json::json!({"user": id}),
-        Principal::Group(id) => serde_json::json!({"group": id}),
-    };
-    serde_json::json!({
-        "grant_id": g.id,
-        "principal": principal,
-        "collection": g.collection,
-        "level": g.level.as_str(),
-        "tag_filter": g.tag_filter_strings(),
-        "granted_at": g.granted_at,
-        "granted_by": g.granted_by,
-        "active": g.is_active(),
-        "revoked_at": g.revoked_at(),
-        "revoked_by": g.revoked.as_ref().map(|r| r.by.clone()),
-        "revoked_because": g.revoked.as_ref().map(|r| r.because.as_str()),
-    })
+    api::manage::grant_json(g, |t| serde_json::json!(t))
 }
 
 async fn existing_tenant(
