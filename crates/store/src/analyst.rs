@@ -54,19 +54,41 @@ macro_rules! bind_params {
 /// PostgreSQL before the server cancels it.
 pub const QUERY_TIMEOUT_MS: u32 = 30_000;
 
+/// What a transaction's statements read, for PostgreSQL's settings.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reads {
+    /// A page (`LIMIT`): a few rows, soon; no parallel workers (starting
+    /// them costs more than such a query).
+    Page,
+    /// Every row the filter selects (counts, aggregates, tags), within the
+    /// query time limit.
+    Scan,
+    /// An export: every row, as long as its client reads.
+    Export,
+}
+
 /// A read-only transaction whose `vox.tenant_id` is `tenant` (until it
-/// ends), whose statements the server cancels after `timeout_ms` (0: never).
+/// ends). Plans are made for the values at hand (`force_custom_plan`):
+/// sqlx keeps statements prepared, and a generic plan for any tenant and
+/// grant list is much slower for most of them.
 async fn tenant_transaction(
     pool: &PgPool,
     tenant: &str,
-    timeout_ms: u32,
+    reads: Reads,
 ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
     let mut tx = pool.begin_with("BEGIN READ ONLY").await?;
-    sqlx::query("SELECT set_config('vox.tenant_id', $1, true), set_config('statement_timeout', $2, true)")
-        .bind(tenant)
-        .bind(timeout_ms.to_string())
-        .execute(&mut *tx)
-        .await?;
+    let timeout = if reads == Reads::Export { 0 } else { QUERY_TIMEOUT_MS };
+    let workers = if reads == Reads::Page { "0" } else { "2" };
+    sqlx::query(
+        "SELECT set_config('vox.tenant_id', $1, true), set_config('statement_timeout', $2, true), \
+         set_config('plan_cache_mode', 'force_custom_plan', true), \
+         set_config('max_parallel_workers_per_gather', $3, true)",
+    )
+    .bind(tenant)
+    .bind(timeout.to_string())
+    .bind(workers)
+    .execute(&mut *tx)
+    .await?;
     Ok(tx)
 }
 
@@ -132,7 +154,7 @@ impl Store {
                 rows.iter().map(|r| feedback_from_row!(r)).collect()
             }
             Store::Postgres(p) => {
-                let mut tx = tenant_transaction(p, &access.tenant, QUERY_TIMEOUT_MS).await?;
+                let mut tx = tenant_transaction(p, &access.tenant, Reads::Page).await?;
                 let rows = bind_params!(sqlx::query(&c.sql), &c.params).fetch_all(&mut *tx).await?;
                 tx.commit().await?;
                 rows.iter().map(|r| feedback_from_row!(r)).collect()
@@ -146,7 +168,7 @@ impl Store {
         let n: i64 = match self {
             Store::Sqlite(p) => bind_params!(sqlx::query_scalar(&c.sql), &c.params).fetch_one(p).await?,
             Store::Postgres(p) => {
-                let mut tx = tenant_transaction(p, &access.tenant, QUERY_TIMEOUT_MS).await?;
+                let mut tx = tenant_transaction(p, &access.tenant, Reads::Scan).await?;
                 let n = bind_params!(sqlx::query_scalar(&c.sql), &c.params)
                     .fetch_one(&mut *tx)
                     .await?;
@@ -174,7 +196,7 @@ impl Store {
                 rows.iter().map(|r| aggregate_from_row!(r)).collect()
             }
             Store::Postgres(p) => {
-                let mut tx = tenant_transaction(p, &access.tenant, QUERY_TIMEOUT_MS).await?;
+                let mut tx = tenant_transaction(p, &access.tenant, Reads::Scan).await?;
                 let rows = bind_params!(sqlx::query(&c.sql), &c.params).fetch_all(&mut *tx).await?;
                 tx.commit().await?;
                 rows.iter().map(|r| aggregate_from_row!(r)).collect()
@@ -211,7 +233,7 @@ impl Store {
             }
             Store::Postgres(p) => {
                 // An export runs as long as it takes (its client reads it).
-                let mut tx = tenant_transaction(p, &access.tenant, 0).await?;
+                let mut tx = tenant_transaction(p, &access.tenant, Reads::Export).await?;
                 {
                     let mut stream = bind_params!(sqlx::query(&c.sql), &c.params).fetch(&mut *tx);
                     while let Some(r) = stream.try_next().await? {
@@ -236,7 +258,7 @@ impl Store {
         let rows: Vec<(String, String, i64)> = match self {
             Store::Sqlite(p) => bind_params!(sqlx::query_as(&c.sql), &c.params).fetch_all(p).await?,
             Store::Postgres(p) => {
-                let mut tx = tenant_transaction(p, &access.tenant, QUERY_TIMEOUT_MS).await?;
+                let mut tx = tenant_transaction(p, &access.tenant, Reads::Scan).await?;
                 let rows = bind_params!(sqlx::query_as(&c.sql), &c.params)
                     .fetch_all(&mut *tx)
                     .await?;
@@ -256,7 +278,7 @@ impl Store {
             after: None,
             limit: Some(limit),
         };
-        self.explain(access, compile(self.dialect(), access, filter, select))
+        self.explain(access, compile(self.dialect(), access, filter, select), Reads::Page)
             .await
     }
 
@@ -271,11 +293,12 @@ impl Store {
         self.explain(
             access,
             compile(self.dialect(), access, filter, Select::Aggregate(group)),
+            Reads::Scan,
         )
         .await
     }
 
-    async fn explain(&self, access: &Access, c: Compiled) -> Result<String, StoreError> {
+    async fn explain(&self, access: &Access, c: Compiled, reads: Reads) -> Result<String, StoreError> {
         let lines: Vec<String> = match self {
             Store::Sqlite(p) => {
                 let sql = format!("EXPLAIN QUERY PLAN {}", c.sql);
@@ -286,7 +309,7 @@ impl Store {
             }
             Store::Postgres(p) => {
                 let sql = format!("EXPLAIN (ANALYZE, BUFFERS) {}", c.sql);
-                let mut tx = tenant_transaction(p, &access.tenant, QUERY_TIMEOUT_MS).await?;
+                let mut tx = tenant_transaction(p, &access.tenant, reads).await?;
                 let lines = bind_params!(sqlx::query_scalar(&sql), &c.params)
                     .fetch_all(&mut *tx)
                     .await?;

@@ -19,11 +19,17 @@
 //!   model, on Kafka + PostgreSQL and on the embedded default, against ingest
 //!   alone;
 //! * `logins`: ingest's p99 while a login storm (bcrypt cost 12) runs in the
-//!   same process, against its p99 without the storm.
+//!   same process, against its p99 without the storm;
+//! * `analyst`: the analyst API's permission-filtered list, deep page,
+//!   aggregate and text search for 200 users with varied grants over
+//!   `--items` items in one tenant, on PostgreSQL and SQLite, p50/p99 against
+//!   the same queries without the permission filter; export rows/s; the
+//!   query plans (BENCHMARKS.md runs it with `--items 1000000`).
 //!
 //! Options: `--items N` (per phase, default 100000), `--clients N` (default 8),
 //! `--batch N` (items per batch, default 100), `--only a,b` (phases to run).
 
+mod analyst;
 mod common;
 mod embedded;
 mod ingest;
@@ -41,7 +47,16 @@ pub struct Args {
     pub only: Vec<String>,
 }
 
-const PHASES: [&str; 7] = ["ingest", "embedded", "processor", "rules", "projector", "e2e", "logins"];
+const PHASES: [&str; 8] = [
+    "ingest",
+    "embedded",
+    "processor",
+    "rules",
+    "projector",
+    "e2e",
+    "logins",
+    "analyst",
+];
 
 fn args() -> Args {
     let mut a = Args {
@@ -51,7 +66,7 @@ fn args() -> Args {
         only: PHASES.iter().map(|p| p.to_string()).collect(),
     };
     let usage = "usage: deploy/local/bench.sh [--items N (per phase, default 100000)] [--clients N (default 8)] \
-                 [--batch N (items per batch, default 100)] [--only ingest,embedded,processor,rules,projector,e2e,logins]";
+                 [--batch N (items per batch, default 100)] [--only ingest,embedded,processor,rules,projector,e2e,logins,analyst]";
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         if flag == "--help" || flag == "-h" {
@@ -138,6 +153,9 @@ async fn main() {
     }
     if wants("logins") {
         logins::run(&args, &run, dir.path(), &mut report).await;
+    }
+    if wants("analyst") {
+        analyst::run(&args, dir.path(), &mut report).await;
     }
     report.print();
     common::delete_topics(&brokers, &format!("{run}.")).await;
