@@ -11,7 +11,7 @@ use futures_util::TryStreamExt;
 use sqlx::postgres::PgPool;
 use sqlx::Row;
 
-use crate::query::{compile, Compiled, Dialect, Param, Select};
+use crate::query::{self, compile, Compiled, Dialect, Param, Select};
 use crate::{FeedbackRow, Store, StoreError};
 
 /// One group of [`Store::aggregate_feedback`].
@@ -53,6 +53,11 @@ macro_rules! bind_params {
 /// The longest a query of the analyst API (not an export) runs on
 /// PostgreSQL before the server cancels it.
 pub const QUERY_TIMEOUT_MS: u32 = 30_000;
+
+/// The first window of candidates a page looks at (at least four pages'
+/// worth); each next one is four times larger, up to [`MAX_WINDOW`].
+const FIRST_WINDOW: usize = 200;
+const MAX_WINDOW: usize = 100_000;
 
 /// What a transaction's statements read, for PostgreSQL's settings.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -133,11 +138,80 @@ impl Store {
         after: Option<&Position>,
         limit: usize,
     ) -> Result<Vec<FeedbackRow>, StoreError> {
-        let select = Select::Rows {
-            after,
-            limit: Some(limit),
+        self.list_feedback_windowed(access, filter, after, limit, (4 * limit).max(FIRST_WINDOW))
+            .await
+    }
+
+    /// [`Store::list_feedback`] with the first window of candidates given
+    /// (tests use tiny windows to exercise the windows' hand-over).
+    #[doc(hidden)]
+    pub async fn list_feedback_windowed(
+        &self,
+        access: &Access,
+        filter: &Filter,
+        after: Option<&Position>,
+        limit: usize,
+        first_window: usize,
+    ) -> Result<Vec<FeedbackRow>, StoreError> {
+        if limit == 0 || !query::drives(access) {
+            let select = Select::Rows {
+                after,
+                limit: Some(limit),
+            };
+            return self.rows(access, compile(self.dialect(), access, filter, select)).await;
+        }
+        // Windows of candidates, growing, until the page is full or the
+        // candidates run out: each window's visible items come before the
+        // next window's, so the pages are the list, in order.
+        let mut rows = Vec::with_capacity(limit);
+        let mut start = after.cloned();
+        let mut window = first_window.max(1);
+        loop {
+            let select = Select::Window {
+                after: start.as_ref(),
+                limit: limit - rows.len(),
+                window,
+            };
+            rows.extend(
+                self.rows(access, compile(self.dialect(), access, filter, select))
+                    .await?,
+            );
+            if rows.len() >= limit {
+                return Ok(rows);
+            }
+            let end = Select::WindowEnd {
+                after: start.as_ref(),
+                window,
+            };
+            match self
+                .position(access, compile(self.dialect(), access, filter, end))
+                .await?
+            {
+                Some(next) => start = Some(next),
+                None => return Ok(rows),
+            }
+            window = (window * 4).min(MAX_WINDOW);
+        }
+    }
+
+    /// The one position a [`Select::WindowEnd`] query gives, if any.
+    async fn position(&self, access: &Access, c: Compiled) -> Result<Option<Position>, StoreError> {
+        let row: Option<(i64, String)> = match self {
+            Store::Sqlite(p) => {
+                bind_params!(sqlx::query_as(&c.sql), &c.params)
+                    .fetch_optional(p)
+                    .await?
+            }
+            Store::Postgres(p) => {
+                let mut tx = tenant_transaction(p, &access.tenant, Reads::Page).await?;
+                let row = bind_params!(sqlx::query_as(&c.sql), &c.params)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                row
+            }
         };
-        self.rows(access, compile(self.dialect(), access, filter, select)).await
+        Ok(row.map(|(occurred_at, event_id)| Position { occurred_at, event_id }))
     }
 
     /// The item with `event_id` if `access` sees it; `None` when there is

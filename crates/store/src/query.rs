@@ -60,6 +60,18 @@ pub enum Select<'a> {
         after: Option<&'a Position>,
         limit: Option<usize>,
     },
+    /// As `Rows`, but only among the first `window` *candidates* after
+    /// `after` (see [`candidates_sql`]): a page driven by the grants'
+    /// own indexes. Only for an access that [`drives`].
+    Window {
+        after: Option<&'a Position>,
+        limit: usize,
+        window: usize,
+    },
+    /// The position of the `window`-th candidate after `after` (one row:
+    /// `occurred_at`, `event_id`; none when there are fewer): where the
+    /// next window starts.
+    WindowEnd { after: Option<&'a Position>, window: usize },
     /// The feedback row of one event id.
     One { event_id: &'a str },
     /// `COUNT(*)`.
@@ -86,10 +98,36 @@ pub fn compile(dialect: Dialect, access: &Access, filter: &Filter, select: Selec
     };
     let tenant = q.text(&access.tenant);
     debug_assert_eq!(tenant, "$1");
+    if let Select::WindowEnd { after, window } = select {
+        // Only the candidates (PostgreSQL refuses parameters a statement
+        // does not use).
+        let candidates = q
+            .candidates(access, filter, after, window)
+            .expect("an access that drives");
+        let skip = q.bind(Param::Int(i64::try_from(window.saturating_sub(1)).unwrap_or(i64::MAX)));
+        let sql = format!(
+            "SELECT w.occurred_at, w.event_id FROM ({candidates}) w \
+             ORDER BY w.occurred_at DESC, w.event_id DESC LIMIT 1 OFFSET {skip}"
+        );
+        return Compiled { sql, params: q.params };
+    }
     let mut conditions = vec![format!("f.tenant_id = {tenant}")];
     conditions.push(q.permission(access));
     q.filter(filter, &mut conditions);
     let sql = match select {
+        Select::Window { after, limit, window } => {
+            let candidates = q
+                .candidates(access, filter, after, window)
+                .expect("an access that drives");
+            conditions.push(format!("f.event_id IN (SELECT w.event_id FROM ({candidates}) w)"));
+            let limit = q.bind(Param::Int(i64::try_from(limit).unwrap_or(i64::MAX)));
+            format!(
+                "SELECT {} FROM feedback f WHERE {} ORDER BY f.occurred_at DESC, f.event_id DESC LIMIT {limit}",
+                row_columns(dialect),
+                conditions.join(" AND ")
+            )
+        }
+        Select::WindowEnd { .. } => unreachable!("compiled above"),
         Select::Rows { after, limit } => {
             if let Some(p) = after {
                 let at = q.bind(Param::Int(p.occurred_at));
@@ -169,6 +207,18 @@ fn row_columns(dialect: Dialect) -> String {
          f.text, f.language, f.metrics{json}, f.respondent, f.metadata{json}, f.tags{json}, f.received_region, \
          f.processed_region, f.received_at, f.processed_at"
     )
+}
+
+/// Whether a page of `access`'s list is better found through the grants'
+/// own indexes ([`Select::Window`]) than by walking the tenant's items in
+/// time order: when no grant covers every collection without a tag filter
+/// (then the walk finds visible items at once) and some grant exists.
+pub fn drives(access: &Access) -> bool {
+    !access.grants.is_empty()
+        && !access
+            .grants
+            .iter()
+            .any(|g| g.collection.is_none() && g.tags.is_empty())
 }
 
 /// The calendar period of `occurred_at` (microseconds, UTC) as text:
@@ -270,6 +320,93 @@ impl Builder {
             Dialect::Sqlite => String::new(),
         };
         format!("SELECT 1 FROM feedback_tags {t} WHERE {tenant}{t}.event_id = f.event_id AND {condition}")
+    }
+
+    /// The first `window` candidates after `after`, newest first, as SQL
+    /// selecting `(event_id, occurred_at)`: the union of one ordered stream
+    /// per way a grant can cover an item — the items of a collection an
+    /// unfiltered grant names (`feedback_by_collection_time`), the items
+    /// carrying a tag a grant's filter names (`feedback_tags_by_time`).
+    /// Every item the access sees is a candidate (a grant covers only items
+    /// of its collection, or carrying one of its tags), so the visible items
+    /// among the candidates, in order, are the list; a candidate may still
+    /// be hidden (another collection, a restricted tag), which the page's
+    /// full conditions decide. `None` when the access does not [`drives`].
+    fn candidates(
+        &mut self,
+        access: &Access,
+        filter: &Filter,
+        after: Option<&Position>,
+        window: usize,
+    ) -> Option<String> {
+        if !drives(access) {
+            return None;
+        }
+        let mut collections = BTreeSet::new();
+        let mut refs = BTreeSet::new();
+        for grant in &access.grants {
+            match (&grant.collection, grant.tags.is_empty()) {
+                (Some(c), true) => {
+                    collections.insert(c.as_str());
+                }
+                (_, false) => refs.extend(grant.tags.iter()),
+                (None, true) => unreachable!("drives() excludes it"),
+            }
+        }
+        let window = self.bind(Param::Int(i64::try_from(window).unwrap_or(i64::MAX)));
+        let mut streams = Vec::new();
+        for collection in collections {
+            let c = self.text(collection);
+            let bounds = self.stream_bounds("s", filter, after);
+            streams.push(format!(
+                "SELECT s.event_id, s.occurred_at FROM feedback s WHERE s.tenant_id = $1 AND s.collection = {c}{bounds} \
+                 ORDER BY s.occurred_at DESC, s.event_id DESC LIMIT {window}"
+            ));
+        }
+        for r in refs {
+            let name = self.text(&r.name);
+            let value = match &r.value {
+                Some(v) => format!(" AND s.value = {}", self.text(v)),
+                None => String::new(),
+            };
+            let bounds = self.stream_bounds("s", filter, after);
+            // An item carries a name with several values: once per stream
+            // (a stream of k rows must be k items, or the union's k-th row
+            // would not mark where the next window starts).
+            let distinct = if r.value.is_none() { "DISTINCT " } else { "" };
+            streams.push(format!(
+                "SELECT {distinct}s.event_id, s.occurred_at FROM feedback_tags s WHERE s.tenant_id = $1 AND s.name = {name}{value}{bounds} \
+                 ORDER BY s.occurred_at DESC, s.event_id DESC LIMIT {window}"
+            ));
+        }
+        let union: Vec<String> = streams
+            .iter()
+            .enumerate()
+            .map(|(i, stream)| format!("SELECT c{i}.event_id, c{i}.occurred_at FROM ({stream}) c{i}"))
+            .collect();
+        Some(format!(
+            "SELECT u.event_id, u.occurred_at FROM ({}) u ORDER BY u.occurred_at DESC, u.event_id DESC LIMIT {window}",
+            union.join(" UNION ")
+        ))
+    }
+
+    /// A stream's time bounds: the filter's range and the keyset.
+    fn stream_bounds(&mut self, s: &str, filter: &Filter, after: Option<&Position>) -> String {
+        let mut out = String::new();
+        if let Some(from) = filter.from {
+            out.push_str(&format!(" AND {s}.occurred_at >= {}", self.bind(Param::Int(from))));
+        }
+        if let Some(until) = filter.until {
+            out.push_str(&format!(" AND {s}.occurred_at < {}", self.bind(Param::Int(until))));
+        }
+        if let Some(p) = after {
+            let at = self.bind(Param::Int(p.occurred_at));
+            let id = self.text(&p.event_id);
+            out.push_str(&format!(
+                " AND {s}.occurred_at <= {at} AND ({s}.occurred_at < {at} OR ({s}.occurred_at = {at} AND {s}.event_id < {id}))"
+            ));
+        }
+        out
     }
 
     /// Whether a tag row (alias `t`) is one that `refs` names: name-only
