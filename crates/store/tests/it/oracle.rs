@@ -303,7 +303,8 @@ async fn check(store: &Store, world: &World, access: &Access, filter: &Filter, p
     let mut listed = Vec::new();
     let mut after: Option<Position> = None;
     loop {
-        // Odd pages through tiny windows of candidates (many hand-overs).
+        // Odd pages through tiny windows of candidates (many hand-overs;
+        // PostgreSQL only: SQLite walks the tenant in time order).
         let rows = if page % 2 == 1 {
             store
                 .list_feedback_windowed(access, filter, after.as_ref(), page, 1)
