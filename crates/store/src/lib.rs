@@ -319,8 +319,8 @@ async fn replace_tags_postgres(tx: &mut sqlx::PgConnection, rows: &[&FeedbackRow
     }
     if !ids.is_empty() {
         sqlx::query(
-            "INSERT INTO feedback_tags (tenant_id, event_id, name, value, occurred_at) \
-             SELECT f.tenant_id, t.event_id, t.name, t.value, f.occurred_at \
+            "INSERT INTO feedback_tags (tenant_id, event_id, name, value, occurred_at, collection) \
+             SELECT f.tenant_id, t.event_id, t.name, t.value, f.occurred_at, f.collection \
              FROM UNNEST($1::text[], $2::text[], $3::text[]) AS t(event_id, name, value) \
              JOIN feedback f ON f.event_id = t.event_id ON CONFLICT DO NOTHING",
         )
@@ -532,8 +532,8 @@ async fn insert_rows_sqlite(tx: &mut sqlx::SqliteConnection, projection: &Projec
     for chunk in tags.chunks(500) {
         // The tenant as the item's stored row has it.
         let mut insert = sqlx::QueryBuilder::new(
-            "INSERT INTO feedback_tags (tenant_id, event_id, name, value, occurred_at) \
-             SELECT f.tenant_id, t.column1, t.column2, t.column3, f.occurred_at FROM (",
+            "INSERT INTO feedback_tags (tenant_id, event_id, name, value, occurred_at, collection) \
+             SELECT f.tenant_id, t.column1, t.column2, t.column3, f.occurred_at, f.collection FROM (",
         );
         insert.push_values(chunk, |mut row, (id, name, value)| {
             row.push_bind(*id).push_bind(*name).push_bind(*value);

@@ -95,6 +95,11 @@ pub fn compile(dialect: Dialect, access: &Access, filter: &Filter, select: Selec
     let mut q = Builder {
         dialect,
         params: Vec::new(),
+        few_rows: matches!(select, Select::Window { .. } | Select::One { .. }),
+        scan: matches!(
+            select,
+            Select::Count | Select::Aggregate(_) | Select::Tags { .. } | Select::Rows { limit: None, .. }
+        ),
     };
     let tenant = q.text(&access.tenant);
     debug_assert_eq!(tenant, "$1");
@@ -102,7 +107,7 @@ pub fn compile(dialect: Dialect, access: &Access, filter: &Filter, select: Selec
         // Only the candidates (PostgreSQL refuses parameters a statement
         // does not use).
         let candidates = q
-            .candidates(access, filter, after, window)
+            .candidates(access, filter, after, Some(window))
             .expect("an access that drives");
         let skip = q.bind(Param::Int(i64::try_from(window.saturating_sub(1)).unwrap_or(i64::MAX)));
         let sql = format!(
@@ -112,17 +117,24 @@ pub fn compile(dialect: Dialect, access: &Access, filter: &Filter, select: Selec
         return Compiled { sql, params: q.params };
     }
     let mut conditions = vec![format!("f.tenant_id = {tenant}")];
-    conditions.push(q.permission(access));
+    let permission = match select {
+        Select::Window { .. } => q.permission_of_a_candidate(access),
+        _ => q.permission(access),
+    };
+    conditions.push(permission);
     q.filter(filter, &mut conditions);
     let sql = match select {
         Select::Window { after, limit, window } => {
             let candidates = q
-                .candidates(access, filter, after, window)
+                .candidates(access, filter, after, Some(window))
                 .expect("an access that drives");
-            conditions.push(format!("f.event_id IN (SELECT w.event_id FROM ({candidates}) w)"));
+            // The candidates drive the join (SQLite takes a CROSS JOIN's
+            // order as written): each is looked up by its event id.
+            conditions.push("f.event_id = w.event_id".to_owned());
             let limit = q.bind(Param::Int(i64::try_from(limit).unwrap_or(i64::MAX)));
             format!(
-                "SELECT {} FROM feedback f WHERE {} ORDER BY f.occurred_at DESC, f.event_id DESC LIMIT {limit}",
+                "SELECT {} FROM ({candidates}) w CROSS JOIN feedback f WHERE {} \
+                 ORDER BY f.occurred_at DESC, f.event_id DESC LIMIT {limit}",
                 row_columns(dialect),
                 conditions.join(" AND ")
             )
@@ -169,6 +181,22 @@ pub fn compile(dialect: Dialect, access: &Access, filter: &Filter, select: Selec
                 ),
                 GroupBy::Day | GroupBy::Week | GroupBy::Month => (period(dialect, group), String::new()),
             };
+            // On SQLite a selective access's aggregate starts from its
+            // candidates (each looked up by event id) rather than from
+            // every item of the tenant.
+            let candidates = match dialect {
+                Dialect::Sqlite => q.candidates(access, filter, None, None),
+                // Measured slower on PostgreSQL (the union of many tags'
+                // streams is read whole before the join).
+                Dialect::Postgres => None,
+            };
+            let from = match candidates {
+                Some(candidates) => {
+                    conditions.push("f.event_id = w.event_id".to_owned());
+                    format!("({candidates}) w CROSS JOIN feedback f")
+                }
+                None => "feedback f".to_owned(),
+            };
             let grouped = if matches!(group, GroupBy::Nothing) {
                 ""
             } else {
@@ -180,7 +208,7 @@ pub fn compile(dialect: Dialect, access: &Access, filter: &Filter, select: Selec
                  COALESCE(SUM(CASE WHEN f.nps <= {NPS_DETRACTOR_MAX} THEN 1 ELSE 0 END), 0), \
                  COUNT(f.csat), AVG(f.csat), COALESCE(SUM(CASE WHEN f.csat_satisfied THEN 1 ELSE 0 END), 0), \
                  COUNT(f.ces), AVG(f.ces) \
-                 FROM feedback f{join} WHERE {}{grouped}",
+                 FROM {from}{join} WHERE {}{grouped}",
                 conditions.join(" AND ")
             )
         }
@@ -289,6 +317,13 @@ fn like_literal(text: &str) -> String {
 struct Builder {
     dialect: Dialect,
     params: Vec<Param>,
+    /// The conditions are tested on a few rows only (a window's
+    /// candidates, one item): see [`Builder::tags_of_the_item`] and
+    /// [`Builder::text_search`].
+    few_rows: bool,
+    /// The query reads every row its conditions select (a count, an
+    /// aggregate, the tag list, an export).
+    scan: bool,
 }
 
 impl Builder {
@@ -307,6 +342,21 @@ impl Builder {
         texts.into_iter().map(|t| self.text(t)).collect::<Vec<_>>().join(", ")
     }
 
+    /// Whether the item `f` has (`has`) or has not a tag (alias `t`) that
+    /// meets `condition`: `[NOT] EXISTS` [`Builder::tags_of_the_item`];
+    /// on SQLite, when the query reads every selected row
+    /// ([`Builder::scan`]), `f.event_id [NOT] IN` the tenant's tags that
+    /// meet it, read once (from `feedback_tags_by_tag`) rather than a probe
+    /// of the primary key per row.
+    fn item_has_a_tag(&self, has: bool, t: &str, condition: &str) -> String {
+        let not = if has { "" } else { "NOT " };
+        if self.dialect == Dialect::Sqlite && self.scan {
+            format!("f.event_id {not}IN (SELECT {t}.event_id FROM feedback_tags {t} WHERE {t}.tenant_id = $1 AND {condition})")
+        } else {
+            format!("{not}EXISTS ({})", self.tags_of_the_item(t, condition))
+        }
+    }
+
     /// The tags (alias `t`) of the item `f` that meet `condition`. On
     /// PostgreSQL also by tenant: the planner turns such an `EXISTS` into a
     /// hashed subplan read once from the tag index `(tenant_id, name, value,
@@ -314,58 +364,96 @@ impl Builder {
     /// SQLite runs it per row, by the primary key `(event_id, name, value)`;
     /// there the tenant term would lure it to the tag index, a scan of the
     /// tenant's tags per row.
+    ///
+    /// When the rows are few ([`Builder::few_rows`]), PostgreSQL probes
+    /// the item's tags row by row instead: `OFFSET 0` keeps the planner
+    /// from turning the `EXISTS` into a join that first reads every tag row
+    /// the condition names.
     fn tags_of_the_item(&self, t: &str, condition: &str) -> String {
-        let tenant = match self.dialect {
-            Dialect::Postgres => format!("{t}.tenant_id = $1 AND "),
-            Dialect::Sqlite => String::new(),
+        let (tenant, fence) = match self.dialect {
+            Dialect::Postgres if self.few_rows => (format!("{t}.tenant_id = $1 AND "), " OFFSET 0"),
+            Dialect::Postgres => (format!("{t}.tenant_id = $1 AND "), ""),
+            Dialect::Sqlite => (String::new(), ""),
         };
-        format!("SELECT 1 FROM feedback_tags {t} WHERE {tenant}{t}.event_id = f.event_id AND {condition}")
+        format!("SELECT 1 FROM feedback_tags {t} WHERE {tenant}{t}.event_id = f.event_id AND {condition}{fence}")
     }
 
-    /// The first `window` candidates after `after`, newest first, as SQL
+    /// The first `window` candidates after `after`, newest first (all of
+    /// them, unordered, for no `window`), as SQL
     /// selecting `(event_id, occurred_at)`: the union of one ordered stream
-    /// per way a grant can cover an item — the items of a collection an
-    /// unfiltered grant names (`feedback_by_collection_time`), the items
-    /// carrying a tag a grant's filter names (`feedback_tags_by_time`).
-    /// Every item the access sees is a candidate (a grant covers only items
-    /// of its collection, or carrying one of its tags), so the visible items
-    /// among the candidates, in order, are the list; a candidate may still
-    /// be hidden (another collection, a restricted tag), which the page's
-    /// full conditions decide. `None` when the access does not [`drives`].
+    /// per way a grant covers an item, each from an index in time order —
+    /// the items of a collection an unfiltered grant names
+    /// (`feedback_by_collection_time`); the items carrying a tag a grant's
+    /// filter names, of the grant's collection (`feedback_tags_by_collection_time`)
+    /// or of any (`feedback_tags_by_time`); the items carrying any value of
+    /// a tag name a filter names (`feedback_tags_by_name_time`). Every item
+    /// the access sees is a candidate and every candidate is covered by a
+    /// grant, so the visible items among the candidates, in order, are the
+    /// list; a candidate may still be hidden by a restricted tag, or not
+    /// selected by the filter, which the page's full conditions decide.
+    /// `None` when the access does not [`drives`].
     fn candidates(
         &mut self,
         access: &Access,
         filter: &Filter,
         after: Option<&Position>,
-        window: usize,
+        window: Option<usize>,
     ) -> Option<String> {
         if !drives(access) {
             return None;
         }
         let mut collections = BTreeSet::new();
-        let mut refs = BTreeSet::new();
+        // (collection or all, tag name, value or any)
+        let mut tags: BTreeSet<(Option<&str>, &str, Option<&str>)> = BTreeSet::new();
         for grant in &access.grants {
             match (&grant.collection, grant.tags.is_empty()) {
                 (Some(c), true) => {
                     collections.insert(c.as_str());
                 }
-                (_, false) => refs.extend(grant.tags.iter()),
+                (collection, false) => {
+                    for r in &grant.tags {
+                        tags.insert((collection.as_deref(), r.name.as_str(), r.value.as_deref()));
+                    }
+                }
                 (None, true) => unreachable!("drives() excludes it"),
             }
         }
-        let window = self.bind(Param::Int(i64::try_from(window).unwrap_or(i64::MAX)));
+        // A stream of one collection adds nothing to the same tag's stream
+        // of every collection, nor a value's stream to its name's.
+        let subsumed: Vec<_> = tags
+            .iter()
+            .filter(|(c, name, value)| {
+                (c.is_some() && tags.contains(&(None, *name, *value)))
+                    || (value.is_some() && tags.contains(&(*c, *name, None)))
+                    || (c.is_some() && value.is_some() && tags.contains(&(None, *name, None)))
+            })
+            .copied()
+            .collect();
+        for s in subsumed {
+            tags.remove(&s);
+        }
+        // In time order, the first `window`; or all of them, in no order.
+        let window = window.map(|w| self.bind(Param::Int(i64::try_from(w).unwrap_or(i64::MAX))));
+        let first = |alias: &str| match &window {
+            Some(w) => format!(" ORDER BY {alias}.occurred_at DESC, {alias}.event_id DESC LIMIT {w}"),
+            None => String::new(),
+        };
+        let limit = first("s");
         let mut streams = Vec::new();
         for collection in collections {
             let c = self.text(collection);
             let bounds = self.stream_bounds("s", filter, after);
             streams.push(format!(
-                "SELECT s.event_id, s.occurred_at FROM feedback s WHERE s.tenant_id = $1 AND s.collection = {c}{bounds} \
-                 ORDER BY s.occurred_at DESC, s.event_id DESC LIMIT {window}"
+                "SELECT s.event_id, s.occurred_at FROM feedback s WHERE s.tenant_id = $1 AND s.collection = {c}{bounds}{limit}"
             ));
         }
-        for r in refs {
-            let name = self.text(&r.name);
-            let value = match &r.value {
+        for (collection, name, value) in tags {
+            let collection = match collection {
+                Some(c) => format!(" AND s.collection = {}", self.text(c)),
+                None => String::new(),
+            };
+            let name = self.text(name);
+            let value = match value {
                 Some(v) => format!(" AND s.value = {}", self.text(v)),
                 None => String::new(),
             };
@@ -373,10 +461,10 @@ impl Builder {
             // An item carries a name with several values: once per stream
             // (a stream of k rows must be k items, or the union's k-th row
             // would not mark where the next window starts).
-            let distinct = if r.value.is_none() { "DISTINCT " } else { "" };
+            let distinct = if value.is_empty() { "DISTINCT " } else { "" };
             streams.push(format!(
-                "SELECT {distinct}s.event_id, s.occurred_at FROM feedback_tags s WHERE s.tenant_id = $1 AND s.name = {name}{value}{bounds} \
-                 ORDER BY s.occurred_at DESC, s.event_id DESC LIMIT {window}"
+                "SELECT {distinct}s.event_id, s.occurred_at FROM feedback_tags s \
+                 WHERE s.tenant_id = $1{collection} AND s.name = {name}{value}{bounds}{limit}"
             ));
         }
         let union: Vec<String> = streams
@@ -384,8 +472,9 @@ impl Builder {
             .enumerate()
             .map(|(i, stream)| format!("SELECT c{i}.event_id, c{i}.occurred_at FROM ({stream}) c{i}"))
             .collect();
+        let order = first("u");
         Some(format!(
-            "SELECT u.event_id, u.occurred_at FROM ({}) u ORDER BY u.occurred_at DESC, u.event_id DESC LIMIT {window}",
+            "SELECT u.event_id, u.occurred_at FROM ({}) u{order}",
             union.join(" UNION ")
         ))
     }
@@ -462,7 +551,33 @@ impl Builder {
                 self.texts(values)
             ));
         }
-        (!unnamed.is_empty()).then(|| format!("NOT EXISTS ({})", self.tags_of_the_item("rt", &any_of(unnamed))))
+        (!unnamed.is_empty()).then(|| self.item_has_a_tag(false, "rt", &any_of(unnamed)))
+    }
+
+    /// The permission predicate for a candidate ([`Builder::candidates`]):
+    /// a grant covers every candidate, so when every grant hides the same
+    /// restricted tags (names none of them, or the same values of them) a
+    /// candidate is visible iff it carries none of those; otherwise the
+    /// whole [`Builder::permission`].
+    fn permission_of_a_candidate(&mut self, access: &Access) -> String {
+        let restricted: BTreeSet<&str> = access.restricted.iter().map(String::as_str).collect();
+        fn named<'a>(grant: &'a access::Grant, restricted: &BTreeSet<&str>) -> BTreeSet<&'a TagRef> {
+            grant
+                .tags
+                .iter()
+                .filter(|r| restricted.contains(r.name.as_str()))
+                .collect()
+        }
+        let Some(first) = access.grants.first() else {
+            return "FALSE".to_owned();
+        };
+        let first = named(first, &restricted);
+        if access.grants.iter().any(|g| named(g, &restricted) != first) {
+            return self.permission(access);
+        }
+        let refs: Vec<TagRef> = first.into_iter().cloned().collect();
+        self.no_unnamed_restricted(&restricted, &refs)
+            .unwrap_or_else(|| "TRUE".to_owned())
     }
 
     /// The permission predicate ([`access::visible`] without the tenant).
@@ -501,7 +616,7 @@ impl Builder {
                 conditions.push(format!("f.collection = {}", self.text(c)));
             }
             let named = self.named_by("gt", refs.iter().copied());
-            conditions.push(format!("EXISTS ({})", self.tags_of_the_item("gt", &named)));
+            conditions.push(self.item_has_a_tag(true, "gt", &named));
             let refs: Vec<TagRef> = refs.into_iter().cloned().collect();
             conditions.extend(self.no_unnamed_restricted(&restricted, &refs));
             alternatives.push(all_of(conditions));
@@ -541,12 +656,12 @@ impl Builder {
             match filter.tag_match {
                 TagMatch::Any => {
                     let named = self.named_by("ta", &filter.tags);
-                    conditions.push(format!("EXISTS ({})", self.tags_of_the_item("ta", &named)));
+                    conditions.push(self.item_has_a_tag(true, "ta", &named));
                 }
                 TagMatch::All => {
                     for tag in filter.tags.iter().collect::<BTreeSet<_>>() {
                         let named = self.named_by("ta", [tag]);
-                        conditions.push(format!("EXISTS ({})", self.tags_of_the_item("ta", &named)));
+                        conditions.push(self.item_has_a_tag(true, "ta", &named));
                     }
                 }
             }
@@ -579,17 +694,27 @@ impl Builder {
             Dialect::Sqlite => {
                 let query = fts5_query(text);
                 let mut alternatives = Vec::new();
+                // Every match read once (a walk of the tenant meets many
+                // rows), or one lookup by rowid per row (a window's few:
+                // reading every match per window was measured far slower).
+                let (is_in, not_in) = if self.few_rows {
+                    (
+                        "EXISTS (SELECT 1 FROM feedback_fts WHERE feedback_fts MATCH {m} AND feedback_fts.rowid = f.seq)",
+                        "NOT EXISTS (SELECT 1 FROM feedback_fts WHERE feedback_fts MATCH {m} AND feedback_fts.rowid = f.seq)",
+                    )
+                } else {
+                    (
+                        "f.seq IN (SELECT rowid FROM feedback_fts WHERE feedback_fts MATCH {m})",
+                        "f.seq NOT IN (SELECT rowid FROM feedback_fts WHERE feedback_fts MATCH {m})",
+                    )
+                };
                 if let Some(matching) = query.matching {
                     let m = self.bind(Param::Text(matching));
-                    alternatives.push(format!(
-                        "f.seq IN (SELECT rowid FROM feedback_fts WHERE feedback_fts MATCH {m})"
-                    ));
+                    alternatives.push(is_in.replace("{m}", &m));
                 }
                 if let Some(excluding) = query.excluding {
                     let m = self.bind(Param::Text(excluding));
-                    alternatives.push(format!(
-                        "f.seq NOT IN (SELECT rowid FROM feedback_fts WHERE feedback_fts MATCH {m})"
-                    ));
+                    alternatives.push(not_in.replace("{m}", &m));
                 }
                 any_of(alternatives)
             }

@@ -9,13 +9,10 @@
 //! alike; export rows/s against the baseline's export; the plans (EXPLAIN)
 //! of representative users and of the baseline.
 //!
-//! On PostgreSQL the figures are measured twice: as the store runs them, and
-//! through sessions that never use a generic plan for a prepared statement
-//! nor parallel workers (`plan_cache_mode`, `max_parallel_workers_per_gather`
-//! as connection options), to show what those two cost; the plans are
-//! printed as run with the values and as the generic plan the server
-//! switches to. The store connects as the tables' owner, which row-level
-//! security does not bind; the text search is measured once more through a
+//! On PostgreSQL the tables are vacuumed and analysed after loading (as
+//! autovacuum leaves them). The store connects as the tables' owner, which
+//! row-level security does not bind; the text search is measured once more
+//! through a
 //! role that it binds (the policy `vox_api` has in
 //! `deploy/postgres/roles.sql`), because under it PostgreSQL may not use the
 //! GIN index for `@@` (the operator is not leakproof).
@@ -27,7 +24,6 @@ use std::time::{Duration, Instant};
 use access::{Access, Filter, Grant, GroupBy, Position, TagRef};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use store::query::{compile, Dialect, Param, Select};
 use store::{FeedbackRow, OffsetMove, Projection, Store};
 
 use crate::common::{percentile, Report};
@@ -149,7 +145,9 @@ pub async fn run(args: &Args, dir: &Path, report: &mut Report) {
     let store = Store::connect_postgres(&db.url).await.expect("store");
     load(&store, items, "PostgreSQL").await;
     if let Store::Postgres(pool) = &store {
-        sqlx::query("ANALYZE").execute(pool).await.expect("ANALYZE");
+        // As autovacuum leaves a table that has been written for a while:
+        // statistics, and the visibility map that index-only scans need.
+        sqlx::query("VACUUM ANALYZE").execute(pool).await.expect("VACUUM ANALYZE");
         let sizes: (String, String) = sqlx::query_as(
             "SELECT pg_size_pretty(pg_total_relation_size('feedback')), \
              pg_size_pretty(pg_total_relation_size('feedback_tags'))",
@@ -162,29 +160,8 @@ pub async fn run(args: &Args, dir: &Path, report: &mut Report) {
             sizes.0, sizes.1
         );
     }
-    // The same store with sessions that never use a generic plan nor
-    // parallel workers: where the deep pages start (found with it,
-    // untimed: it never meets the slow generic plans), and the figures once
-    // more.
-    let tuned = Store::connect_postgres(&format!(
-        "{}?options[plan_cache_mode]=force_custom_plan&options[max_parallel_workers_per_gather]=0",
-        db.url
-    ))
-    .await
-    .expect("store");
-    let depths = find_depths(&tuned, "PostgreSQL", &users).await;
+    let depths = find_depths(&store, "PostgreSQL", &users).await;
     figures(&store, "PostgreSQL", &users, &depths, report).await;
-    figures(
-        &tuned,
-        "PostgreSQL, custom plans, no parallel workers",
-        &users,
-        &depths,
-        report,
-    )
-    .await;
-    if let Store::Postgres(pool) = tuned {
-        pool.close().await;
-    }
     exports(&store, "PostgreSQL", &users, report).await;
     plans(&store, "PostgreSQL", &users).await;
     let role = row_level_security(&db, &store, &users, report).await;
@@ -817,105 +794,6 @@ async fn plans(store: &Store, name: &str, users: &[User]) {
             .await
             .expect("explain");
         println!("--- EXPLAIN {name}, text search \"{COMMON_WORD}\", {label}\n{search}\n");
-        if let Store::Postgres(pool) = store {
-            plan_cache(pool, access, label).await;
-        }
-    }
-}
-
-/// Binds a compiled query's parameters.
-fn bind_all<'q>(
-    mut query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
-    params: &'q [Param],
-) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
-    for p in params {
-        query = match p {
-            Param::Text(t) => query.bind(t.as_str()),
-            Param::Int(n) => query.bind(*n),
-            Param::Float(x) => query.bind(*x),
-        };
-    }
-    query
-}
-
-/// What the store's prepared statements do on PostgreSQL: sqlx keeps each
-/// statement prepared on its connection, and after five executions the
-/// server may switch to a generic plan (one for any parameter values). The
-/// first page and the aggregate ten times on one connection, as the store
-/// runs them (a read-only transaction that sets the tenant); then the
-/// generic plan itself (`plan_cache_mode = force_generic_plan`).
-async fn plan_cache(pool: &sqlx::PgPool, access: &Access, label: &str) {
-    let none = Filter::default();
-    let month = GroupBy::Month;
-    let selects = [
-        (
-            "list first page",
-            Select::Rows {
-                after: None,
-                limit: Some(PAGE),
-            },
-        ),
-        ("aggregate by month", Select::Aggregate(&month)),
-    ];
-    let mut connection = pool.acquire().await.expect("a connection");
-    for (what, select) in selects {
-        let c = compile(Dialect::Postgres, access, &none, select);
-        let mut times = Vec::new();
-        for _ in 0..10 {
-            let started = Instant::now();
-            let mut tx = sqlx::Connection::begin(&mut *connection).await.expect("begin");
-            sqlx::query("SELECT set_config('vox.tenant_id', $1, true)")
-                .bind(&access.tenant)
-                .execute(&mut *tx)
-                .await
-                .expect("tenant");
-            bind_all(sqlx::query(&c.sql), &c.params)
-                .fetch_all(&mut *tx)
-                .await
-                .expect("the query");
-            tx.commit().await.expect("commit");
-            times.push(time(started.elapsed()));
-        }
-        println!(
-            "  PostgreSQL, {what}, {label}: executions 1–10 of one prepared statement: {}",
-            times.join(", ")
-        );
-        let literals: Vec<String> = c
-            .params
-            .iter()
-            .map(|p| match p {
-                Param::Text(t) => format!("'{}'", t.replace('\'', "''")),
-                Param::Int(n) => n.to_string(),
-                Param::Float(x) => format!("{x:?}"),
-            })
-            .collect();
-        let mut tx = sqlx::Connection::begin(&mut *connection).await.expect("begin");
-        sqlx::raw_sql(&format!(
-            "SET LOCAL plan_cache_mode = force_generic_plan; \
-             SELECT set_config('vox.tenant_id', '{}', true); PREPARE bench_generic AS {}",
-            access.tenant.replace('\'', "''"),
-            c.sql
-        ))
-        .execute(&mut *tx)
-        .await
-        .expect("prepare");
-        let rows = sqlx::raw_sql(&format!(
-            "EXPLAIN (ANALYZE, BUFFERS) EXECUTE bench_generic({})",
-            literals.join(", ")
-        ))
-        .fetch_all(&mut *tx)
-        .await
-        .expect("explain");
-        let plan: Vec<String> = rows.iter().map(|r| sqlx::Row::get::<String, _>(r, 0)).collect();
-        sqlx::raw_sql("DEALLOCATE bench_generic")
-            .execute(&mut *tx)
-            .await
-            .expect("deallocate");
-        tx.rollback().await.expect("rollback");
-        println!(
-            "--- EXPLAIN PostgreSQL, generic plan, {what}, {label}\n{}\n",
-            plan.join("\n")
-        );
     }
 }
 

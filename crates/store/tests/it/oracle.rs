@@ -3,8 +3,8 @@
 //! with 0–3 tags) and for random accesses and filters, the SQL answers
 //! exactly what [`access::visible`] (and a plain-Rust reading of the
 //! filter) selects: every page of `list_feedback`, `get_feedback` of every
-//! item, `count_feedback_visible`, and `export_feedback` with
-//! `Access::for_export`.
+//! item, `count_feedback_visible`, the items of `aggregate_feedback`, and
+//! `export_feedback` with `Access::for_export`.
 //!
 //! One database per backend holds every world, each under tenant ids of its
 //! own, written in one projection step. The generator is seeded: a failure
@@ -352,6 +352,15 @@ async fn check(store: &Store, world: &World, access: &Access, filter: &Filter, p
         .map_err(|e| format!("count: {e}"))?;
     if n != want.len() as u64 {
         return Err(format!("count: got {n}, want {}", want.len()));
+    }
+    // The aggregate (driven by the candidates for a selective access).
+    let total = store
+        .aggregate_feedback(access, filter, &access::GroupBy::Nothing)
+        .await
+        .map_err(|e| format!("aggregate: {e}"))?;
+    let items: u64 = total.iter().map(|g| g.items).sum();
+    if items != want.len() as u64 {
+        return Err(format!("aggregate: got {items} items, want {}", want.len()));
     }
     // Export: only what the export grants show.
     let export = access.for_export();
