@@ -147,7 +147,10 @@ pub async fn run(args: &Args, dir: &Path, report: &mut Report) {
     if let Store::Postgres(pool) = &store {
         // As autovacuum leaves a table that has been written for a while:
         // statistics, and the visibility map that index-only scans need.
-        sqlx::query("VACUUM ANALYZE").execute(pool).await.expect("VACUUM ANALYZE");
+        sqlx::query("VACUUM ANALYZE")
+            .execute(pool)
+            .await
+            .expect("VACUUM ANALYZE");
         let sizes: (String, String) = sqlx::query_as(
             "SELECT pg_size_pretty(pg_total_relation_size('feedback')), \
              pg_size_pretty(pg_total_relation_size('feedback_tags'))",
