@@ -54,6 +54,10 @@ macro_rules! bind_params {
 /// PostgreSQL before the server cancels it.
 pub const QUERY_TIMEOUT_MS: u32 = 30_000;
 
+/// The columns of a [`crate::FeedbackRow`] (a window's rows follow them
+/// with the candidate's position).
+const ROW_COLUMNS: usize = 18;
+
 /// The first window of candidates a page looks at when the filter may
 /// pass few of them (at least eight pages' worth); each next one is four
 /// times larger, up to [`MAX_WINDOW`].
@@ -196,36 +200,25 @@ impl Store {
                 loop {
                     let select = Select::Window {
                         after: start.as_ref(),
-                        limit: limit - rows.len(),
                         window,
                     };
                     let c = compile(dialect, access, filter, select);
-                    for r in bind_params!(sqlx::query(&c.sql), &c.params)
+                    let candidates = bind_params!(sqlx::query(&c.sql), &c.params)
                         .fetch_all(&mut *$conn)
-                        .await?
-                    {
-                        rows.push(feedback_from_row!(&r)?);
+                        .await?;
+                    for r in &candidates {
+                        if rows.len() < limit && r.try_get::<Option<String>, _>(0)?.is_some() {
+                            rows.push(feedback_from_row!(r)?);
+                        }
                     }
-                    if rows.len() >= limit {
+                    let Some(last) = candidates.last() else { break };
+                    if rows.len() >= limit || candidates.len() < window {
                         break;
                     }
-                    let end = Select::WindowEnd {
-                        after: start.as_ref(),
-                        window,
-                    };
-                    let c = compile(dialect, access, filter, end);
-                    let next: Option<(i64, String)> = bind_params!(sqlx::query_as(&c.sql), &c.params)
-                        .fetch_optional(&mut *$conn)
-                        .await?;
-                    match next {
-                        Some((occurred_at, event_id)) => {
-                            start = Some(Position {
-                                occurred_at,
-                                event_id,
-                            })
-                        }
-                        None => break,
-                    }
+                    start = Some(Position {
+                        occurred_at: last.try_get(ROW_COLUMNS)?,
+                        event_id: last.try_get(ROW_COLUMNS + 1)?,
+                    });
                     window = (window * 4).min(MAX_WINDOW);
                 }
                 rows
@@ -383,7 +376,6 @@ impl Store {
         let select = if query::drives(access) {
             Select::Window {
                 after: None,
-                limit,
                 window: first_window(filter, limit),
             }
         } else {

@@ -60,18 +60,13 @@ pub enum Select<'a> {
         after: Option<&'a Position>,
         limit: Option<usize>,
     },
-    /// As `Rows`, but only among the first `window` *candidates* after
-    /// `after` (see [`candidates_sql`]): a page driven by the grants'
-    /// own indexes. Only for an access that [`drives`].
-    Window {
-        after: Option<&'a Position>,
-        limit: usize,
-        window: usize,
-    },
-    /// The position of the `window`-th candidate after `after` (one row:
-    /// `occurred_at`, `event_id`; none when there are fewer): where the
-    /// next window starts.
-    WindowEnd { after: Option<&'a Position>, window: usize },
+    /// The first `window` *candidates* after `after` (see
+    /// `Builder::candidates`), newest first, each a row: the columns of
+    /// [`crate::FeedbackRow`] when the candidate is visible and the filter
+    /// selects it (all NULL otherwise), then the candidate's `occurred_at`
+    /// and `event_id` (where the next window starts after). Fewer rows than
+    /// `window`: no candidates follow. Only for an access that [`drives`].
+    Window { after: Option<&'a Position>, window: usize },
     /// The feedback row of one event id.
     One { event_id: &'a str },
     /// `COUNT(*)`.
@@ -107,19 +102,6 @@ pub fn compile(dialect: Dialect, access: &Access, filter: &Filter, select: Selec
     }
     let tenant = q.text(&access.tenant);
     debug_assert_eq!(tenant, "$1");
-    if let Select::WindowEnd { after, window } = select {
-        // Only the candidates (PostgreSQL refuses parameters a statement
-        // does not use).
-        let candidates = q
-            .candidates(access, filter, after, Some(window))
-            .expect("an access that drives");
-        let skip = q.bind(Param::Int(i64::try_from(window.saturating_sub(1)).unwrap_or(i64::MAX)));
-        let sql = format!(
-            "SELECT w.occurred_at, w.event_id FROM ({candidates}) w \
-             ORDER BY w.occurred_at DESC, w.event_id DESC LIMIT 1 OFFSET {skip}"
-        );
-        return Compiled { sql, params: q.params };
-    }
     let mut conditions = vec![format!("f.tenant_id = {tenant}")];
     let permission = match select {
         Select::Window { .. } => q.permission_of_a_candidate(access),
@@ -129,22 +111,20 @@ pub fn compile(dialect: Dialect, access: &Access, filter: &Filter, select: Selec
     q.filter(filter, &mut conditions);
     let flags = q.flags_join();
     let sql = match select {
-        Select::Window { after, limit, window } => {
+        Select::Window { after, window } => {
             let candidates = q
                 .candidates(access, filter, after, Some(window))
                 .expect("an access that drives");
-            // The candidates drive the join (SQLite takes a CROSS JOIN's
-            // order as written): each is looked up by its event id.
+            // The candidates drive the join: each is looked up by its
+            // event id.
             conditions.push("f.event_id = w.event_id".to_owned());
-            let limit = q.bind(Param::Int(i64::try_from(limit).unwrap_or(i64::MAX)));
             format!(
-                "SELECT {} FROM ({candidates}) w CROSS JOIN feedback f WHERE {} \
-                 ORDER BY f.occurred_at DESC, f.event_id DESC LIMIT {limit}",
+                "SELECT {}, w.occurred_at, w.event_id FROM ({candidates}) w LEFT JOIN feedback f ON {} \
+                 ORDER BY w.occurred_at DESC, w.event_id DESC",
                 row_columns(dialect),
                 conditions.join(" AND ")
             )
         }
-        Select::WindowEnd { .. } => unreachable!("compiled above"),
         Select::Rows { after, limit } => {
             if let Some(p) = after {
                 let at = q.bind(Param::Int(p.occurred_at));
