@@ -203,18 +203,26 @@ impl Store {
                         window,
                     };
                     let c = compile(dialect, access, filter, select);
-                    let candidates = bind_params!(sqlx::query(&c.sql), &c.params)
-                        .fetch_all(&mut *$conn)
-                        .await?;
-                    for r in &candidates {
-                        if rows.len() < limit && r.try_get::<Option<String>, _>(0)?.is_some() {
-                            rows.push(feedback_from_row!(r)?);
+                    // Read as a stream, up to the page's last row: memory
+                    // holds one candidate at a time, however large the
+                    // window.
+                    let mut candidates = bind_params!(sqlx::query(&c.sql), &c.params).fetch(&mut *$conn);
+                    let mut seen = 0;
+                    let mut last = None;
+                    while let Some(r) = candidates.try_next().await? {
+                        seen += 1;
+                        if r.try_get::<Option<String>, _>(0)?.is_some() {
+                            rows.push(feedback_from_row!(&r)?);
+                            if rows.len() >= limit {
+                                break;
+                            }
                         }
+                        last = Some(r);
                     }
-                    let Some(last) = candidates.last() else { break };
-                    if rows.len() >= limit || candidates.len() < window {
+                    drop(candidates);
+                    let Some(last) = last.filter(|_| rows.len() < limit && seen == window) else {
                         break;
-                    }
+                    };
                     start = Some(Position {
                         occurred_at: last.try_get(ROW_COLUMNS)?,
                         event_id: last.try_get(ROW_COLUMNS + 1)?,
