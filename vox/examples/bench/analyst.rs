@@ -708,14 +708,17 @@ async fn export(store: &Store, access: &Access) -> (u64, f64) {
     (sent, seconds)
 }
 
+/// The access of the first user of `kind`.
+fn first_of(users: &[User], kind: Kind) -> Access {
+    users
+        .iter()
+        .find(|u| u.kind == kind)
+        .map(|u| u.access.clone())
+        .expect("every kind has users")
+}
+
 async fn exports(store: &Store, name: &str, users: &[User], report: &mut Report) {
-    let first = |kind: Kind| {
-        users
-            .iter()
-            .find(|u| u.kind == kind)
-            .map(|u| u.access.clone())
-            .expect("every kind has users")
-    };
+    let first = |kind: Kind| first_of(users, kind);
     let cases = [
         ("no permission filter (baseline)", baseline()),
         ("all collections, restricted tags hidden", first(Kind::Everything)),
@@ -767,13 +770,7 @@ async fn exports(store: &Store, name: &str, users: &[User], report: &mut Report)
 /// The plans of the list, the aggregate and the text search for the
 /// baseline and three representative users.
 async fn plans(store: &Store, name: &str, users: &[User]) {
-    let first = |kind: Kind| {
-        users
-            .iter()
-            .find(|u| u.kind == kind)
-            .map(|u| u.access.clone())
-            .expect("every kind has users")
-    };
+    let first = |kind: Kind| first_of(users, kind);
     let cases = [
         ("baseline (no permission filter)".to_owned(), baseline()),
         (Kind::CollectionStores.label().to_owned(), first(Kind::CollectionStores)),
