@@ -16,6 +16,9 @@
 //! role that it binds (the policy `vox_api` has in
 //! `deploy/postgres/roles.sql`), because under it PostgreSQL may not use the
 //! GIN index for `@@` (the operator is not leakproof).
+//!
+//! With `VOX_BENCH_KEEP=1` the PostgreSQL database and the SQLite file are
+//! kept (their names are printed) for trying plans by hand.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -136,6 +139,7 @@ const FIGURES: [&str; 4] = [
 pub async fn run(args: &Args, dir: &Path, report: &mut Report) {
     let items = args.items;
     let users = users();
+    let keep = std::env::var("VOX_BENCH_KEEP").is_ok_and(|v| v == "1");
     println!(
         "analyst: {items} items in tenant {TENANT} and {} in {OTHER}; {USERS} users; restricted tags {RESTRICTED:?}",
         items / 20
@@ -171,10 +175,20 @@ pub async fn run(args: &Args, dir: &Path, report: &mut Report) {
     if let Store::Postgres(pool) = store {
         pool.close().await;
     }
-    db.drop_now().await;
+    if keep {
+        println!("  kept (VOX_BENCH_KEEP=1): PostgreSQL database {}", db.url);
+    } else {
+        db.drop_now().await;
+    }
     drop_role(&role).await;
 
-    let path = dir.join("analyst.sqlite");
+    let path = match keep {
+        true => std::env::temp_dir().join("vox-bench-analyst.sqlite"),
+        false => dir.join("analyst.sqlite"),
+    };
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
     let store = Store::open_sqlite(&path).await.expect("sqlite store");
     load(&store, items, "SQLite").await;
     let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or_default();
@@ -185,6 +199,10 @@ pub async fn run(args: &Args, dir: &Path, report: &mut Report) {
     plans(&store, "SQLite", &users).await;
     if let Store::Sqlite(pool) = store {
         pool.close().await;
+    }
+    if keep {
+        println!("  kept (VOX_BENCH_KEEP=1): SQLite file {}", path.display());
+        return;
     }
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
