@@ -13,6 +13,7 @@
 //! * Every login, lockout, change and support request is on `vox.audit`
 //!   (durable before the answer, through [`audit`]).
 
+mod audit_api;
 mod error;
 mod feedback;
 mod grants;
@@ -295,6 +296,10 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/v1/aggregates", get(feedback::aggregates))
         .route("/v1/export", get(feedback::export))
         .route("/v1/tags", get(feedback::tags))
+        .route("/v1/audit/checkpoint", get(audit_api::checkpoint))
+        .route("/v1/audit/records", get(audit_api::records))
+        .route("/v1/audit/proof/inclusion", get(audit_api::inclusion))
+        .route("/v1/audit/proof/consistency", get(audit_api::consistency))
         .route("/v1/login", post(login_api::login))
         .route("/v1/login/totp", post(login_api::login_totp))
         .route("/v1/support/login", post(login_api::support_login))

@@ -144,6 +144,16 @@ func TestInvariantViolationsAreNamed(t *testing.T) {
 	processor.Spec.Template.Spec.Containers[0].Env = processor.Spec.Template.Spec.Containers[0].Env[1:] // VOX_INSTANCE_ID
 	projector := find[*appsv1.Deployment](prod, "vox-projector")
 	projector.Spec.Strategy.Type = appsv1.RollingUpdateDeploymentStrategyType
+	auditor := find[*appsv1.Deployment](prod, "vox-auditor")
+	two := int32(2)
+	auditor.Spec.Replicas = &two
+	ac := &auditor.Spec.Template.Spec.Containers[0]
+	for i, e := range ac.Env {
+		if e.Name == "VOX_AUDIT_KEY_FILE" {
+			ac.Env = append(ac.Env[:i:i], ac.Env[i+1:]...)
+			break
+		}
+	}
 	api := &find[*appsv1.Deployment](prod, "vox-api").Spec.Template.Spec.Containers[0]
 	for i, e := range api.Env {
 		if e.Name == "VOX_KEK_FILE" {
@@ -173,6 +183,9 @@ func TestInvariantViolationsAreNamed(t *testing.T) {
 	wantProblem(t, problems, ing+"initContainers[kek].securityContext.capabilities.drop: must contain ALL")
 	wantProblem(t, problems, "deploy/k8s/base/processor.yaml (overlay prod): StatefulSet vox-prod/vox-processor: spec.template.spec.containers[processor].env[VOX_INSTANCE_ID]")
 	wantProblem(t, problems, "deploy/k8s/base/projector.yaml (overlay prod): Deployment vox-prod/vox-projector: spec.strategy.type")
+	const auditorPod = "deploy/k8s/base/auditor.yaml (overlay prod): Deployment vox-prod/vox-auditor: "
+	wantProblem(t, problems, auditorPod+"spec.replicas: is 2: exactly one vox audit")
+	wantProblem(t, problems, auditorPod+"spec.template.spec.containers[auditor].env[VOX_AUDIT_KEY_FILE]: missing")
 	const apiPod = "deploy/k8s/base/api.yaml (overlay prod): Deployment vox-prod/vox-api: spec.template.spec.containers[api]."
 	wantProblem(t, problems, apiPod+"env[VOX_KEK_FILE]: missing")
 	wantProblem(t, problems, apiPod+"readinessProbe.httpGet.port: https is port 8447, not the operations port 8448")
@@ -212,17 +225,21 @@ func TestMatrix(t *testing.T) {
 		{"monitoring", "api"}:       "8448/TCP",
 		{"monitoring", "processor"}: "8445/TCP",
 		{"monitoring", "projector"}: "8446/TCP",
+		{"monitoring", "auditor"}:   "8449/TCP",
 		{"ingest", "kafka"}:         "9093/TCP",
 		{"api", "kafka"}:            "9093/TCP",
 		{"processor", "kafka"}:      "9093/TCP",
 		{"projector", "kafka"}:      "9093/TCP",
+		{"auditor", "kafka"}:        "9093/TCP",
 		{"admin", "kafka"}:          "9093/TCP",
 		{"api", "postgresql"}:       "5432/TCP",
 		{"projector", "postgresql"}: "5432/TCP",
+		{"auditor", "postgresql"}:   "5432/TCP",
 		{"ingest", "kube-dns"}:      "53/TCP, 53/UDP",
 		{"api", "kube-dns"}:         "53/TCP, 53/UDP",
 		{"processor", "kube-dns"}:   "53/TCP, 53/UDP",
 		{"projector", "kube-dns"}:   "53/TCP, 53/UDP",
+		{"auditor", "kube-dns"}:     "53/TCP, 53/UDP",
 		{"admin", "kube-dns"}:       "53/TCP, 53/UDP",
 		// Kafka's and PostgreSQL's own traffic (the default deny covers them too).
 		{"kafka", "kafka"}:           "9090/TCP, 9091/TCP, 9093/TCP",

@@ -49,6 +49,19 @@ var configWriters = []string{"vox-admin", "vox-api"}
 // and TOTP seeds) and so need the key-encryption key.
 var kekRoles = []string{"ingest", "api"}
 
+// The roles (vox subcommands) that serve HTTPS and so need --tls-cert and
+// --tls-key: without them vox writes a generated certificate into its data
+// directory, or refuses to start.
+var tlsRoles = []string{"ingest", "api", "process", "project", "audit"}
+
+// The roles of which exactly one may run: a second instance fails the
+// compare-and-set of the offsets it keeps in the store, by design. Each is a
+// Deployment with one replica and strategy Recreate.
+var singletonRoles = map[string]string{
+	"project": "two projectors conflict on the stored offsets",
+	"audit":   "two auditors conflict on the stored offsets and logs",
+}
+
 // Workload is a Deployment or StatefulSet with its pod template.
 type Workload struct {
 	Obj      *Object
@@ -423,11 +436,12 @@ func checkProbes(o *Object, c *corev1.Container, field string, p *Problems) {
 
 // The options whose value is a file vox reads, as flags and variables.
 var fileOptions = map[string]string{
-	"--tls-cert":      "VOX_TLS_CERT",
-	"--tls-key":       "VOX_TLS_KEY",
-	"--kafka-ca-file": "VOX_KAFKA_CA_FILE",
-	"--kek-file":      "VOX_KEK_FILE",
-	"--config":        "VOX_CONFIG",
+	"--tls-cert":       "VOX_TLS_CERT",
+	"--tls-key":        "VOX_TLS_KEY",
+	"--kafka-ca-file":  "VOX_KAFKA_CA_FILE",
+	"--kek-file":       "VOX_KEK_FILE",
+	"--config":         "VOX_CONFIG",
+	"--audit-key-file": "VOX_AUDIT_KEY_FILE",
 }
 
 // checkVoxContainer: what a container running a vox role needs.
@@ -437,6 +451,11 @@ func checkVoxContainer(env *Env, w *Workload, c *corev1.Container, field string,
 	sub := voxSubcommand(args)
 	if sub == "" {
 		p.At(o, field+".command", "%q does not run a vox role (/usr/local/bin/vox <role> …)", strings.Join(args, " "))
+		return
+	}
+	// `vox audit run` is the auditor; the other `vox audit …` commands are no role.
+	if sub == "audit" && (len(args) < 3 || args[2] != "run") {
+		p.At(o, field+".command", "%q does not run a vox role (the auditor is `vox audit run`)", strings.Join(args, " "))
 		return
 	}
 	// Files: each on a mount of this container.
@@ -467,7 +486,13 @@ func checkVoxContainer(env *Env, w *Workload, c *corev1.Container, field string,
 			p.At(o, field+".env[VOX_KEK_FILE]", "missing: vox %s opens sealed credentials with the key-encryption key (the file the kek init container copies)", sub)
 		}
 	}
-	if sub == "process" || sub == "project" || sub == "ingest" || sub == "api" {
+	if sub == "audit" {
+		_, hasFlag := flagValue(args, "--audit-key-file")
+		if !hasFlag && envVar(c, "VOX_AUDIT_KEY_FILE") == nil {
+			p.At(o, field+".env[VOX_AUDIT_KEY_FILE]", "missing: vox audit run signs checkpoints with the audit signing key (the file the audit-key init container copies)")
+		}
+	}
+	if slices.Contains(tlsRoles, sub) {
 		_, hasCert := flagValue(args, "--tls-cert")
 		_, hasKey := flagValue(args, "--tls-key")
 		if (!hasCert && envVar(c, "VOX_TLS_CERT") == nil) || (!hasKey && envVar(c, "VOX_TLS_KEY") == nil) {
@@ -510,13 +535,13 @@ func checkVoxContainer(env *Env, w *Workload, c *corev1.Container, field string,
 		if v == nil || v.ValueFrom == nil || v.ValueFrom.FieldRef == nil || v.ValueFrom.FieldRef.FieldPath != "metadata.name" {
 			p.At(o, field+".env["+instanceIDVar+"]", "must come from the pod's name (valueFrom.fieldRef.fieldPath: metadata.name)")
 		}
-	case "project":
-		// Two projectors conflict on the stored offsets by design.
+	}
+	if why, ok := singletonRoles[sub]; ok {
 		if _, ok := o.Value.(*appsv1.Deployment); !ok || !w.Recreate {
-			p.At(o, "spec.strategy.type", "vox project must be a Deployment with strategy Recreate (two projectors conflict on the stored offsets)")
+			p.At(o, "spec.strategy.type", "vox %s must be a Deployment with strategy Recreate (%s)", sub, why)
 		}
 		if w.Replicas != 1 {
-			p.At(o, "spec.replicas", "is %d: exactly one projector", w.Replicas)
+			p.At(o, "spec.replicas", "is %d: exactly one vox %s (%s)", w.Replicas, sub, why)
 		}
 	}
 }
@@ -572,7 +597,7 @@ func checkServices(env *Env, p *Problems) {
 }
 
 // checkDisruptionBudgets: every workload that rolls (all but the Recreate
-// projector) has a budget, and every budget selects a workload.
+// projector and auditor) has a budget, and every budget selects a workload.
 func checkDisruptionBudgets(env *Env, p *Problems) {
 	pdbs := objectsOf[*policyv1.PodDisruptionBudget](env)
 	for _, o := range pdbs {

@@ -81,7 +81,7 @@ var externals = []struct {
 const outsideName, outsideIP = "outside-address", "203.0.113.10"
 
 // The order of rows: outside first, then the roles, then their neighbours.
-var rank = map[string]int{"ingress-nginx": 0, "monitoring": 1, "ingest": 10, "api": 11, "processor": 12, "projector": 13, "admin": 20, "kafka": 30, "postgresql": 31, "kube-dns": 40, outsideName: 45, "other-pod": 50, "other-namespace": 51}
+var rank = map[string]int{"ingress-nginx": 0, "monitoring": 1, "ingest": 10, "api": 11, "processor": 12, "projector": 13, "auditor": 14, "admin": 20, "kafka": 30, "postgresql": 31, "kube-dns": 40, outsideName: 45, "other-pod": 50, "other-namespace": 51}
 
 func endpoints(envs []*Env) []*Endpoint {
 	var eps []*Endpoint

@@ -3,6 +3,8 @@
 # once; run it from the repository root. Idempotent: what exists is kept.
 #
 #   secrets/vox/kek                  the key-encryption key (64 hex digits, 0600), owner 10001
+#   secrets/vox/audit.key            the key that signs audit checkpoints (0600), owner 10001;
+#                                    its verifier key in secrets/audit-verifier.key
 #   secrets/vox/tls/{server.pem,server.key,ca.pem}
 #                                    the HTTPS certificate of ingest, the people API and
 #                                    every ops listener, for localhost, 127.0.0.1 and the
@@ -62,9 +64,16 @@ if [ ! -s secrets/vox/kek ]; then
 fi
 chmod 600 secrets/vox/kek
 
+if [ ! -s secrets/vox/audit.key ]; then
+    run_vox audit keygen --name vox-compose --out secrets/vox/audit.key > secrets/audit-verifier.key
+    echo "made secrets/vox/audit.key (verifier key in secrets/audit-verifier.key: give it to compliance teams)"
+fi
+chmod 600 secrets/vox/audit.key
+
 if [ ! -s secrets/vox/tls/server.pem ]; then
     run_vox cert create --dir secrets/vox/tls --name localhost --name 127.0.0.1 \
-        --name vox-ingest --name vox-api --name vox-process-1 --name vox-process-2 --name vox-project >/dev/null
+        --name vox-ingest --name vox-api --name vox-process-1 --name vox-process-2 --name vox-project \
+        --name vox-audit >/dev/null
     echo "made secrets/vox/tls (clients on the host trust secrets/ca.pem)"
 fi
 

@@ -20,9 +20,10 @@
 #   --delete            remove these ACLs and the users' SCRAM credentials instead
 #
 # Users (principal User:<user-prefix><name>): vox-ingest, vox-api (the people API, `vox api`),
-# vox-processor, vox-projector and vox-admin (the admin CLI: `vox topics ensure`,
-# `vox tenant …`, `vox client …`, `vox rules publish …`). Only vox-admin may create topics and set their retention: run
-# `vox topics ensure` as vox-admin before the roles first start (and after changing a retention).
+# vox-processor, vox-projector, vox-auditor (`vox audit run`) and vox-admin (the admin CLI:
+# `vox topics ensure`, `vox tenant …`, `vox client …`, `vox rules publish …`). Only vox-admin may
+# create topics and set their retention: run `vox topics ensure` as vox-admin before the roles
+# first start (and after changing a retention).
 # Give each role's processes its user (--kafka-sasl-username, VOX_KAFKA_SASL_PASSWORD) with
 # --kafka-security-protocol sasl_ssl --kafka-sasl-mechanism SCRAM-SHA-512.
 #
@@ -91,8 +92,9 @@ INGEST="${user_prefix}vox-ingest"
 API="${user_prefix}vox-api"
 PROCESSOR="${user_prefix}vox-processor"
 PROJECTOR="${user_prefix}vox-projector"
+AUDITOR="${user_prefix}vox-auditor"
 ADMIN="${user_prefix}vox-admin"
-USERS=("$INGEST" "$API" "$PROCESSOR" "$PROJECTOR" "$ADMIN")
+USERS=("$INGEST" "$API" "$PROCESSOR" "$PROJECTOR" "$AUDITOR" "$ADMIN")
 
 if [ -n "${KAFKA_BIN:-}" ]; then
     [ -x "$KAFKA_BIN/kafka-acls.sh" ] || die "no executable $KAFKA_BIN/kafka-acls.sh"
@@ -191,6 +193,10 @@ acl "$PROCESSOR" prefixed --transactional-id "$PROCESSOR_TXN_PREFIX" -- Write
 # Writes nothing to Kafka.
 acl "$PROJECTOR" literal --topic "$PROCESSED" --topic "$REJECTED" -- Read
 
+# auditor: reads vox.audit (every partition) from the positions in its database, like the projector
+# (no group offsets). Writes nothing to Kafka.
+acl "$AUDITOR" literal --topic "$AUDIT" -- Read
+
 # admin CLI: creates every topic and sets its retention (`vox topics ensure`: Create, and
 # DescribeConfigs and AlterConfigs for the retention), reads vox.config to its end and appends to
 # it as a transactional producer whose id is the topic's; with the people API the only principal
@@ -202,7 +208,7 @@ acl "$ADMIN" literal --topic "$AUDIT" -- Write
 acl "$ADMIN" literal --transactional-id "$CONFIG_TXN" -- Write
 
 # Readers (the ConfigFollower of ingest, the people API and the processor, the projector, the
-# admin CLI's reads)
+# auditor, the admin CLI's reads)
 # set group.id vox-reader: they only assign partitions and never commit, but librdkafka still
 # looks up the group's coordinator (FindCoordinator needs Describe on the group).
 for user in "${USERS[@]}"; do

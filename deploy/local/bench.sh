@@ -5,7 +5,8 @@
 # generator in its own process, node CPU per item), the embedded log, the
 # processor, its rules and redaction, the projector, the pipeline end to end,
 # ingest under a login storm and the analyst API's permission-filtered
-# queries (--only analyst --items 1000000). Extra arguments go
+# queries (--only analyst --items 1000000) and the audit logs (--only audit
+# --items 1000000). Extra arguments go
 # to the benchmark (--items, --clients, --batch, --only). Its topics live
 # under a namespace of its own (b<8 hex>.) and are deleted when it ends.
 set -euo pipefail
@@ -14,7 +15,7 @@ cd "$(dirname "$0")/../.."
 case "${1:-}" in
     -h | --help)
         sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
-        echo "usage: deploy/local/bench.sh [--items N] [--clients N] [--batch N] [--only ingest,embedded,processor,rules,projector,e2e,logins,analyst]"
+        echo "usage: deploy/local/bench.sh [--items N] [--clients N] [--batch N] [--only ingest,embedded,processor,rules,projector,e2e,logins,analyst,audit]"
         exit 0
         ;;
 esac

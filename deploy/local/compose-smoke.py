@@ -11,7 +11,8 @@ get differently is mapped, and only that:
   a fresh database on the local PostgreSQL; the SCRAM password and the
   broker CA are the local broker's;
 * mounted files: /run/vox -> a private directory made here like
-  deploy/compose/secrets.sh makes secrets/vox (a KEK and `vox cert create`),
+  deploy/compose/secrets.sh makes secrets/vox (a KEK, `vox cert create`
+  and `vox audit keygen`),
   /run/vox-kafka/ca.pem -> the local broker's CA;
 * listen addresses 0.0.0.0 -> 127.0.0.1 (servers here listen on loopback;
   a second instance of a port, which its own container would have, gets a
@@ -22,7 +23,8 @@ get differently is mapped, and only that:
 Then, as README's walkthrough does with `docker compose exec`: a tenant,
 collections and a client made with the ingest service's environment, the
 examples pushed to the ingest service, and the read model read with the
-projector's environment until all 40 items are there. The people API
+projector's environment until all 40 items are there; the tenant's audit
+log, verified with the auditor's environment once a checkpoint covers it. The people API
 service must answer `GET /healthz` ("ok") and `GET /readyz` (200: it has
 read the configuration) on the operations port its command gives, over
 HTTPS with the CA made here. Finally every service gets SIGTERM and must
@@ -108,6 +110,12 @@ def main():
         check=True,
         stdout=subprocess.DEVNULL,
     )
+    subprocess.run(
+        [vox, "audit", "keygen", "--name", "vox-compose", "--out", str(secrets / "audit.key")],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
     sasl_brokers = env_or_die("VOX_TEST_KAFKA_SASL_BROKERS")
     sasl_password = env_or_die("VOX_TEST_KAFKA_SASL_PASSWORD")
@@ -156,8 +164,9 @@ def main():
     ingest_name = next((n for n, s in services.items() if s["command"][1] == "ingest"), None)
     api_name = next((n for n, s in services.items() if s["command"][1] == "api"), None)
     project_name = next((n for n, s in services.items() if s["command"][1] == "project"), None)
-    if not ingest_name or not api_name or not project_name:
-        die("the app profile needs an ingest, a people API (vox api) and a projector service")
+    audit_name = next((n for n, s in services.items() if s["command"][1:3] == ["audit", "run"]), None)
+    if not ingest_name or not api_name or not project_name or not audit_name:
+        die("the app profile needs an ingest, a people API (vox api), a projector and an auditor (vox audit run) service")
     ingest_env = host_env(services[ingest_name], ingest_name)
 
     def cli(args, env):
@@ -224,6 +233,24 @@ def main():
             if time.time() > deadline:
                 die(f"only {len(rows)} of 40 items reached the read model")
             time.sleep(1)
+        # The tenant's audit log, with the auditor's environment: the operator's changes and
+        # the batches, checkpointed and verified.
+        audit_env = host_env(services[audit_name], audit_name)
+        deadline = time.time() + 60
+        while True:
+            verified = subprocess.run([vox, "audit", "verify", "--tenant", "acme"], env=audit_env,
+                                      capture_output=True, text=True)
+            out = verified.stdout.strip()
+            sizes = dict(kv.split("=", 1) for kv in out.split() if "=" in kv)
+            if verified.returncode == 0 and sizes.get("latest_checkpoint", "none") != "none" \
+                    and int(sizes.get("size", "0")) >= 5 and sizes["latest_checkpoint"] == sizes["size"]:
+                break
+            if verified.returncode not in (0,):
+                die(f"vox audit verify: {out} {verified.stderr.strip()}")
+            if time.time() > deadline:
+                die(f"the audit log of acme was not checkpointed in 60 s: {out}")
+            time.sleep(1)
+        print(f"compose smoke: {audit_name} keeps the audit log: {out}", flush=True)
         # The people API's operations listener, at the address its command gives.
         ops = flag_value(commands[api_name], "--ops-listen")
         if not ops or ops.endswith(":0"):

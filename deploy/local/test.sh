@@ -40,6 +40,14 @@ fi
 "$venv/bin/python" -c 'import bcrypt, pyotp' 2>/dev/null || "$venv/bin/python" -m pip install -q 'bcrypt==5.0.0' 'pyotp==2.9.0'
 export VOX_TEST_PYTHON="$venv/bin/python"
 
+# The audit export's independent verifier (Go's golang.org/x/mod/sumdb/tlog
+# and note): its own tests, and the binary the end-to-end tests run over
+# `vox audit export`.
+command -v go >/dev/null 2>&1 || { echo "the test command needs Go 1.21 or newer (tests/interop/auditverify, deploy/check)" >&2; exit 1; }
+go -C tests/interop/auditverify test ./...
+go -C tests/interop/auditverify build -o "$samples/auditverify" .
+export VOX_TEST_AUDITVERIFY="$samples/auditverify"
+
 # Documentation examples first (`--all-targets` does not run them), then
 # every crate's tests; the last line sums up every test binary's result.
 results="$samples/cargo-test.log"

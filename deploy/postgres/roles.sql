@@ -7,6 +7,9 @@
 --   vox_reader     SELECT on feedback, feedback_tags and rejections, only the rows of the tenant
 --                  its session names: SET vox.tenant_id = '<tenant>' (row-level security);
 --                  writes nothing
+--   vox_auditor    the auditor: SELECT, INSERT, UPDATE on the audit logs (audit_logs, audit_records,
+--                  audit_hashes, audit_checkpoints) and on projector_offsets (its input offsets,
+--                  moved in the same transaction); nothing of the read models
 --   vox_api        the people and analyst API: SELECT, INSERT, UPDATE, DELETE on its operational
 --                  tables (sessions, totp_steps, totp_pending, recovery_codes_used,
 --                  login_throttle, support_uses); SELECT on feedback and feedback_tags, only the
@@ -14,7 +17,8 @@
 --                  in a transaction that first runs SELECT set_config('vox.tenant_id', $1, true)
 --                  (SET LOCAL; row-level security, the second wall after the query's own
 --                  tenant_id = $1); without it, no rows. Nothing else of the read models
---                  (no rejections, no offsets, no writes)
+--                  (no rejections, no offsets, no writes); SELECT on the audit logs (the compliance
+--                  role's reads; the API always names the caller's tenant's log)
 --
 -- Run it as an administrator (a superuser, or a role with CREATEROLE that owns the database),
 -- connected to Vox's database, in one transaction:
@@ -36,7 +40,7 @@ DO $$
 DECLARE
     r text;
 BEGIN
-    FOREACH r IN ARRAY ARRAY['vox_migrate', 'vox_projector', 'vox_reader', 'vox_api'] LOOP
+    FOREACH r IN ARRAY ARRAY['vox_migrate', 'vox_projector', 'vox_reader', 'vox_api', 'vox_auditor'] LOOP
         IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = r) THEN
             BEGIN
                 EXECUTE format('CREATE ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS', r);
@@ -64,7 +68,7 @@ $$;
 DO $$
 BEGIN
     EXECUTE format('REVOKE ALL ON DATABASE %I FROM PUBLIC', current_database());
-    EXECUTE format('GRANT CONNECT ON DATABASE %I TO vox_migrate, vox_projector, vox_reader, vox_api', current_database());
+    EXECUTE format('GRANT CONNECT ON DATABASE %I TO vox_migrate, vox_projector, vox_reader, vox_api, vox_auditor', current_database());
     EXECUTE format('GRANT TEMPORARY ON DATABASE %I TO vox_projector', current_database());
 END
 $$;
@@ -79,7 +83,7 @@ BEGIN
 END
 $$;
 REVOKE ALL ON SCHEMA public FROM PUBLIC;
-GRANT USAGE ON SCHEMA public TO vox_projector, vox_reader, vox_api;
+GRANT USAGE ON SCHEMA public TO vox_projector, vox_reader, vox_api, vox_auditor;
 
 -- The tables, once the migrations have made them: vox_migrate owns them (tables an earlier
 -- owner made are handed over), the projector writes the read models and its offsets, the
@@ -95,7 +99,7 @@ DECLARE
 BEGIN
     FOREACH t IN ARRAY ARRAY['feedback', 'feedback_tags', 'rejections', 'projector_offsets', '_sqlx_migrations',
                              'sessions', 'totp_steps', 'totp_pending', 'recovery_codes_used', 'login_throttle',
-                             'support_uses'] LOOP
+                             'support_uses', 'audit_logs', 'audit_records', 'audit_hashes', 'audit_checkpoints'] LOOP
         IF to_regclass(format('public.%I', t)) IS NOT NULL THEN
             IF (SELECT relowner::regrole::text FROM pg_class WHERE oid = to_regclass(format('public.%I', t)))
                <> 'vox_migrate' THEN
@@ -114,7 +118,20 @@ BEGIN
     -- Roles that do not migrate check, when they connect, that every migration
     -- of their build was applied (`vox migrate`, as vox_migrate).
     IF to_regclass('public._sqlx_migrations') IS NOT NULL THEN
-        GRANT SELECT ON public._sqlx_migrations TO vox_projector, vox_reader, vox_api;
+        GRANT SELECT ON public._sqlx_migrations TO vox_projector, vox_reader, vox_api, vox_auditor;
+    END IF;
+
+    -- The audit logs: the auditor appends (and never deletes), the API reads them for the
+    -- compliance role (always the caller's tenant's log; no row-level security: a log id is not a
+    -- tenant column of a read model). The auditor's input offsets share projector_offsets.
+    FOREACH t IN ARRAY ARRAY['audit_logs', 'audit_records', 'audit_hashes', 'audit_checkpoints'] LOOP
+        IF to_regclass(format('public.%I', t)) IS NOT NULL THEN
+            EXECUTE format('GRANT SELECT, INSERT, UPDATE ON public.%I TO vox_auditor', t);
+            EXECUTE format('GRANT SELECT ON public.%I TO vox_api', t);
+        END IF;
+    END LOOP;
+    IF to_regclass('public.projector_offsets') IS NOT NULL THEN
+        GRANT SELECT, INSERT, UPDATE ON public.projector_offsets TO vox_auditor;
     END IF;
 
     -- The people API's operational state (not projections; no tenant column to filter on:

@@ -656,8 +656,14 @@ pub struct AuditRecord {
     pub source_address: Option<String>,
     pub region: String,
     pub details: BTreeMap<String, String>,
+    /// The node that made the record (v2; `None` in v1 records).
+    pub node: Option<String>,
 }
-event!(AuditRecord, "vox.audit.AuditRecord", ["audit_record.v1.avsc"]);
+event!(
+    AuditRecord,
+    "vox.audit.AuditRecord",
+    ["audit_record.v1.avsc", "audit_record.v2.avsc"]
+);
 
 /// Every event with the stem of its `.avsc` files (`<stem>.v<N>.avsc`) and
 /// its versions, oldest first: the compatibility test walks this list.

@@ -240,6 +240,7 @@ pub fn samples() -> Samples {
         source_address: Some("127.0.0.1".into()),
         region: "eu".into(),
         details: BTreeMap::from([("accepted".into(), "1".into())]),
+        node: Some("vox-ingest-0".into()),
     };
     Samples {
         received,

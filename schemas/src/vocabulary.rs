@@ -247,6 +247,22 @@ vocabulary!(
         FeedbackExported = "feedback.exported",
         /// An analyst listed the tags of the feedback they may see.
         TagsListed = "feedback.tags_listed",
+        /// A tenant was created (an operator's `vox tenant create`).
+        TenantCreated = "tenant.created",
+        /// A collection was created.
+        CollectionCreated = "collection.created",
+        /// A client credential was issued (the record names the client id, never the secret).
+        ClientIssued = "client.issued",
+        /// A client's secret was rotated (a new version).
+        ClientSecretRotated = "client.secret_rotated",
+        /// A client's secret version, or the whole credential, was revoked.
+        ClientRevoked = "client.revoked",
+        /// A tenant's tagging and redaction rules were published as a new version.
+        RulesPublished = "rules.published",
+        /// Another configuration change made by an operator.
+        ConfigChanged = "config.changed",
+        /// A compliance officer read the tenant's audit log (a checkpoint, records or a proof).
+        AuditRead = "audit.read",
     }
 );
 

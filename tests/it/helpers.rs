@@ -22,6 +22,8 @@ pub struct Node {
     pub api_url: String,
     pub ops_url: String,
     pub kek: auth::Kek,
+    /// The verifier key of the key that signs the node's audit checkpoints.
+    pub audit_key: String,
     pub ca_cert: PathBuf,
     pub log: Log,
     pub store: Store,
@@ -69,11 +71,17 @@ impl Node {
         // The lowest cost bcrypt allows keeps the tests fast.
         api.bcrypt_cost = login::password::MIN_COST;
         api.audit_interval = Duration::from_millis(200);
+        let audit_signing_key = auditlog::SigningKey::generate("vox-test").expect("key");
+        let audit_key = audit_signing_key.verifier_key();
+        let mut auditor = auditor::AuditorSettings::new(namespace.clone(), audit_signing_key);
+        // Checkpoints come quickly in tests.
+        auditor.checkpoint_interval = Duration::from_millis(200);
         let roles = vox::serve::Roles {
             log: log.clone(),
             store: store.clone(),
             ingest: settings,
             api,
+            auditor,
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(vox::serve::run_all(roles, local.listeners, local.tls, async {
@@ -84,6 +92,7 @@ impl Node {
             api_url: local.api_url,
             ops_url: local.ops_url,
             kek,
+            audit_key,
             ca_cert: local.ca_cert,
             log,
             store,

@@ -524,7 +524,23 @@ pub async fn audit_records_name_client_and_secret_version(node: Node) {
     forged.secret = auth::new_secret();
     assert_eq!(forged.send(&node).await.0, 401);
 
-    let records = audit_records(&node, 2).await;
+    // The operator's three changes (tenant, collection, client), then the
+    // batch and the refusal.
+    let all = audit_records(&node, 5).await;
+    let operator: Vec<&str> = all
+        .iter()
+        .filter(|r| r.actor_kind == schemas::ActorKind::Operator)
+        .map(|r| r.action.as_str())
+        .collect();
+    assert_eq!(
+        operator,
+        ["tenant.created", "collection.created", "client.issued"],
+        "{all:?}"
+    );
+    let records: Vec<_> = all
+        .into_iter()
+        .filter(|r| r.actor_kind != schemas::ActorKind::Operator)
+        .collect();
     assert_eq!(records.len(), 2, "{records:?}");
     let batch = records
         .iter()

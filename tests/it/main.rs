@@ -2,12 +2,14 @@
 //! (`embedded::…`) and on Kafka + PostgreSQL (`kafka_postgres::…`), and the
 //! contract between README and the code.
 
+mod audit;
 mod hardening;
 mod helpers;
 mod ingest_api;
 mod least_privilege;
 mod rules;
 
+use audit::*;
 use hardening::*;
 use ingest_api::*;
 use rules::*;
@@ -267,7 +269,33 @@ end_to_end!(
     resends_replace_earlier_versions,
     concurrent_configuration_writes_are_not_lost,
     rules_tag_and_personal_data_is_redacted,
+    audit_logs_verify_inside_and_outside_vox,
 );
+
+/// The audit logs' store and auditor on their own, on both backends.
+mod audit_logs {
+    use super::helpers::Backend;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn tampering_is_found_and_named_embedded() {
+        super::audit::tampering_is_found_and_named(Backend::Embedded).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn tampering_is_found_and_named_kafka_postgres() {
+        super::audit::tampering_is_found_and_named(Backend::KafkaPostgres).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_auditor_resumes_without_gaps_or_doubles_embedded() {
+        super::audit::the_auditor_resumes_without_gaps_or_doubles(Backend::Embedded).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_auditor_resumes_without_gaps_or_doubles_kafka_postgres() {
+        super::audit::the_auditor_resumes_without_gaps_or_doubles(Backend::KafkaPostgres).await
+    }
+}
 
 /// README is the contract: every reason code and audit action the code can
 /// produce is named there.
@@ -299,6 +327,10 @@ fn readme_names_every_metric() {
         projector::telemetry::STEP_LATENCY,
         projector::telemetry::RECORDS,
         projector::telemetry::LAG,
+        auditor::telemetry::RECORDS,
+        auditor::telemetry::CHECKPOINTS,
+        auditor::telemetry::STEP_LATENCY,
+        auditor::telemetry::LAG,
         ingest::telemetry::REQUESTS,
         ingest::telemetry::ITEMS,
         ingest::telemetry::LATENCY,

@@ -12,7 +12,7 @@ use eventlog::Log;
 use schemas::{ClientId, CollectionId, TenantId, Topic};
 
 use crate::settings::{Secret, Settings, SettingsLayer};
-use crate::{admin, grants, inspect, people, push, ruleset, serve};
+use crate::{admin, audit, grants, inspect, people, push, ruleset, serve};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -106,6 +106,9 @@ enum Command {
         #[arg(long)]
         atomic: bool,
     },
+    /// The audit logs: run the auditor; make a signing key; replay, verify and export a log.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Print read models as NDJSON (an operator tool).
     #[command(subcommand)]
     Inspect(InspectCommand),
@@ -275,7 +278,12 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let server = matches!(
         cli.command,
-        Command::Serve | Command::Ingest | Command::Api | Command::Process | Command::Project { .. }
+        Command::Serve
+            | Command::Ingest
+            | Command::Api
+            | Command::Process
+            | Command::Project { .. }
+            | Command::Audit(audit::AuditCommand::Run)
     );
     // sqlx logs PostgreSQL's notices (such as "relation _sqlx_migrations
     // already exists") at INFO: they are not news to an operator.
@@ -330,6 +338,7 @@ fn one_line(e: &anyhow::Error) -> String {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let settings = Settings::resolve(cli.settings, cli.config.as_deref())?;
+    ::audit::set_node(&settings.instance_id);
     let ns = settings.namespace.clone();
     let mut stdout = std::io::stdout().lock();
     match cli.command {
@@ -363,7 +372,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 store,
                 ingest: settings.ingest()?,
                 api: settings.api()?,
+                auditor: settings.auditor()?,
             };
+            eprintln!("  audit:   checkpoints signed by {}", roles.auditor.key.verifier_key());
             serve::run_all(roles, listeners, tls, serve::shutdown_signal("serve")).await?;
         }
         Command::Ingest => {
@@ -620,6 +631,94 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if summary.rejected > 0 {
                 return Ok(ExitCode::from(EXIT_ITEMS_REJECTED));
             }
+        }
+        Command::Audit(audit::AuditCommand::Run) => {
+            settings.require_kafka("audit run")?;
+            settings.require_database("audit run")?;
+            let log = settings.open_log().await?;
+            let store = settings.open_store().await?;
+            let a = settings.auditor()?;
+            let ready = https::ops::flag(a.ready.clone(), "reading the stored audit logs");
+            let ops = OpsListener::start(&settings, 8449, ready).await?;
+            let result = auditor::run(log, store, a, serve::shutdown_signal("audit run")).await;
+            ops.stop().await;
+            result?;
+        }
+        Command::Audit(audit::AuditCommand::Keygen { name, out }) => {
+            let key = auditlog::SigningKey::generate(&name)?;
+            auditor::keyfile::write_new(&out, &key)?;
+            eprintln!(
+                "wrote the signing key to {} (mode 0600): give it to the auditor (--audit-key-file) and keep it secret",
+                out.display()
+            );
+            eprintln!("the verifier key (give it to compliance teams; `vox audit verify --verifier-key`):");
+            writeln!(stdout, "{}", key.verifier_key())?;
+        }
+        Command::Audit(audit::AuditCommand::Replay {
+            tenant,
+            since,
+            until,
+            action,
+        }) => {
+            let log = settings.open_log().await?;
+            audit::check_log(admin::directory(&log, &ns).await?.tenant(&tenant).is_some(), &tenant)?;
+            let store = settings.open_store().await?;
+            let n = audit::replay(&store, &tenant, since.as_deref(), until.as_deref(), action, &mut stdout).await?;
+            eprintln!("{n} record(s) of log {tenant}");
+        }
+        Command::Audit(audit::AuditCommand::Verify {
+            tenant,
+            checkpoint,
+            verifier_key,
+        }) => {
+            let key = audit::verifier_key(&settings, verifier_key.as_deref())?;
+            let saved = match &checkpoint {
+                Some(path) => Some(
+                    std::fs::read_to_string(path)
+                        .with_context(|| format!("cannot read the saved checkpoint {}", path.display()))?,
+                ),
+                None => None,
+            };
+            let log = settings.open_log().await?;
+            audit::check_log(admin::directory(&log, &ns).await?.tenant(&tenant).is_some(), &tenant)?;
+            let store = settings.open_store().await?;
+            match auditor::verify(&store, &tenant, &key, saved.as_deref()).await {
+                Ok(v) => {
+                    writeln!(
+                        stdout,
+                        "OK {} size={} root={} checkpoints={} latest_checkpoint={}{}",
+                        v.origin,
+                        v.size,
+                        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, v.root.0),
+                        v.checkpoints,
+                        v.latest_checkpoint.map_or("none".to_owned(), |s| s.to_string()),
+                        v.saved.map_or(String::new(), |s| format!(" saved_checkpoint={s}"))
+                    )?;
+                }
+                Err(auditor::VerifyError::Diverges(d)) => {
+                    writeln!(stdout, "FAIL {d}")?;
+                    return Ok(ExitCode::from(audit::EXIT_DIVERGES));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Command::Audit(audit::AuditCommand::Export {
+            tenant,
+            out,
+            verifier_key,
+        }) => {
+            let key = audit::verifier_key(&settings, verifier_key.as_deref())?;
+            let log = settings.open_log().await?;
+            audit::check_log(admin::directory(&log, &ns).await?.tenant(&tenant).is_some(), &tenant)?;
+            let store = settings.open_store().await?;
+            let summary = auditor::export(&store, &tenant, &key, &out).await?;
+            writeln!(
+                stdout,
+                "exported {} record(s) of log {tenant} to {} (checkpoint of size {})",
+                summary.records,
+                out.display(),
+                summary.checkpoint_size
+            )?;
         }
         Command::Inspect(command) => {
             let (tenant, rejected) = match command {

@@ -5,6 +5,7 @@
 
 /// The configuration commands (`directory::commands`).
 pub use directory::commands as admin;
+pub mod audit;
 pub mod cli;
 pub mod grants;
 pub mod inspect;

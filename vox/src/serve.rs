@@ -19,6 +19,7 @@ pub struct Roles {
     pub store: Store,
     pub ingest: IngestSettings,
     pub api: api::ApiSettings,
+    pub auditor: auditor::AuditorSettings,
 }
 
 /// The listeners of one process: ingest's (with the operations listener
@@ -28,7 +29,7 @@ pub struct ServeListeners {
     pub api: tokio::net::TcpListener,
 }
 
-/// Runs ingest, the people API, processor and projector together until
+/// Runs ingest, the people API, processor, projector and auditor together until
 /// `shutdown` completes or one of them fails (then the others are stopped
 /// and the error returned).
 pub async fn run_all(
@@ -58,6 +59,7 @@ pub async fn run_all(
             "the processor is reading the configuration",
         ),
         https::ops::flag(projector_settings.ready.clone(), "the projector is reading its offsets"),
+        https::ops::flag(roles.auditor.ready.clone(), "the auditor is reading its logs"),
     ]);
     tasks.spawn(labelled(
         "ingest",
@@ -91,7 +93,11 @@ pub async fn run_all(
     ));
     tasks.spawn(labelled(
         "projector",
-        projector::run(roles.log, roles.store, projector_settings, stop()),
+        projector::run(roles.log.clone(), roles.store.clone(), projector_settings, stop()),
+    ));
+    tasks.spawn(labelled(
+        "auditor",
+        auditor::run(roles.log, roles.store, roles.auditor, stop()),
     ));
 
     tokio::pin!(shutdown);

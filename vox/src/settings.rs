@@ -95,7 +95,8 @@ settings! {
     /// PEM private key of the listener.
     [env = "VOX_TLS_KEY", help_heading = "Listeners (serve, ingest)"] tls_key: PathBuf,
     /// Address of the HTTPS operations listener: /metrics, /healthz, /readyz
-    /// [default: 127.0.0.1:8444 for serve and ingest, 127.0.0.1:8445 for process, 127.0.0.1:8446 for project].
+    /// [default: 127.0.0.1:8444 for serve and ingest, 127.0.0.1:8445 for process, 127.0.0.1:8446 for project,
+    /// 127.0.0.1:8448 for api, 127.0.0.1:8449 for audit run].
     [env = "VOX_OPS_LISTEN", help_heading = "Listeners (serve, ingest)"] ops_listen: SocketAddr,
     /// Bearer token that /metrics requires (prefer the environment variable) [default: none].
     [env = "VOX_OPS_TOKEN", hide_env_values = true, help_heading = "Listeners (serve, ingest)"] ops_token: Secret,
@@ -111,6 +112,12 @@ settings! {
     /// Proxies whose X-Forwarded-For names the client (comma-separated addresses or CIDR
     /// networks, e.g. the ingress controller's pod network) [default: none: the connection's address].
     [env = "VOX_TRUSTED_PROXIES", help_heading = "People API (serve, api)"] trusted_proxies: String,
+    /// File with the Ed25519 key that signs audit checkpoints (`vox audit keygen`; mode 0600)
+    /// [default for the embedded mode: <data-dir>/secrets/audit.key, created on first use].
+    [env = "VOX_AUDIT_KEY_FILE", help_heading = "Auditor (serve, audit run)"] audit_key_file: PathBuf,
+    /// How often the auditor signs a checkpoint of a log that has grown, e.g. 10s [default: 10s].
+    [env = "VOX_AUDIT_CHECKPOINT_INTERVAL", help_heading = "Auditor (serve, audit run)"]
+    audit_checkpoint_interval: HumanDuration,
     /// Sustained requests per second per client [default: 100].
     [env = "VOX_RATE_LIMIT", help_heading = "Listeners (serve, ingest)"] rate_limit: u32,
     /// Requests a client may send at once above the sustained rate [default: 200].
@@ -175,6 +182,8 @@ pub struct Settings {
     pub session_idle: Option<Duration>,
     pub session_lifetime: Option<Duration>,
     pub trusted_proxies: Option<String>,
+    pub audit_key_file: Option<PathBuf>,
+    pub audit_checkpoint_interval: Duration,
 }
 
 impl Settings {
@@ -191,6 +200,9 @@ impl Settings {
             SocketAddr::from(([127, 0, 0, 1], default_port))
         }
     }
+    pub const DEFAULT_AUDIT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(10);
+    /// The name of the signing key the embedded mode creates.
+    pub const DEFAULT_AUDIT_KEY_NAME: &'static str = "vox-audit";
     pub const DEFAULT_RAW_RETENTION: Duration = Duration::from_secs(7 * 86_400);
     pub const DEFAULT_REJECTED_RETENTION: Duration = Duration::from_secs(30 * 86_400);
 
@@ -274,6 +286,17 @@ impl Settings {
             session_idle: s.session_idle.map(|d| d.0),
             session_lifetime: s.session_lifetime.map(|d| d.0),
             trusted_proxies: s.trusted_proxies,
+            audit_key_file: s.audit_key_file,
+            audit_checkpoint_interval: match s.audit_checkpoint_interval.map(|d| d.0) {
+                None => Self::DEFAULT_AUDIT_CHECKPOINT_INTERVAL,
+                Some(d) if d >= Duration::from_secs(1) && d <= Duration::from_secs(3600) => d,
+                Some(d) => {
+                    return Err(SettingsError::Invalid(format!(
+                        "--audit-checkpoint-interval {d:?}: use 1s to 1h (a log that grew gets a signed checkpoint \
+                         this often)"
+                    )))
+                }
+            },
         })
     }
 
@@ -356,6 +379,32 @@ impl Settings {
         }
         self.create_data_dir()?;
         Ok(Kek::load_or_create(&self.data_dir.join("secrets/kek"))?)
+    }
+
+    /// The key that signs audit checkpoints: `audit_key_file`, else
+    /// (embedded only) `<data-dir>/secrets/audit.key`, created on first use
+    /// (named `vox-audit`).
+    pub fn audit_key(&self) -> Result<auditlog::SigningKey, SettingsError> {
+        if let Some(path) = &self.audit_key_file {
+            return auditor::keyfile::load(path).map_err(|e| SettingsError::Invalid(e.to_string()));
+        }
+        if self.kafka_brokers.is_some() {
+            return Err(SettingsError::Missing(
+                "the distributed mode needs the key that signs audit checkpoints: set --audit-key-file \
+                 (make one with `vox audit keygen --name <your domain>/audit --out FILE`) or VOX_AUDIT_KEY_FILE"
+                    .to_owned(),
+            ));
+        }
+        self.create_data_dir()?;
+        auditor::keyfile::load_or_create(&self.data_dir.join("secrets/audit.key"), Self::DEFAULT_AUDIT_KEY_NAME)
+            .map_err(|e| SettingsError::Invalid(e.to_string()))
+    }
+
+    /// Auditor settings from these settings.
+    pub fn auditor(&self) -> Result<auditor::AuditorSettings, SettingsError> {
+        let mut settings = auditor::AuditorSettings::new(self.namespace.clone(), self.audit_key()?);
+        settings.checkpoint_interval = self.audit_checkpoint_interval;
+        Ok(settings)
     }
 
     /// Ingest settings from these settings.

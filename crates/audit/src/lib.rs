@@ -104,8 +104,24 @@ pub fn encode(topic: &str, record: &AuditRecord) -> Result<Output, CodecError> {
     })
 }
 
+/// The node this process's records name ([`set_node`]).
+static NODE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Names this process in every record it makes from now on (its instance
+/// id: `--instance-id`, by default the host name). Set once, at start-up;
+/// later calls change nothing.
+pub fn set_node(node: &str) {
+    let _ = NODE.set(node.chars().take(128).collect());
+}
+
+/// The node [`set_node`] named, if any.
+pub fn node() -> Option<&'static str> {
+    NODE.get().map(String::as_str)
+}
+
 /// An audit record of an action that happened now: a new random
-/// `audit_id`, `occurred_at` from `schemas::clock`, no resource (see
+/// `audit_id`, `occurred_at` from `schemas::clock`, this process's node
+/// ([`set_node`]), no resource (see
 /// [`with_resource`]). It carries what it is given and nothing else; give it
 /// no secret, no body and no unverified identifier.
 #[expect(
@@ -134,6 +150,7 @@ pub fn record(
         source_address: source.map(|ip| ip.to_string()),
         region: region.to_owned(),
         details,
+        node: node().map(str::to_owned),
     }
 }
 

@@ -173,6 +173,7 @@ fn record_carries_what_it_is_given_and_nothing_else() {
         source_address: Some("192.0.2.7".into()),
         region: "eu".into(),
         details: BTreeMap::from([("k".to_owned(), "v".to_owned())]),
+        node: crate::node().map(str::to_owned),
     };
     assert_eq!(r, expected);
     assert!((before..=after).contains(&r.occurred_at));

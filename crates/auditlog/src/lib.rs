@@ -34,7 +34,7 @@ pub use proof::{
     check_consistency, check_inclusion, consistency_proof, consistency_proof_indexes, inclusion_proof,
     inclusion_proof_indexes,
 };
-pub use tlog_tiles::{Hash, EMPTY_HASH, HASH_SIZE};
+pub use tlog_tiles::{stored_hash_index, Hash, EMPTY_HASH, HASH_SIZE};
 pub use tree::{leaf_hash, Frontier, MAX_TREE_SIZE};
 
 /// Everything that can go wrong in this crate. Each variant says what was

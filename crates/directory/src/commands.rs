@@ -41,13 +41,106 @@ pub enum AdminError {
 
 /// Appends the event that `build` makes from the current configuration, if
 /// it is a valid next step and nobody appended in between (else reads
-/// again and retries). Returns the event written.
+/// again and retries), with its audit record ([`operator_record`]) in the
+/// same append: an operator's change (`vox tenant`, `collection`,
+/// `client`, `rules`) is on record or not made. Returns the event written.
 pub async fn append_config(
     log: &Log,
     namespace: &str,
     build: impl Fn(&Directory) -> Result<ConfigEvent, AdminError>,
 ) -> Result<ConfigEvent, AdminError> {
-    append_config_with(log, namespace, build, |_| Ok(Vec::new())).await
+    let audit = Topic::Audit.name(namespace);
+    // The region of the tenant the change is about, as the configuration
+    // it was checked against has it.
+    let region = std::sync::Mutex::new(String::new());
+    let build = |directory: &Directory| {
+        let event = build(directory)?;
+        let tenant_region = match &event {
+            ConfigEvent::TenantCreated(e) => Some(e.region.clone()),
+            e => directory.tenant(e.tenant_id()).map(|t| t.region.to_string()),
+        };
+        if let (Some(r), Ok(mut slot)) = (tenant_region, region.lock()) {
+            *slot = r;
+        }
+        Ok(event)
+    };
+    append_config_with(log, namespace, build, |event| {
+        let region = region.lock().map(|r| r.clone()).unwrap_or_default();
+        Ok(vec![audit::encode(&audit, &operator_record(event, &region))?])
+    })
+    .await
+}
+
+/// Who runs an admin command, as its audit records name them: the
+/// operating-system user (`USER`, else `unknown`), an operator of the
+/// installation. Not authenticated by Vox: whoever may run `vox` with the
+/// installation's credentials is an operator.
+pub fn operator_id() -> String {
+    let user = std::env::var("USER").unwrap_or_default();
+    let user: String = user
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        .take(64)
+        .collect();
+    if user.is_empty() {
+        "unknown".to_owned()
+    } else {
+        user
+    }
+}
+
+/// The audit record of an operator's configuration change: actor
+/// `operator`/[`operator_id`], the tenant's `region`, the action and
+/// resource the event names,
+/// never a secret (a credential's record names the client id and version,
+/// not the secret or its hash).
+pub fn operator_record(event: &ConfigEvent, region: &str) -> schemas::AuditRecord {
+    use schemas::{ActorKind, AuditAction, Outcome};
+    let (action, resource, details): (AuditAction, String, Vec<(&str, String)>) = match event {
+        ConfigEvent::TenantCreated(e) => (
+            AuditAction::TenantCreated,
+            format!("tenant/{}", e.tenant_id),
+            vec![("region", e.region.clone())],
+        ),
+        ConfigEvent::CollectionCreated(e) => (
+            AuditAction::CollectionCreated,
+            format!("collection/{}", e.collection),
+            Vec::new(),
+        ),
+        ConfigEvent::ClientCredentialIssued(e) => (
+            AuditAction::ClientIssued,
+            format!("client/{}", e.client_id),
+            vec![("collections", e.collections.join(","))],
+        ),
+        ConfigEvent::ClientSecretRotated(e) => (
+            AuditAction::ClientSecretRotated,
+            format!("client/{}", e.client_id),
+            vec![("secret_version", e.secret_version.to_string())],
+        ),
+        ConfigEvent::ClientCredentialRevoked(e) => (
+            AuditAction::ClientRevoked,
+            format!("client/{}", e.client_id),
+            vec![(
+                "secret_version",
+                e.secret_version.map_or("all".to_owned(), |v| v.to_string()),
+            )],
+        ),
+        ConfigEvent::RuleSetPublished(e) => (AuditAction::RulesPublished, format!("rules/{}", e.version), Vec::new()),
+        _ => (AuditAction::ConfigChanged, "config".to_owned(), Vec::new()),
+    };
+    audit::with_resource(
+        audit::record(
+            Some(event.tenant_id()),
+            ActorKind::Operator,
+            &operator_id(),
+            action,
+            Outcome::Success,
+            None,
+            region,
+            details.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+        ),
+        &resource,
+    )
 }
 
 /// [`append_config`], with records for other topics (the change's audit
@@ -417,11 +510,12 @@ mod tests {
             matches!(refused, Err(AdminError::Invalid(ConfigError::GroupExists { .. }))),
             "{refused:?}"
         );
-        let audit_records = log
-            .read_all(&audit)
-            .await
-            .expect("read")
-            .into_iter()
+        let mut records = log.read_all(&audit).await.expect("read").into_iter();
+        // The operator's own change first, with its record.
+        let tenant_created: schemas::AuditRecord =
+            schemas::decode(&records.next().expect("the tenant's record").payload).expect("an audit record");
+        assert_eq!(tenant_created.action, "tenant.created");
+        let audit_records = records
             .map(|r| String::from_utf8(r.payload).expect("text"))
             .collect::<Vec<_>>();
         assert_eq!(audit_records, ["created"], "the refused change left no record");

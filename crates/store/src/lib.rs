@@ -54,6 +54,13 @@ pub enum StoreError {
         partition: i32,
         expected: i64,
     },
+    #[error(
+        "audit log '{log_id}' was expected to have {expected} records, but the store has another number; \
+         another auditor instance wrote first (restart this one)"
+    )]
+    AuditLogConflict { log_id: String, expected: u64 },
+    #[error("the store holds a value this version cannot read: {0}")]
+    Corrupt(String),
     #[error("stored JSON column could not be read: {0}")]
     Json(#[from] serde_json::Error),
     #[error(
@@ -592,6 +599,11 @@ macro_rules! feedback_from_row {
 }
 
 mod analyst;
+mod audit;
+pub use audit::{
+    AuditCheckpointRow, AuditLeaf, AuditLogMove, AuditLogState, AuditRange, AuditRecordRow, AuditStep, AUDITOR,
+    INSTALLATION_LOG,
+};
 
 macro_rules! rejection_from_row {
     ($r:expr) => {{
@@ -744,16 +756,18 @@ impl Store {
         }
     }
 
-    /// Drops every read-model row and every projector offset: the next
+    /// Drops every read-model row and the projector's offsets: the next
     /// projector run rebuilds them from the log. The people API's
     /// operational state (sessions, second factor, login throttling,
-    /// support uses) is not a read model and stays.
+    /// support uses) and the audit logs with the auditor's offsets are not
+    /// read models and stay.
     pub async fn reset(&self) -> Result<(), StoreError> {
         let sql = [
             "DELETE FROM feedback_tags",
             "DELETE FROM feedback",
             "DELETE FROM rejections",
-            "DELETE FROM projector_offsets",
+            // The auditor's offsets go with its logs, which are not a read model.
+            "DELETE FROM projector_offsets WHERE projector <> 'audit'",
         ];
         match self {
             Store::Sqlite(p) => {

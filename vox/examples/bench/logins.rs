@@ -48,6 +48,7 @@ pub async fn run(args: &Args, run: &str, dir: &std::path::Path, report: &mut Rep
         store,
         ingest,
         api: people,
+        auditor: auditor::AuditorSettings::new("", auditlog::SigningKey::generate("vox-bench").expect("key")),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let node = tokio::spawn(vox::serve::run_all(roles, local.listeners, local.tls, async {

@@ -30,6 +30,7 @@
 //! `--batch N` (items per batch, default 100), `--only a,b` (phases to run).
 
 mod analyst;
+mod auditing;
 mod common;
 mod embedded;
 mod ingest;
@@ -47,7 +48,7 @@ pub struct Args {
     pub only: Vec<String>,
 }
 
-const PHASES: [&str; 8] = [
+const PHASES: [&str; 9] = [
     "ingest",
     "embedded",
     "processor",
@@ -56,6 +57,7 @@ const PHASES: [&str; 8] = [
     "e2e",
     "logins",
     "analyst",
+    "audit",
 ];
 
 fn args() -> Args {
@@ -66,7 +68,7 @@ fn args() -> Args {
         only: PHASES.iter().map(|p| p.to_string()).collect(),
     };
     let usage = "usage: deploy/local/bench.sh [--items N (per phase, default 100000)] [--clients N (default 8)] \
-                 [--batch N (items per batch, default 100)] [--only ingest,embedded,processor,rules,projector,e2e,logins,analyst]";
+                 [--batch N (items per batch, default 100)] [--only ingest,embedded,processor,rules,projector,e2e,logins,analyst,audit]";
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         if flag == "--help" || flag == "-h" {
@@ -156,6 +158,9 @@ async fn main() {
     }
     if wants("analyst") {
         analyst::run(&args, dir.path(), &mut report).await;
+    }
+    if wants("audit") {
+        auditing::run(&args, &brokers, &run, dir.path(), &mut report).await;
     }
     report.print();
     common::delete_topics(&brokers, &format!("{run}.")).await;

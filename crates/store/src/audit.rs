@@ -1,0 +1,416 @@
+//! The tamper-evident audit logs' storage (migration 6): one RFC 6962 tree
+//! per tenant and one for the installation (log id `-`), as the auditor
+//! builds them from `vox.audit`. This module stores bytes and numbers; the
+//! tree's math is the `auditlog` crate's. Every step of the auditor is one
+//! transaction that appends records and stored hashes, moves each log's
+//! size and frontier with a compare-and-set on its size, and moves the
+//! auditor's input offsets with a compare-and-set: a restart or a second
+//! instance can neither skip nor repeat a leaf.
+//!
+//! Not a read model: [`Store::reset`] leaves these tables and the auditor's
+//! offsets alone.
+
+use std::collections::HashMap;
+
+use futures_util::TryStreamExt;
+use sqlx::{QueryBuilder, Row};
+
+use crate::{OffsetMove, Store, StoreError};
+
+/// The auditor's name among the stored input offsets (`projector_offsets`).
+pub const AUDITOR: &str = "audit";
+
+/// The log id of installation-level records (those of no tenant).
+pub const INSTALLATION_LOG: &str = "-";
+
+/// A record appended to a log: leaf number `index`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditLeaf {
+    pub log_id: String,
+    pub index: u64,
+    /// Microseconds since the Unix epoch, from the record (0 when the
+    /// record could not be read).
+    pub occurred_at: i64,
+    /// The record's action (`AuditAction`'s string), or `unreadable`.
+    pub action: String,
+    /// The leaf's data: the exact bytes of the record on `vox.audit`.
+    pub data: Vec<u8>,
+}
+
+/// A log grown from `from` to `to` leaves, with its new frontier.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditLogMove {
+    pub log_id: String,
+    pub from: u64,
+    pub to: u64,
+    pub frontier: Vec<u8>,
+}
+
+/// What one auditor step writes, atomically.
+#[derive(Debug, Clone, Default)]
+pub struct AuditStep {
+    pub leaves: Vec<AuditLeaf>,
+    /// `(log id, stored hash index, hash)`: the hashes the leaves add.
+    pub hashes: Vec<(String, u64, [u8; 32])>,
+    pub logs: Vec<AuditLogMove>,
+    pub offsets: Vec<OffsetMove>,
+}
+
+/// A log's size and frontier as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditLogState {
+    pub log_id: String,
+    pub size: u64,
+    pub frontier: Vec<u8>,
+}
+
+/// A signed checkpoint as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditCheckpointRow {
+    pub log_id: String,
+    pub size: u64,
+    pub root: [u8; 32],
+    /// The signed note, as signed.
+    pub note: String,
+    /// Microseconds since the Unix epoch.
+    pub signed_at: i64,
+}
+
+/// Which records of a log [`Store::audit_records`] reads.
+#[derive(Debug, Clone, Default)]
+pub struct AuditRange {
+    /// From this index on.
+    pub from: u64,
+    /// Before this index (`None`: to the end).
+    pub until_index: Option<u64>,
+    /// Records that occurred at or after this time (microseconds).
+    pub since: Option<i64>,
+    /// Records that occurred before this time.
+    pub until: Option<i64>,
+    /// Only this action.
+    pub action: Option<String>,
+}
+
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn to_u64(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or_default()
+}
+
+fn hash32(bytes: &[u8]) -> Result<[u8; 32], StoreError> {
+    <[u8; 32]>::try_from(bytes)
+        .map_err(|_| StoreError::Corrupt(format!("a stored hash of {} bytes, not 32", bytes.len())))
+}
+
+/// The rows of an insert per statement (five columns: well within both
+/// databases' limit on parameters).
+const ROWS_PER_INSERT: usize = 1000;
+
+macro_rules! write_audit_step {
+    ($tx:ident, $step:expr) => {{
+        let step = $step;
+        for m in &step.logs {
+            let moved = sqlx::query("UPDATE audit_logs SET size = $1, frontier = $2 WHERE log_id = $3 AND size = $4")
+                .bind(to_i64(m.to))
+                .bind(&m.frontier)
+                .bind(&m.log_id)
+                .bind(to_i64(m.from))
+                .execute(&mut *$tx)
+                .await?
+                .rows_affected();
+            let inserted = if moved == 0 && m.from == 0 {
+                sqlx::query(
+                    "INSERT INTO audit_logs (log_id, size, frontier) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                )
+                .bind(&m.log_id)
+                .bind(to_i64(m.to))
+                .bind(&m.frontier)
+                .execute(&mut *$tx)
+                .await?
+                .rows_affected()
+            } else {
+                0
+            };
+            if moved == 0 && inserted == 0 {
+                return Err(StoreError::AuditLogConflict {
+                    log_id: m.log_id.clone(),
+                    expected: m.from,
+                });
+            }
+        }
+        for chunk in step.leaves.chunks(ROWS_PER_INSERT) {
+            let mut insert = QueryBuilder::new("INSERT INTO audit_records (log_id, idx, occurred_at, action, data) ");
+            insert.push_values(chunk, |mut row, leaf| {
+                row.push_bind(&leaf.log_id)
+                    .push_bind(to_i64(leaf.index))
+                    .push_bind(leaf.occurred_at)
+                    .push_bind(&leaf.action)
+                    .push_bind(&leaf.data);
+            });
+            insert.build().execute(&mut *$tx).await?;
+        }
+        for chunk in step.hashes.chunks(ROWS_PER_INSERT) {
+            let mut insert = QueryBuilder::new("INSERT INTO audit_hashes (log_id, id, hash) ");
+            insert.push_values(chunk, |mut row, (log_id, id, hash)| {
+                row.push_bind(log_id).push_bind(to_i64(*id)).push_bind(hash.to_vec());
+            });
+            insert.build().execute(&mut *$tx).await?;
+        }
+    }};
+}
+
+macro_rules! audit_records_query {
+    ($log_id:expr, $range:expr, $limit:expr) => {{
+        let range: &AuditRange = $range;
+        let mut q = QueryBuilder::new("SELECT idx, occurred_at, action, data FROM audit_records WHERE log_id = ");
+        q.push_bind($log_id.to_owned());
+        q.push(" AND idx >= ").push_bind(to_i64(range.from));
+        if let Some(end) = range.until_index {
+            q.push(" AND idx < ").push_bind(to_i64(end));
+        }
+        if let Some(since) = range.since {
+            q.push(" AND occurred_at >= ").push_bind(since);
+        }
+        if let Some(until) = range.until {
+            q.push(" AND occurred_at < ").push_bind(until);
+        }
+        if let Some(action) = &range.action {
+            q.push(" AND action = ").push_bind(action.clone());
+        }
+        q.push(" ORDER BY idx LIMIT ")
+            .push_bind(to_i64(u64::try_from($limit).unwrap_or(u64::MAX)));
+        q
+    }};
+}
+
+/// A stored record of a log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRecordRow {
+    pub index: u64,
+    pub occurred_at: i64,
+    pub action: String,
+    pub data: Vec<u8>,
+}
+
+macro_rules! record_from_row {
+    ($r:expr) => {{
+        let r = $r;
+        Ok::<_, StoreError>(AuditRecordRow {
+            index: to_u64(r.try_get(0)?),
+            occurred_at: r.try_get(1)?,
+            action: r.try_get(2)?,
+            data: r.try_get(3)?,
+        })
+    }};
+}
+
+macro_rules! checkpoint_from_row {
+    ($r:expr) => {{
+        let r = $r;
+        Ok::<_, StoreError>(AuditCheckpointRow {
+            log_id: r.try_get(0)?,
+            size: to_u64(r.try_get(1)?),
+            root: hash32(&r.try_get::<Vec<u8>, _>(2)?)?,
+            note: r.try_get(3)?,
+            signed_at: r.try_get(4)?,
+        })
+    }};
+}
+
+const CHECKPOINT_COLUMNS: &str = "log_id, size, root, note, signed_at";
+
+impl Store {
+    /// Every audit log's size and frontier.
+    pub async fn audit_logs(&self) -> Result<Vec<AuditLogState>, StoreError> {
+        let sql = "SELECT log_id, size, frontier FROM audit_logs ORDER BY log_id";
+        let rows: Vec<(String, i64, Vec<u8>)> = match self {
+            Store::Sqlite(p) => sqlx::query_as(sql).fetch_all(p).await?,
+            Store::Postgres(p) => sqlx::query_as(sql).fetch_all(p).await?,
+        };
+        Ok(rows
+            .into_iter()
+            .map(|(log_id, size, frontier)| AuditLogState {
+                log_id,
+                size: to_u64(size),
+                frontier,
+            })
+            .collect())
+    }
+
+    /// The size of one audit log (0 when it has no record).
+    pub async fn audit_log_size(&self, log_id: &str) -> Result<u64, StoreError> {
+        let sql = "SELECT size FROM audit_logs WHERE log_id = $1";
+        let size: Option<i64> = match self {
+            Store::Sqlite(p) => sqlx::query_scalar(sql).bind(log_id).fetch_optional(p).await?,
+            Store::Postgres(p) => sqlx::query_scalar(sql).bind(log_id).fetch_optional(p).await?,
+        };
+        Ok(size.map(to_u64).unwrap_or_default())
+    }
+
+    /// Writes one auditor step in one transaction. Fails, writing nothing,
+    /// with [`StoreError::OffsetConflict`] when a stored offset is not where
+    /// the step starts, and with [`StoreError::AuditLogConflict`] when a
+    /// log's stored size is not.
+    pub async fn apply_audit(&self, step: &AuditStep) -> Result<(), StoreError> {
+        let offsets = crate::Projection {
+            offsets: step.offsets.clone(),
+            ..Default::default()
+        };
+        match self {
+            Store::Sqlite(p) => {
+                let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
+                move_offsets!(tx, AUDITOR, offsets);
+                write_audit_step!(tx, step);
+                tx.commit().await?;
+            }
+            Store::Postgres(p) => {
+                let mut tx = p.begin().await?;
+                move_offsets!(tx, AUDITOR, offsets);
+                write_audit_step!(tx, step);
+                tx.commit().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// At most `limit` records of a log in `range`, by index.
+    pub async fn audit_records(
+        &self,
+        log_id: &str,
+        range: &AuditRange,
+        limit: usize,
+    ) -> Result<Vec<AuditRecordRow>, StoreError> {
+        match self {
+            Store::Sqlite(p) => {
+                let mut q = audit_records_query!(log_id, range, limit);
+                let rows = q.build().fetch_all(p).await?;
+                rows.iter().map(|r| record_from_row!(r)).collect()
+            }
+            Store::Postgres(p) => {
+                let mut q = audit_records_query!(log_id, range, limit);
+                let mut rows = q.build().fetch(p);
+                let mut out = Vec::new();
+                while let Some(r) = rows.try_next().await? {
+                    out.push(record_from_row!(&r)?);
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    /// The stored hashes `ids` of a log that exist.
+    pub async fn audit_hashes(&self, log_id: &str, ids: &[u64]) -> Result<HashMap<u64, [u8; 32]>, StoreError> {
+        let mut out = HashMap::with_capacity(ids.len());
+        macro_rules! by_ids {
+            ($chunk:expr) => {{
+                let mut q = QueryBuilder::new("SELECT id, hash FROM audit_hashes WHERE log_id = ");
+                q.push_bind(log_id.to_owned()).push(" AND id IN (");
+                let mut list = q.separated(", ");
+                for id in $chunk {
+                    list.push_bind(to_i64(*id));
+                }
+                q.push(")");
+                q
+            }};
+        }
+        for chunk in ids.chunks(ROWS_PER_INSERT) {
+            let rows: Vec<(i64, Vec<u8>)> = match self {
+                Store::Sqlite(p) => by_ids!(chunk).build_query_as().fetch_all(p).await?,
+                Store::Postgres(p) => by_ids!(chunk).build_query_as().fetch_all(p).await?,
+            };
+            for (id, hash) in rows {
+                out.insert(to_u64(id), hash32(&hash)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The stored hashes of a log with ids from `first` to `last`
+    /// (inclusive), by id.
+    pub async fn audit_hash_range(
+        &self,
+        log_id: &str,
+        first: u64,
+        last: u64,
+    ) -> Result<Vec<(u64, [u8; 32])>, StoreError> {
+        let sql = "SELECT id, hash FROM audit_hashes WHERE log_id = $1 AND id >= $2 AND id <= $3 ORDER BY id";
+        let rows: Vec<(i64, Vec<u8>)> = match self {
+            Store::Sqlite(p) => {
+                sqlx::query_as(sql)
+                    .bind(log_id)
+                    .bind(to_i64(first))
+                    .bind(to_i64(last))
+                    .fetch_all(p)
+                    .await?
+            }
+            Store::Postgres(p) => {
+                sqlx::query_as(sql)
+                    .bind(log_id)
+                    .bind(to_i64(first))
+                    .bind(to_i64(last))
+                    .fetch_all(p)
+                    .await?
+            }
+        };
+        rows.into_iter().map(|(id, h)| Ok((to_u64(id), hash32(&h)?))).collect()
+    }
+
+    /// Stores a signed checkpoint. Fails (a database constraint) when the
+    /// log already has one of the same size.
+    pub async fn add_audit_checkpoint(&self, row: &AuditCheckpointRow) -> Result<(), StoreError> {
+        let sql = "INSERT INTO audit_checkpoints (log_id, size, root, note, signed_at) VALUES ($1, $2, $3, $4, $5)";
+        macro_rules! insert {
+            ($pool:expr) => {
+                sqlx::query(sql)
+                    .bind(&row.log_id)
+                    .bind(to_i64(row.size))
+                    .bind(row.root.to_vec())
+                    .bind(&row.note)
+                    .bind(row.signed_at)
+                    .execute($pool)
+                    .await?
+                    .rows_affected()
+            };
+        }
+        match self {
+            Store::Sqlite(p) => insert!(p),
+            Store::Postgres(p) => insert!(p),
+        };
+        Ok(())
+    }
+
+    /// Every checkpoint of a log, smallest size first.
+    pub async fn audit_checkpoints(&self, log_id: &str) -> Result<Vec<AuditCheckpointRow>, StoreError> {
+        let sql = format!("SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints WHERE log_id = $1 ORDER BY size");
+        match self {
+            Store::Sqlite(p) => {
+                let rows = sqlx::query(&sql).bind(log_id).fetch_all(p).await?;
+                rows.iter().map(|r| checkpoint_from_row!(r)).collect()
+            }
+            Store::Postgres(p) => {
+                let rows = sqlx::query(&sql).bind(log_id).fetch_all(p).await?;
+                rows.iter().map(|r| checkpoint_from_row!(r)).collect()
+            }
+        }
+    }
+
+    /// The newest checkpoint of every log.
+    pub async fn latest_audit_checkpoints(&self) -> Result<Vec<AuditCheckpointRow>, StoreError> {
+        let sql = format!(
+            "SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints c \
+             WHERE size = (SELECT MAX(size) FROM audit_checkpoints m WHERE m.log_id = c.log_id) ORDER BY log_id"
+        );
+        match self {
+            Store::Sqlite(p) => {
+                let rows = sqlx::query(&sql).fetch_all(p).await?;
+                rows.iter().map(|r| checkpoint_from_row!(r)).collect()
+            }
+            Store::Postgres(p) => {
+                let rows = sqlx::query(&sql).fetch_all(p).await?;
+                rows.iter().map(|r| checkpoint_from_row!(r)).collect()
+            }
+        }
+    }
+}
