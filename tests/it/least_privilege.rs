@@ -820,9 +820,9 @@ async fn people_through_the_api(
 /// `deploy/postgres/roles.sql` with role names of this test's own (roles
 /// are per cluster; tests run at the same time, and the names must not meet
 /// an installation's roles on a shared server).
-fn roles_sql(suffix: &str) -> (String, [String; 4]) {
+fn roles_sql(suffix: &str) -> (String, [String; 5]) {
     let mut sql = std::fs::read_to_string(Path::new(ROOT).join("deploy/postgres/roles.sql")).expect("roles.sql");
-    let bases = ["vox_migrate", "vox_projector", "vox_reader", "vox_api"];
+    let bases = ["vox_migrate", "vox_projector", "vox_reader", "vox_api", "vox_auditor"];
     let names = bases.map(|r| format!("{r}_{suffix}"));
     for (base, unique) in bases.iter().zip(&names) {
         sql = sql.replace(base, unique);
@@ -917,7 +917,7 @@ async fn pool(options: PgConnectOptions) -> PgPool {
 async fn postgres_roles_have_least_privilege() {
     let db = testenv::TestDatabase::create().await;
     let suffix = &uuid::Uuid::new_v4().simple().to_string()[..12];
-    let (sql, [migrate, projector_role, reader, api_role]) = roles_sql(suffix);
+    let (sql, [migrate, projector_role, reader, api_role, auditor_role]) = roles_sql(suffix);
     let password = uuid::Uuid::new_v4().simple().to_string();
     // The administrator: role vox (CREATEROLE, owner of the test database).
     let mut admin = sqlx::PgConnection::connect(&db.url).await.expect("admin connection");
@@ -927,7 +927,7 @@ async fn postgres_roles_have_least_privilege() {
         .execute(&mut admin)
         .await
         .expect("roles.sql before the migrations");
-    for role in [&migrate, &projector_role, &reader, &api_role] {
+    for role in [&migrate, &projector_role, &reader, &api_role, &auditor_role] {
         sqlx::raw_sql(&format!("ALTER ROLE {role} PASSWORD '{password}'"))
             .execute(&mut admin)
             .await
@@ -944,7 +944,7 @@ async fn postgres_roles_have_least_privilege() {
     .await
     .expect("owners");
     assert!(
-        owners.iter().all(|(_, o)| *o == migrate) && owners.len() == 11,
+        owners.iter().all(|(_, o)| *o == migrate) && owners.len() == 15,
         "vox_migrate owns every table: {owners:?}"
     );
     // After the migrations (twice: idempotent): grants and row-level security.
@@ -1229,6 +1229,95 @@ async fn postgres_roles_have_least_privilege() {
         n
     });
     assert_eq!((sent.expect("export"), exported), (2, 2));
+
+    // vox_auditor: appends to the audit logs and moves its offsets; reads no feedback, deletes
+    // nothing. vox_api reads the logs (the compliance role) and writes none of them.
+    let auditor_store = Store::connect_postgres_migrated(&db.url_as(&auditor_role, &password))
+        .await
+        .expect("vox_auditor connects without migrating");
+    let record = vec![1u8, 2, 3];
+    let mut frontier = auditlog::Frontier::empty();
+    let hashes = frontier.append(&record);
+    auditor_store
+        .apply_audit(&store::AuditStep {
+            leaves: vec![store::AuditLeaf {
+                log_id: "acme".into(),
+                index: 0,
+                occurred_at: 1,
+                action: "user.login".into(),
+                data: record.clone(),
+            }],
+            hashes: hashes.iter().map(|(id, h)| ("acme".to_owned(), *id, h.0)).collect(),
+            logs: vec![store::AuditLogMove {
+                log_id: "acme".into(),
+                from: 0,
+                to: 1,
+                frontier: frontier.to_bytes(),
+            }],
+            offsets: vec![store::OffsetMove {
+                topic: "vox.audit".into(),
+                partition: 0,
+                from: 0,
+                to: 1,
+            }],
+        })
+        .await
+        .expect("vox_auditor appends a step");
+    auditor_store
+        .add_audit_checkpoint(&store::AuditCheckpointRow {
+            log_id: "acme".into(),
+            size: 1,
+            root: frontier.root().0,
+            note: "a note".into(),
+            signed_at: 1,
+        })
+        .await
+        .expect("vox_auditor stores a checkpoint");
+    let read = api_store
+        .audit_records("acme", &Default::default(), 10)
+        .await
+        .expect("vox_api reads the log");
+    assert_eq!(read.len(), 1);
+    assert_eq!(read[0].data, record);
+    let auditor_opts: PgConnectOptions = db.url_as(&auditor_role, &password).parse().expect("url");
+    let mut auditor_conn = sqlx::PgConnection::connect_with(&auditor_opts)
+        .await
+        .expect("auditor connection");
+    for (what, statement) in [
+        ("read feedback", "SELECT count(*) FROM feedback"),
+        ("read sessions", "SELECT count(*) FROM sessions"),
+        ("delete a record", "DELETE FROM audit_records"),
+        ("change a record", "UPDATE audit_records SET data = data"),
+        ("change a stored hash", "UPDATE audit_hashes SET hash = hash"),
+        ("change a checkpoint", "UPDATE audit_checkpoints SET note = note"),
+        ("delete a checkpoint", "DELETE FROM audit_checkpoints"),
+        ("delete offsets", "DELETE FROM projector_offsets"),
+        ("create a table", "CREATE TABLE public.mine (x INT)"),
+    ] {
+        assert_eq!(
+            sqlstate(sqlx::raw_sql(statement).execute(&mut auditor_conn).await),
+            DENIED,
+            "vox_auditor must not {what}"
+        );
+    }
+    for (what, statement) in [
+        (
+            "append a record",
+            "INSERT INTO audit_records VALUES ('acme', 1, 1, 'x', '\\x00')",
+        ),
+        ("change a record", "UPDATE audit_records SET action = 'x'"),
+        ("delete a checkpoint", "DELETE FROM audit_checkpoints"),
+    ] {
+        assert_eq!(
+            sqlstate(sqlx::raw_sql(statement).execute(&mut api_conn).await),
+            DENIED,
+            "vox_api must not {what}"
+        );
+    }
+    drop(auditor_conn);
+    if let Store::Postgres(pool) = &auditor_store {
+        pool.close().await;
+    }
     drop(api_conn);
     // Closed now, not when dropped: the test database is dropped next.
     if let Store::Postgres(pool) = &api_store {
@@ -1238,7 +1327,7 @@ async fn postgres_roles_have_least_privilege() {
     drop((projector_conn, reader_conn, acme_reader, projector_store, owner));
     projector_pool.close().await;
     drop(admin);
-    let roles = [migrate, projector_role, reader, api_role];
+    let roles = [migrate, projector_role, reader, api_role, auditor_role];
     let name = db.name().to_owned();
     db.drop_now().await;
     let mut admin = sqlx::PgConnection::connect(
