@@ -193,6 +193,26 @@ pub fn step(frontiers: &Frontiers, positions: &Positions, records: &[Record]) ->
     (step, grown)
 }
 
+/// Appends `records` (read from `vox.audit` at `positions`) as one step
+/// ([`step`], [`Store::apply_audit`]); once it is written, `frontiers` and
+/// `positions` move past it. Returns the leaves appended and how many of
+/// them are unreadable.
+pub async fn append(
+    store: &Store,
+    frontiers: &mut Frontiers,
+    positions: &mut Positions,
+    records: &[Record],
+) -> Result<(u64, u64), StoreError> {
+    let (step, grown) = step(frontiers, positions, records);
+    store.apply_audit(&step).await?;
+    for m in &step.offsets {
+        positions.insert((m.topic.clone(), m.partition), m.to);
+    }
+    frontiers.extend(grown);
+    let unreadable = step.leaves.iter().filter(|l| l.action == UNREADABLE).count() as u64;
+    Ok((step.leaves.len() as u64, unreadable))
+}
+
 /// Signs checkpoints of the logs that have grown, at most one per log per
 /// interval.
 struct Checkpointer {
@@ -291,16 +311,10 @@ pub async fn run(
         };
         if !records.is_empty() {
             let started = Instant::now();
-            let (step, grown) = step(&frontiers, &positions, &records);
-            store.apply_audit(&step).await?;
-            let unreadable = step.leaves.iter().filter(|l| l.action == UNREADABLE).count() as u64;
+            let (leaves, unreadable) = append(&store, &mut frontiers, &mut positions, &records).await?;
             metrics::counter!(telemetry::RECORDS, "kind" => "unreadable").increment(unreadable);
-            metrics::counter!(telemetry::RECORDS, "kind" => "record").increment(step.leaves.len() as u64 - unreadable);
+            metrics::counter!(telemetry::RECORDS, "kind" => "record").increment(leaves - unreadable);
             metrics::histogram!(telemetry::STEP_LATENCY).record(started.elapsed().as_secs_f64());
-            for m in &step.offsets {
-                positions.insert((m.topic.clone(), m.partition), m.to);
-            }
-            frontiers.extend(grown);
         }
         checkpoints.sign_due(&store, &frontiers).await?;
     }

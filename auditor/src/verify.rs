@@ -13,7 +13,7 @@ use store::{AuditRange, AuditRecordRow, Store, StoreError};
 use crate::origin;
 
 /// Records read from the store at a time.
-const CHUNK: usize = 10_000;
+const CHUNK: usize = 20_000;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
@@ -175,44 +175,45 @@ pub async fn verify(
         Ok(())
     };
     check_targets(&frontier, &mut next_target, &mut confirmed)?;
-    loop {
-        let range = AuditRange {
-            from: frontier.size(),
-            ..Default::default()
-        };
-        let rows = store.audit_records(log_id, &range, CHUNK).await?;
-        let Some(last) = rows.last() else {
-            break;
-        };
-        let first_id = stored_hash_index(0, frontier.size());
-        let last_id = stored_hash_index(0, last.index) + u64::from(last.index.trailing_ones());
-        let stored_hashes: HashMap<u64, [u8; 32]> = store
-            .audit_hash_range(log_id, first_id, last_id)
-            .await?
-            .into_iter()
-            .collect();
-        for row in &rows {
-            let index = frontier.size();
-            if row.index != index {
-                return Err(diverges(Divergence::Record {
-                    index,
-                    what: format!("missing (the next stored record is {})", row.index),
-                }));
-            }
-            let leaf = leaf_hash(&row.data);
-            for (id, hash) in frontier.append_leaf_hash(leaf) {
-                if stored_hashes.get(&id) != Some(&hash.0) {
-                    let what = if id == stored_hash_index(0, index) {
-                        "its data does not hash to the tree's leaf (altered or out of place)".to_owned()
-                    } else {
-                        format!("the tree's stored hash {id} is not the one the records give")
-                    };
-                    return Err(diverges(Divergence::Record { index, what }));
+    // The store is read a chunk ahead, records and hashes at once, while
+    // the chunk before is hashed.
+    let (chunks, mut next_chunk) = tokio::sync::mpsc::channel(2);
+    let reader = tokio::spawn(read_chunks(store.clone(), log_id.to_owned(), chunks));
+    let checked = async {
+        while let Some(chunk) = next_chunk.recv().await {
+            let Chunk { rows, first_id, hashes } = chunk?;
+            for row in &rows {
+                let index = frontier.size();
+                if row.index != index {
+                    return Err(diverges(Divergence::Record {
+                        index,
+                        what: format!("missing (the next stored record is {})", row.index),
+                    }));
                 }
+                let leaf = leaf_hash(&row.data);
+                for (id, hash) in frontier.append_leaf_hash(leaf) {
+                    let stored = id
+                        .checked_sub(first_id)
+                        .and_then(|i| hashes.get(usize::try_from(i).ok()?))
+                        .copied()
+                        .flatten();
+                    if stored != Some(hash.0) {
+                        let what = if id == stored_hash_index(0, index) {
+                            "its data does not hash to the tree's leaf (altered or out of place)".to_owned()
+                        } else {
+                            format!("the tree's stored hash {id} is not the one the records give")
+                        };
+                        return Err(diverges(Divergence::Record { index, what }));
+                    }
+                }
+                check_targets(&frontier, &mut next_target, &mut confirmed)?;
             }
-            check_targets(&frontier, &mut next_target, &mut confirmed)?;
         }
-    }
+        Ok(())
+    };
+    let checked = checked.await;
+    reader.abort();
+    checked?;
     let size = frontier.size();
     if let Some((target, _, checkpoint)) = targets.get(next_target) {
         let what = format!("the log ends at {size} records (truncated?)");
@@ -238,6 +239,56 @@ pub async fn verify(
         latest_checkpoint: stored.last().map(|c| c.size),
         saved: saved_size,
     })
+}
+
+/// Records `from` onwards (at most [`CHUNK`]) with the stored hashes
+/// their appends made, dense from `first_id` (`None` where one is missing).
+struct Chunk {
+    rows: Vec<AuditRecordRow>,
+    first_id: u64,
+    hashes: Vec<Option<[u8; 32]>>,
+}
+
+/// Reads a log in chunks, each chunk's records and hashes at once (two
+/// connections), until a chunk is not full or the receiver is gone.
+async fn read_chunks(store: Store, log_id: String, chunks: tokio::sync::mpsc::Sender<Result<Chunk, VerifyError>>) {
+    let mut from = 0u64;
+    loop {
+        let last_index = from + CHUNK as u64 - 1;
+        let first_id = stored_hash_index(0, from);
+        let last_id = stored_hash_index(0, last_index) + u64::from(last_index.trailing_ones());
+        let range = AuditRange {
+            from,
+            ..Default::default()
+        };
+        let (rows, hashes) = tokio::join!(
+            store.audit_records(&log_id, &range, CHUNK),
+            store.audit_hash_range(&log_id, first_id, last_id)
+        );
+        let chunk = match (rows, hashes) {
+            (Ok(rows), Ok(stored)) => {
+                let mut hashes = vec![None; usize::try_from(last_id - first_id + 1).unwrap_or_default()];
+                for (id, hash) in stored {
+                    if let Some(slot) = usize::try_from(id - first_id).ok().and_then(|i| hashes.get_mut(i)) {
+                        *slot = Some(hash);
+                    }
+                }
+                Ok(Chunk { rows, first_id, hashes })
+            }
+            (Err(e), _) | (_, Err(e)) => Err(VerifyError::Store(e)),
+        };
+        let last = match &chunk {
+            Ok(c) if c.rows.len() == CHUNK => c.rows.last().map(|r| r.index),
+            _ => None,
+        };
+        if chunks.send(chunk).await.is_err() {
+            return;
+        }
+        match last {
+            Some(index) => from = index + 1,
+            None => return,
+        }
+    }
 }
 
 /// One record as `replay` and `export` show it: its index, and the record

@@ -305,12 +305,9 @@ async fn logged(backend: &Backend) -> Logged {
                 payload: payload.clone(),
             })
             .collect();
-        let (s, grown) = auditor::step(&frontiers, &positions, &log_records);
-        store.apply_audit(&s).await.expect("a step");
-        for m in &s.offsets {
-            positions.insert((m.topic.clone(), m.partition), m.to);
-        }
-        frontiers.extend(grown);
+        auditor::append(&store, &mut frontiers, &mut positions, &log_records)
+            .await
+            .expect("a step");
         let frontier = &frontiers["acme"];
         let note = key
             .sign_checkpoint("vox-test/acme", frontier.size(), frontier.root())

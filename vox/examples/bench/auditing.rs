@@ -120,12 +120,9 @@ async fn verify(store: &Store, backend: &str, records: &[Vec<u8>], key: &Signing
                 payload: payload.clone(),
             })
             .collect();
-        let (s, grown) = auditor::step(&frontiers, &positions, &log_records);
-        store.apply_audit(&s).await.expect("a step");
-        for m in &s.offsets {
-            positions.insert((m.topic.clone(), m.partition), m.to);
-        }
-        frontiers.extend(grown);
+        auditor::append(store, &mut frontiers, &mut positions, &log_records)
+            .await
+            .expect("a step");
     }
     let frontier = &frontiers["bench"];
     let note = key
@@ -176,16 +173,18 @@ async fn auditor(log: Log, store: Store, namespace: &str, backend: &str, records
     let topic = Topic::Audit.name(namespace);
     log.ensure_topics(std::slice::from_ref(&topic)).await.expect("topic");
     let backlog = records.len().min(200_000);
-    for chunk in records[..backlog].chunks(5000) {
-        let outputs: Vec<Output> = chunk
+    let outputs = |chunk: &[Vec<u8>]| -> Vec<Output> {
+        chunk
             .iter()
             .map(|p| Output {
                 topic: topic.clone(),
                 key: b"bench".to_vec(),
                 payload: p.clone(),
             })
-            .collect();
-        log.append(outputs).await.expect("append");
+            .collect()
+    };
+    for chunk in records[..backlog].chunks(5000) {
+        log.append(outputs(chunk)).await.expect("append");
     }
     let settings = auditor::AuditorSettings::new(namespace, SigningKey::generate("vox-bench").expect("key"));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -217,15 +216,7 @@ async fn auditor(log: Log, store: Store, namespace: &str, backend: &str, records
     let mut next = Instant::now();
     let mut pending = 0;
     for chunk in records[backlog..backlog + paced].chunks(20) {
-        let outputs: Vec<Output> = chunk
-            .iter()
-            .map(|p| Output {
-                topic: topic.clone(),
-                key: b"bench".to_vec(),
-                payload: p.clone(),
-            })
-            .collect();
-        log.append(outputs).await.expect("append");
+        log.append(outputs(chunk)).await.expect("append");
         total += chunk.len() as u64;
         appended_at.push((total, Instant::now()));
         pending += 1;
