@@ -7,10 +7,11 @@
 --   vox_reader     SELECT on feedback, feedback_tags and rejections, only the rows of the tenant
 --                  its session names: SET vox.tenant_id = '<tenant>' (row-level security);
 --                  writes nothing
---   vox_auditor    the auditor: SELECT, INSERT on the audit logs (audit_records, audit_hashes,
---                  audit_checkpoints; it never changes or deletes one), SELECT, INSERT, UPDATE on
---                  audit_logs (each log's size and frontier) and on projector_offsets (its input
---                  offsets, moved in the same transaction); nothing of the read models
+--   vox_auditor    the auditor: SELECT, INSERT on audit_records and audit_checkpoints (it never
+--                  changes or deletes one), SELECT, INSERT, UPDATE on audit_hashes (a log's last
+--                  block grows; the table's trigger refuses any other change), audit_logs (each
+--                  log's size and frontier) and projector_offsets (its input offsets, moved in the
+--                  same transaction); nothing of the read models
 --   vox_api        the people and analyst API: SELECT, INSERT, UPDATE, DELETE on its operational
 --                  tables (sessions, totp_steps, totp_pending, recovery_codes_used,
 --                  login_throttle, support_uses); SELECT on feedback and feedback_tags, only the
@@ -127,8 +128,9 @@ BEGIN
     -- tenant column of a read model). The auditor's input offsets share projector_offsets.
     FOREACH t IN ARRAY ARRAY['audit_logs', 'audit_records', 'audit_hashes', 'audit_checkpoints'] LOOP
         IF to_regclass(format('public.%I', t)) IS NOT NULL THEN
-            -- Appends only; of the logs' rows only the size and frontier change.
-            IF t = 'audit_logs' THEN
+            -- Appends only; of the logs' rows only the size and frontier change, and a log's last
+            -- block of hashes grows at its end (a trigger of the table refuses any other change).
+            IF t IN ('audit_logs', 'audit_hashes') THEN
                 EXECUTE format('GRANT SELECT, INSERT, UPDATE ON public.%I TO vox_auditor', t);
             ELSE
                 EXECUTE format('GRANT SELECT, INSERT ON public.%I TO vox_auditor', t);

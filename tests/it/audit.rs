@@ -477,30 +477,49 @@ pub async fn tampering_is_found_and_named(backend: Backend) {
         "{d}"
     );
 
+    // A stored hash changed in place: the store refuses (blocks only grow).
+    let l = logged(&backend).await;
+    let changed = match &l.store {
+        Store::Sqlite(p) => sqlx::query("UPDATE audit_hashes SET hashes = zeroblob(length(hashes)) WHERE block = 0")
+            .execute(p)
+            .await
+            .map(|_| ()),
+        Store::Postgres(p) => sqlx::query(
+            "UPDATE audit_hashes SET hashes = decode(repeat('00', octet_length(hashes)), 'hex') WHERE block = 0",
+        )
+        .execute(p)
+        .await
+        .map(|_| ()),
+    };
+    assert!(changed.is_err(), "a hash block changed in place");
+
     // A record changed together with every stored hash above it: only the
     // signed checkpoints can tell, and they name the range.
     let l = logged(&backend).await;
     let mut rewritten = l.records.clone();
     rewritten[120][20] ^= 0x40;
     let mut frontier = auditlog::Frontier::empty();
-    sql!(&l.store, "DELETE FROM audit_hashes WHERE log_id = 'acme'");
-    for (i, r) in rewritten.iter().enumerate() {
-        for (id, hash) in frontier.append(r) {
-            sql!(
-                &l.store,
-                "INSERT INTO audit_hashes (log_id, id, hash) VALUES ('acme', $1, $2)",
-                id as i64,
-                hash.0.to_vec()
-            );
-        }
-        if i == 120 {
-            sql!(
-                &l.store,
-                "UPDATE audit_records SET data = $1 WHERE log_id = 'acme' AND idx = 120",
-                r.clone()
-            );
+    let mut hashes = Vec::new();
+    for r in &rewritten {
+        for (_, hash) in frontier.append(r) {
+            hashes.extend_from_slice(&hash.0);
         }
     }
+    // (Deleted and written anew: the blocks may not be changed in place.)
+    sql!(&l.store, "DELETE FROM audit_hashes WHERE log_id = 'acme'");
+    for (block, bytes) in hashes.chunks(256 * 32).enumerate() {
+        sql!(
+            &l.store,
+            "INSERT INTO audit_hashes (log_id, block, hashes) VALUES ('acme', $1, $2)",
+            block as i64,
+            bytes.to_vec()
+        );
+    }
+    sql!(
+        &l.store,
+        "UPDATE audit_records SET data = $1 WHERE log_id = 'acme' AND idx = 120",
+        rewritten[120].clone()
+    );
     let d = fails(&l, None).await;
     assert!(
         matches!(d, auditor::Divergence::Checkpoint { size: 200, .. })

@@ -151,14 +151,88 @@ macro_rules! write_audit_step {
             });
             insert.build().execute(&mut *$tx).await?;
         }
-        for chunk in step.hashes.chunks(ROWS_PER_INSERT) {
-            let mut insert = QueryBuilder::new("INSERT INTO audit_hashes (log_id, id, hash) ");
-            insert.push_values(chunk, |mut row, (log_id, id, hash)| {
-                row.push_bind(log_id).push_bind(to_i64(*id)).push_bind(hash.to_vec());
-            });
-            insert.build().execute(&mut *$tx).await?;
+        // Each log's new hashes continue its last block (read here, after
+        // the compare-and-set on its size: no other writer is between).
+        for (log_id, first, hashes) in hash_runs(&step.hashes)? {
+            let mut bytes: Vec<u8> = Vec::with_capacity((hashes.len() + HASHES_PER_BLOCK) * 32);
+            let offset = first % BLOCK;
+            if offset != 0 {
+                let existing: Option<Vec<u8>> =
+                    sqlx::query_scalar("SELECT hashes FROM audit_hashes WHERE log_id = $1 AND block = $2")
+                        .bind(log_id)
+                        .bind(to_i64(first / BLOCK))
+                        .fetch_optional(&mut *$tx)
+                        .await?;
+                let existing = existing.unwrap_or_default();
+                if existing.len() as u64 != offset * 32 {
+                    return Err(StoreError::Corrupt(format!(
+                        "audit log '{log_id}': hash block {} holds {} bytes where {} were expected",
+                        first / BLOCK,
+                        existing.len(),
+                        offset * 32
+                    )));
+                }
+                bytes = existing;
+            }
+            for hash in &hashes {
+                bytes.extend_from_slice(hash);
+            }
+            let blocks: Vec<(u64, &[u8])> = bytes
+                .chunks(HASHES_PER_BLOCK * 32)
+                .enumerate()
+                .map(|(i, b)| (first / BLOCK + i as u64, b))
+                .collect();
+            for chunk in blocks.chunks(ROWS_PER_INSERT / 10) {
+                let mut upsert = QueryBuilder::new("INSERT INTO audit_hashes (log_id, block, hashes) ");
+                upsert.push_values(chunk, |mut row, (block, b)| {
+                    row.push_bind(log_id).push_bind(to_i64(*block)).push_bind(b.to_vec());
+                });
+                upsert.push(" ON CONFLICT (log_id, block) DO UPDATE SET hashes = excluded.hashes");
+                upsert.build().execute(&mut *$tx).await?;
+            }
         }
     }};
+}
+
+/// Stored hashes per block row ([`BLOCK`] of them, 8 KiB).
+const HASHES_PER_BLOCK: usize = 256;
+const BLOCK: u64 = HASHES_PER_BLOCK as u64;
+
+/// A step's hashes as one run of consecutive ids per log: (log, first id,
+/// hashes). Appending makes each log's stored hashes in id order without
+/// a gap; anything else is a bug, refused.
+fn hash_runs(hashes: &[(String, u64, [u8; 32])]) -> Result<Vec<(&str, u64, Vec<[u8; 32]>)>, StoreError> {
+    let mut runs: Vec<(&str, u64, Vec<[u8; 32]>)> = Vec::new();
+    for (log_id, id, hash) in hashes {
+        match runs.iter_mut().find(|r| r.0 == log_id.as_str()) {
+            Some(run) if run.1 + run.2.len() as u64 == *id => run.2.push(*hash),
+            Some(_) => {
+                return Err(StoreError::Corrupt(format!(
+                    "audit log '{log_id}': stored hash {id} does not follow the step's previous one"
+                )))
+            }
+            None => runs.push((log_id, *id, vec![*hash])),
+        }
+    }
+    Ok(runs)
+}
+
+/// The hashes `first..=last` of a log's blocks (`(block, bytes)`), by id;
+/// ids the blocks do not hold are left out.
+fn hashes_of_blocks(blocks: &[(i64, Vec<u8>)], first: u64, last: u64) -> Vec<(u64, [u8; 32])> {
+    let mut out = Vec::new();
+    for (block, bytes) in blocks {
+        let base = to_u64(*block) * BLOCK;
+        for (i, hash) in bytes.chunks_exact(32).enumerate() {
+            let id = base + i as u64;
+            if (first..=last).contains(&id) {
+                if let Ok(hash) = <[u8; 32]>::try_from(hash) {
+                    out.push((id, hash));
+                }
+            }
+        }
+    }
+    out
 }
 
 macro_rules! audit_records_query {
@@ -302,26 +376,32 @@ impl Store {
 
     /// The stored hashes `ids` of a log that exist.
     pub async fn audit_hashes(&self, log_id: &str, ids: &[u64]) -> Result<HashMap<u64, [u8; 32]>, StoreError> {
+        let mut blocks: Vec<i64> = ids.iter().map(|id| to_i64(id / BLOCK)).collect();
+        blocks.sort_unstable();
+        blocks.dedup();
+        let wanted: std::collections::HashSet<u64> = ids.iter().copied().collect();
         let mut out = HashMap::with_capacity(ids.len());
-        macro_rules! by_ids {
+        macro_rules! by_blocks {
             ($chunk:expr) => {{
-                let mut q = QueryBuilder::new("SELECT id, hash FROM audit_hashes WHERE log_id = ");
-                q.push_bind(log_id.to_owned()).push(" AND id IN (");
+                let mut q = QueryBuilder::new("SELECT block, hashes FROM audit_hashes WHERE log_id = ");
+                q.push_bind(log_id.to_owned()).push(" AND block IN (");
                 let mut list = q.separated(", ");
-                for id in $chunk {
-                    list.push_bind(to_i64(*id));
+                for block in $chunk {
+                    list.push_bind(*block);
                 }
                 q.push(")");
                 q
             }};
         }
-        for chunk in ids.chunks(ROWS_PER_INSERT) {
+        for chunk in blocks.chunks(ROWS_PER_INSERT) {
             let rows: Vec<(i64, Vec<u8>)> = match self {
-                Store::Sqlite(p) => by_ids!(chunk).build_query_as().fetch_all(p).await?,
-                Store::Postgres(p) => by_ids!(chunk).build_query_as().fetch_all(p).await?,
+                Store::Sqlite(p) => by_blocks!(chunk).build_query_as().fetch_all(p).await?,
+                Store::Postgres(p) => by_blocks!(chunk).build_query_as().fetch_all(p).await?,
             };
-            for (id, hash) in rows {
-                out.insert(to_u64(id), hash32(&hash)?);
+            for (id, hash) in hashes_of_blocks(&rows, 0, u64::MAX) {
+                if wanted.contains(&id) {
+                    out.insert(id, hash);
+                }
             }
         }
         Ok(out)
@@ -335,26 +415,28 @@ impl Store {
         first: u64,
         last: u64,
     ) -> Result<Vec<(u64, [u8; 32])>, StoreError> {
-        let sql = "SELECT id, hash FROM audit_hashes WHERE log_id = $1 AND id >= $2 AND id <= $3 ORDER BY id";
+        let sql =
+            "SELECT block, hashes FROM audit_hashes WHERE log_id = $1 AND block >= $2 AND block <= $3 ORDER BY block";
+        let (from, to) = (to_i64(first / BLOCK), to_i64(last / BLOCK));
         let rows: Vec<(i64, Vec<u8>)> = match self {
             Store::Sqlite(p) => {
                 sqlx::query_as(sql)
                     .bind(log_id)
-                    .bind(to_i64(first))
-                    .bind(to_i64(last))
+                    .bind(from)
+                    .bind(to)
                     .fetch_all(p)
                     .await?
             }
             Store::Postgres(p) => {
                 sqlx::query_as(sql)
                     .bind(log_id)
-                    .bind(to_i64(first))
-                    .bind(to_i64(last))
+                    .bind(from)
+                    .bind(to)
                     .fetch_all(p)
                     .await?
             }
         };
-        rows.into_iter().map(|(id, h)| Ok((to_u64(id), hash32(&h)?))).collect()
+        Ok(hashes_of_blocks(&rows, first, last))
     }
 
     /// Stores a signed checkpoint. Fails (a database constraint) when the

@@ -24,14 +24,29 @@ CREATE TABLE audit_records (
 CREATE INDEX audit_records_by_time ON audit_records (log_id, occurred_at, idx);
 
 -- The tree's stored hashes, numbered as Go's golang.org/x/mod/sumdb/tlog numbers them
--- (StoredHashIndex(level, n)): every leaf hash and every complete subtree's root, so that an
--- inclusion or consistency proof reads O(log n) rows.
+-- (StoredHashIndex(level, n): every leaf hash and every complete subtree's root, in the order
+-- appending makes them), kept in blocks of 256 (block b holds hashes 256·b to 256·b + 255, 32
+-- bytes each, 8 KiB when full): a proof reads O(log n) blocks, a verification of the whole log
+-- one row per 256 hashes. Only the last block of a log grows, and only at its end (a trigger
+-- refuses any other change).
 CREATE TABLE audit_hashes (
     log_id TEXT NOT NULL,
-    id     BIGINT NOT NULL CHECK (id >= 0),
-    hash   BYTEA NOT NULL CHECK (octet_length(hash) = 32),
-    PRIMARY KEY (log_id, id)
+    block  BIGINT NOT NULL CHECK (block >= 0),
+    hashes BYTEA NOT NULL CHECK (octet_length(hashes) % 32 = 0 AND octet_length(hashes) BETWEEN 32 AND 8192),
+    PRIMARY KEY (log_id, block)
 );
+CREATE FUNCTION audit_hashes_only_grow() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.log_id <> OLD.log_id OR NEW.block <> OLD.block
+       OR octet_length(NEW.hashes) < octet_length(OLD.hashes)
+       OR substring(NEW.hashes FROM 1 FOR octet_length(OLD.hashes)) <> OLD.hashes THEN
+        RAISE EXCEPTION 'audit_hashes: a block may only grow at its end' USING ERRCODE = '42501';
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER audit_hashes_only_grow BEFORE UPDATE ON audit_hashes
+    FOR EACH ROW EXECUTE FUNCTION audit_hashes_only_grow();
 
 -- Every signed checkpoint (a C2SP tlog-checkpoint in a signed note), kept.
 CREATE TABLE audit_checkpoints (
