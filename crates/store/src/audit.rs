@@ -12,7 +12,6 @@
 
 use std::collections::HashMap;
 
-use futures_util::TryStreamExt;
 use sqlx::{QueryBuilder, Row};
 
 use crate::{OffsetMove, Store, StoreError};
@@ -198,11 +197,14 @@ macro_rules! write_audit_step {
 const HASHES_PER_BLOCK: usize = 256;
 const BLOCK: u64 = HASHES_PER_BLOCK as u64;
 
+/// A log, the first id of a run of its stored hashes, and the hashes.
+type HashRun<'a> = (&'a str, u64, Vec<[u8; 32]>);
+
 /// A step's hashes as one run of consecutive ids per log: (log, first id,
 /// hashes). Appending makes each log's stored hashes in id order without
 /// a gap; anything else is a bug, refused.
-fn hash_runs(hashes: &[(String, u64, [u8; 32])]) -> Result<Vec<(&str, u64, Vec<[u8; 32]>)>, StoreError> {
-    let mut runs: Vec<(&str, u64, Vec<[u8; 32]>)> = Vec::new();
+fn hash_runs(hashes: &[(String, u64, [u8; 32])]) -> Result<Vec<HashRun<'_>>, StoreError> {
+    let mut runs: Vec<HashRun<'_>> = Vec::new();
     for (log_id, id, hash) in hashes {
         match runs.iter_mut().find(|r| r.0 == log_id.as_str()) {
             Some(run) if run.1 + run.2.len() as u64 == *id => run.2.push(*hash),
@@ -364,12 +366,8 @@ impl Store {
             }
             Store::Postgres(p) => {
                 let mut q = audit_records_query!(log_id, range, limit);
-                let mut rows = q.build().fetch(p);
-                let mut out = Vec::new();
-                while let Some(r) = rows.try_next().await? {
-                    out.push(record_from_row!(&r)?);
-                }
-                Ok(out)
+                let rows = q.build().fetch_all(p).await?;
+                rows.iter().map(|r| record_from_row!(r)).collect()
             }
         }
     }
