@@ -13,7 +13,7 @@ use store::{AuditRange, AuditRecordRow, Store, StoreError};
 use crate::origin;
 
 /// Records read from the store at a time.
-const CHUNK: usize = 20_000;
+const CHUNK: usize = 20_480;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
@@ -181,16 +181,22 @@ pub async fn verify(
     let reader = tokio::spawn(read_chunks(store.clone(), log_id.to_owned(), chunks));
     let checked = async {
         while let Some(chunk) = next_chunk.recv().await {
-            let Chunk { rows, first_id, hashes } = chunk?;
-            for row in &rows {
+            let Chunk {
+                from,
+                records,
+                short,
+                first_id,
+                hashes,
+            } = chunk?;
+            for (i, data) in records.iter().enumerate() {
                 let index = frontier.size();
-                if row.index != index {
+                if from + i as u64 != index {
                     return Err(diverges(Divergence::Record {
                         index,
-                        what: format!("missing (the next stored record is {})", row.index),
+                        what: "missing".to_owned(),
                     }));
                 }
-                let leaf = leaf_hash(&row.data);
+                let leaf = leaf_hash(data);
                 for (id, hash) in frontier.append_leaf_hash(leaf) {
                     let stored = id
                         .checked_sub(first_id)
@@ -207,6 +213,9 @@ pub async fn verify(
                     }
                 }
                 check_targets(&frontier, &mut next_target, &mut confirmed)?;
+            }
+            if short.is_some() {
+                break;
             }
         }
         Ok(())
@@ -231,6 +240,13 @@ pub async fn verify(
             what: format!("the log says it has {stored_size} records but {size} are stored"),
         }));
     }
+    let indexed = store.audit_index_len(log_id).await?;
+    if indexed != size {
+        return Err(diverges(Divergence::Record {
+            index: size.min(indexed),
+            what: format!("replay's index lists {indexed} records, the log has {size}"),
+        }));
+    }
     Ok(Verified {
         origin,
         size,
@@ -241,53 +257,82 @@ pub async fn verify(
     })
 }
 
-/// Records `from` onwards (at most [`CHUNK`]) with the stored hashes
-/// their appends made, dense from `first_id` (`None` where one is missing).
+/// Records `from` onwards (whole bundles: at most [`CHUNK`]) with the
+/// stored hashes their appends made, dense from `first_id` (`None` where
+/// one is missing).
 struct Chunk {
-    rows: Vec<AuditRecordRow>,
+    /// The index of the first record, and the records.
+    from: u64,
+    records: Vec<Vec<u8>>,
+    /// The first bundle that is missing or not full, if any: the log's
+    /// records end there, or one is missing.
+    short: Option<u64>,
     first_id: u64,
     hashes: Vec<Option<[u8; 32]>>,
 }
 
-/// Reads a log in chunks, each chunk's records and hashes at once (two
-/// connections), until a chunk is not full or the receiver is gone.
+/// Reads a log in chunks of bundles, each chunk's records and hashes at
+/// once (two connections), until a bundle is missing or not full, or the
+/// receiver is gone.
 async fn read_chunks(store: Store, log_id: String, chunks: tokio::sync::mpsc::Sender<Result<Chunk, VerifyError>>) {
-    let mut from = 0u64;
+    let bundles = CHUNK as u64 / store::BUNDLE;
+    let mut first_bundle = 0u64;
     loop {
-        let last_index = from + CHUNK as u64 - 1;
+        let from = first_bundle * store::BUNDLE;
+        let last_index = from + bundles * store::BUNDLE - 1;
         let first_id = stored_hash_index(0, from);
         let last_id = stored_hash_index(0, last_index) + u64::from(last_index.trailing_ones());
-        let range = AuditRange {
-            from,
-            ..Default::default()
-        };
-        let (rows, hashes) = tokio::join!(
-            store.audit_records(&log_id, &range, CHUNK),
+        let (read, hashes) = tokio::join!(
+            store.audit_bundles(&log_id, first_bundle, first_bundle + bundles - 1),
             store.audit_hash_range(&log_id, first_id, last_id)
         );
-        let chunk = match (rows, hashes) {
-            (Ok(rows), Ok(stored)) => {
+        let chunk = match (read, hashes) {
+            (Ok(read), Ok(stored)) => {
                 let mut hashes = vec![None; usize::try_from(last_id - first_id + 1).unwrap_or_default()];
                 for (id, hash) in stored {
                     if let Some(slot) = usize::try_from(id - first_id).ok().and_then(|i| hashes.get_mut(i)) {
                         *slot = Some(hash);
                     }
                 }
-                Ok(Chunk { rows, first_id, hashes })
+                let mut records = Vec::with_capacity(CHUNK);
+                let mut short = None;
+                let mut expected = first_bundle;
+                for (number, bytes) in &read {
+                    let entries = store::bundle_entries(bytes);
+                    match entries {
+                        Some(entries) if *number == expected => {
+                            let full = entries.len() as u64 == store::BUNDLE;
+                            records.extend(entries.into_iter().map(<[u8]>::to_vec));
+                            if !full {
+                                short = Some(*number);
+                                break;
+                            }
+                        }
+                        _ => {
+                            short = Some(expected);
+                            break;
+                        }
+                    }
+                    expected += 1;
+                }
+                if read.len() as u64 != bundles && short.is_none() {
+                    short = Some(expected);
+                }
+                Ok(Chunk {
+                    from,
+                    records,
+                    short,
+                    first_id,
+                    hashes,
+                })
             }
             (Err(e), _) | (_, Err(e)) => Err(VerifyError::Store(e)),
         };
-        let last = match &chunk {
-            Ok(c) if c.rows.len() == CHUNK => c.rows.last().map(|r| r.index),
-            _ => None,
-        };
-        if chunks.send(chunk).await.is_err() {
+        let done = !matches!(&chunk, Ok(c) if c.short.is_none());
+        if chunks.send(chunk).await.is_err() || done {
             return;
         }
-        match last {
-            Some(index) => from = index + 1,
-            None => return,
-        }
+        first_bundle += bundles;
     }
 }
 

@@ -8,8 +8,8 @@
 --                  its session names: SET vox.tenant_id = '<tenant>' (row-level security);
 --                  writes nothing
 --   vox_auditor    the auditor: SELECT, INSERT on audit_records and audit_checkpoints (it never
---                  changes or deletes one), SELECT, INSERT, UPDATE on audit_hashes (a log's last
---                  block grows; the table's trigger refuses any other change), audit_logs (each
+--                  changes or deletes one), SELECT, INSERT, UPDATE on audit_bundles and audit_hashes
+--                  (a log's last bundle and block grow; triggers refuse any other change), audit_logs (each
 --                  log's size and frontier) and projector_offsets (its input offsets, moved in the
 --                  same transaction); nothing of the read models
 --   vox_api        the people and analyst API: SELECT, INSERT, UPDATE, DELETE on its operational
@@ -101,7 +101,8 @@ DECLARE
 BEGIN
     FOREACH t IN ARRAY ARRAY['feedback', 'feedback_tags', 'rejections', 'projector_offsets', '_sqlx_migrations',
                              'sessions', 'totp_steps', 'totp_pending', 'recovery_codes_used', 'login_throttle',
-                             'support_uses', 'audit_logs', 'audit_records', 'audit_hashes', 'audit_checkpoints'] LOOP
+                             'support_uses', 'audit_logs', 'audit_records', 'audit_bundles', 'audit_hashes',
+                             'audit_checkpoints'] LOOP
         IF to_regclass(format('public.%I', t)) IS NOT NULL THEN
             IF (SELECT relowner::regrole::text FROM pg_class WHERE oid = to_regclass(format('public.%I', t)))
                <> 'vox_migrate' THEN
@@ -126,11 +127,12 @@ BEGIN
     -- The audit logs: the auditor appends (and never deletes), the API reads them for the
     -- compliance role (always the caller's tenant's log; no row-level security: a log id is not a
     -- tenant column of a read model). The auditor's input offsets share projector_offsets.
-    FOREACH t IN ARRAY ARRAY['audit_logs', 'audit_records', 'audit_hashes', 'audit_checkpoints'] LOOP
+    FOREACH t IN ARRAY ARRAY['audit_logs', 'audit_records', 'audit_bundles', 'audit_hashes', 'audit_checkpoints'] LOOP
         IF to_regclass(format('public.%I', t)) IS NOT NULL THEN
             -- Appends only; of the logs' rows only the size and frontier change, and a log's last
-            -- block of hashes grows at its end (a trigger of the table refuses any other change).
-            IF t IN ('audit_logs', 'audit_hashes') THEN
+            -- bundle of records and block of hashes grow at their end (triggers of the tables refuse
+            -- any other change).
+            IF t IN ('audit_logs', 'audit_bundles', 'audit_hashes') THEN
                 EXECUTE format('GRANT SELECT, INSERT, UPDATE ON public.%I TO vox_auditor', t);
             ELSE
                 EXECUTE format('GRANT SELECT, INSERT ON public.%I TO vox_auditor', t);

@@ -140,15 +140,61 @@ macro_rules! write_audit_step {
             }
         }
         for chunk in step.leaves.chunks(ROWS_PER_INSERT) {
-            let mut insert = QueryBuilder::new("INSERT INTO audit_records (log_id, idx, occurred_at, action, data) ");
+            let mut insert = QueryBuilder::new("INSERT INTO audit_records (log_id, idx, occurred_at, action) ");
             insert.push_values(chunk, |mut row, leaf| {
                 row.push_bind(&leaf.log_id)
                     .push_bind(to_i64(leaf.index))
                     .push_bind(leaf.occurred_at)
-                    .push_bind(&leaf.action)
-                    .push_bind(&leaf.data);
+                    .push_bind(&leaf.action);
             });
             insert.build().execute(&mut *$tx).await?;
+        }
+        // Each log's new records continue its last bundle (read here, after
+        // the compare-and-set on its size: no other writer is between).
+        for (log_id, first, records) in leaf_runs(&step.leaves)? {
+            let offset = first % BUNDLE;
+            let mut bundle: Vec<u8> = Vec::new();
+            if offset != 0 {
+                let existing: Option<Vec<u8>> =
+                    sqlx::query_scalar("SELECT entries FROM audit_bundles WHERE log_id = $1 AND bundle = $2")
+                        .bind(log_id)
+                        .bind(to_i64(first / BUNDLE))
+                        .fetch_optional(&mut *$tx)
+                        .await?;
+                bundle = existing.unwrap_or_default();
+                let held = bundle_entries(&bundle).map(|e| e.len() as u64);
+                if held != Some(offset) {
+                    return Err(StoreError::Corrupt(format!(
+                        "audit log '{log_id}': bundle {} does not hold the {offset} records expected",
+                        first / BUNDLE
+                    )));
+                }
+            }
+            let mut bundles: Vec<(u64, Vec<u8>)> = Vec::new();
+            let mut number = first / BUNDLE;
+            let mut held = offset;
+            for data in records {
+                push_entry(&mut bundle, data);
+                held += 1;
+                if held == BUNDLE {
+                    bundles.push((number, std::mem::take(&mut bundle)));
+                    number += 1;
+                    held = 0;
+                }
+            }
+            if !bundle.is_empty() {
+                bundles.push((number, bundle));
+            }
+            for chunk in bundles.chunks(ROWS_PER_INSERT / 10) {
+                let mut upsert = QueryBuilder::new("INSERT INTO audit_bundles (log_id, bundle, entries) ");
+                upsert.push_values(chunk, |mut row, (bundle, entries)| {
+                    row.push_bind(log_id)
+                        .push_bind(to_i64(*bundle))
+                        .push_bind(entries.clone());
+                });
+                upsert.push(" ON CONFLICT (log_id, bundle) DO UPDATE SET entries = excluded.entries");
+                upsert.build().execute(&mut *$tx).await?;
+            }
         }
         // Each log's new hashes continue its last block (read here, after
         // the compare-and-set on its size: no other writer is between).
@@ -191,6 +237,56 @@ macro_rules! write_audit_step {
             }
         }
     }};
+}
+
+/// Records per bundle row.
+pub const BUNDLE: u64 = 256;
+
+/// Appends one record to a bundle's bytes: its length (4 bytes,
+/// big-endian), then the record.
+pub fn push_entry(bundle: &mut Vec<u8>, data: &[u8]) {
+    let length = u32::try_from(data.len()).unwrap_or(u32::MAX);
+    bundle.extend_from_slice(&length.to_be_bytes());
+    bundle.extend_from_slice(&data[..length as usize]);
+}
+
+/// The records of a bundle's bytes; `None` when they are not a sequence of
+/// length-prefixed records.
+pub fn bundle_entries(bundle: &[u8]) -> Option<Vec<&[u8]>> {
+    let mut entries = Vec::new();
+    let mut rest = bundle;
+    while !rest.is_empty() {
+        let (length, tail) = rest.split_first_chunk::<4>()?;
+        let length = u32::from_be_bytes(*length) as usize;
+        if tail.len() < length {
+            return None;
+        }
+        let (entry, tail) = tail.split_at(length);
+        entries.push(entry);
+        rest = tail;
+    }
+    Some(entries)
+}
+
+/// A step's leaves as one run of consecutive indexes per log: (log, first
+/// index, records).
+type LeafRun<'a> = (&'a str, u64, Vec<&'a [u8]>);
+
+fn leaf_runs(leaves: &[AuditLeaf]) -> Result<Vec<LeafRun<'_>>, StoreError> {
+    let mut runs: Vec<LeafRun<'_>> = Vec::new();
+    for leaf in leaves {
+        match runs.iter_mut().find(|r| r.0 == leaf.log_id.as_str()) {
+            Some(run) if run.1 + run.2.len() as u64 == leaf.index => run.2.push(leaf.data.as_slice()),
+            Some(_) => {
+                return Err(StoreError::Corrupt(format!(
+                    "audit log '{}': record {} does not follow the step's previous one",
+                    leaf.log_id, leaf.index
+                )))
+            }
+            None => runs.push((leaf.log_id.as_str(), leaf.index, vec![leaf.data.as_slice()])),
+        }
+    }
+    Ok(runs)
 }
 
 /// Stored hashes per block row ([`BLOCK`] of them, 8 KiB).
@@ -240,7 +336,7 @@ fn hashes_of_blocks(blocks: &[(i64, Vec<u8>)], first: u64, last: u64) -> Vec<(u6
 macro_rules! audit_records_query {
     ($log_id:expr, $range:expr, $limit:expr) => {{
         let range: &AuditRange = $range;
-        let mut q = QueryBuilder::new("SELECT idx, occurred_at, action, data FROM audit_records WHERE log_id = ");
+        let mut q = QueryBuilder::new("SELECT idx, occurred_at, action FROM audit_records WHERE log_id = ");
         q.push_bind($log_id.to_owned());
         q.push(" AND idx >= ").push_bind(to_i64(range.from));
         if let Some(end) = range.until_index {
@@ -277,7 +373,7 @@ macro_rules! record_from_row {
             index: to_u64(r.try_get(0)?),
             occurred_at: r.try_get(1)?,
             action: r.try_get(2)?,
-            data: r.try_get(3)?,
+            data: Vec::new(),
         })
     }};
 }
@@ -351,8 +447,89 @@ impl Store {
         Ok(())
     }
 
-    /// At most `limit` records of a log in `range`, by index.
+    /// At most `limit` records of a log in `range`, by index (their data
+    /// from the bundles that hold them).
     pub async fn audit_records(
+        &self,
+        log_id: &str,
+        range: &AuditRange,
+        limit: usize,
+    ) -> Result<Vec<AuditRecordRow>, StoreError> {
+        let mut rows = self.audit_index(log_id, range, limit).await?;
+        let mut numbers: Vec<i64> = rows.iter().map(|r| to_i64(r.index / BUNDLE)).collect();
+        numbers.dedup();
+        let mut bundles: HashMap<u64, Vec<u8>> = HashMap::new();
+        macro_rules! by_numbers {
+            ($chunk:expr) => {{
+                let mut q = QueryBuilder::new("SELECT bundle, entries FROM audit_bundles WHERE log_id = ");
+                q.push_bind(log_id.to_owned()).push(" AND bundle IN (");
+                let mut list = q.separated(", ");
+                for n in $chunk {
+                    list.push_bind(*n);
+                }
+                q.push(")");
+                q
+            }};
+        }
+        for chunk in numbers.chunks(ROWS_PER_INSERT) {
+            let found: Vec<(i64, Vec<u8>)> = match self {
+                Store::Sqlite(p) => by_numbers!(chunk).build_query_as().fetch_all(p).await?,
+                Store::Postgres(p) => by_numbers!(chunk).build_query_as().fetch_all(p).await?,
+            };
+            bundles.extend(found.into_iter().map(|(n, e)| (to_u64(n), e)));
+        }
+        for row in &mut rows {
+            let entry = bundles
+                .get(&(row.index / BUNDLE))
+                .and_then(|b| bundle_entries(b))
+                .and_then(|e| e.get((row.index % BUNDLE) as usize).map(|d| d.to_vec()));
+            row.data = entry.ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "audit log '{log_id}': record {} is not in its bundle; run `vox audit verify`",
+                    row.index
+                ))
+            })?;
+        }
+        Ok(rows)
+    }
+
+    /// The records' bundles `first..=last` of a log: (bundle, records).
+    pub async fn audit_bundles(&self, log_id: &str, first: u64, last: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let sql = "SELECT bundle, entries FROM audit_bundles WHERE log_id = $1 AND bundle >= $2 AND bundle <= $3 ORDER BY bundle";
+        let (from, to) = (to_i64(first), to_i64(last));
+        let rows: Vec<(i64, Vec<u8>)> = match self {
+            Store::Sqlite(p) => {
+                sqlx::query_as(sql)
+                    .bind(log_id)
+                    .bind(from)
+                    .bind(to)
+                    .fetch_all(p)
+                    .await?
+            }
+            Store::Postgres(p) => {
+                sqlx::query_as(sql)
+                    .bind(log_id)
+                    .bind(from)
+                    .bind(to)
+                    .fetch_all(p)
+                    .await?
+            }
+        };
+        Ok(rows.into_iter().map(|(n, e)| (to_u64(n), e)).collect())
+    }
+
+    /// How many records a log's index (`audit_records`) holds.
+    pub async fn audit_index_len(&self, log_id: &str) -> Result<u64, StoreError> {
+        let sql = "SELECT COUNT(*) FROM audit_records WHERE log_id = $1";
+        let n: i64 = match self {
+            Store::Sqlite(p) => sqlx::query_scalar(sql).bind(log_id).fetch_one(p).await?,
+            Store::Postgres(p) => sqlx::query_scalar(sql).bind(log_id).fetch_one(p).await?,
+        };
+        Ok(to_u64(n))
+    }
+
+    /// At most `limit` index rows of a log in `range`, by index (no data).
+    async fn audit_index(
         &self,
         log_id: &str,
         range: &AuditRange,

@@ -601,8 +601,8 @@ macro_rules! feedback_from_row {
 mod analyst;
 mod audit;
 pub use audit::{
-    AuditCheckpointRow, AuditLeaf, AuditLogMove, AuditLogState, AuditRange, AuditRecordRow, AuditStep, AUDITOR,
-    INSTALLATION_LOG,
+    bundle_entries, push_entry, AuditCheckpointRow, AuditLeaf, AuditLogMove, AuditLogState, AuditRange, AuditRecordRow,
+    AuditStep, AUDITOR, BUNDLE, INSTALLATION_LOG,
 };
 
 macro_rules! rejection_from_row {

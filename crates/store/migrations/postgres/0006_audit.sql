@@ -10,18 +10,40 @@ CREATE TABLE audit_logs (
     frontier BYTEA NOT NULL
 );
 
--- The records, as the leaves' data: the exact bytes of the record on `vox.audit` (the Avro
--- single-object encoding of an AuditRecord), numbered from 0 in each log. `occurred_at` and
--- `action` are copied out of the record for replay's filters.
+-- The records, numbered from 0 in each log: `occurred_at` and `action` copied out of each record
+-- for replay's filters; the records themselves are in audit_bundles.
 CREATE TABLE audit_records (
     log_id      TEXT NOT NULL,
     idx         BIGINT NOT NULL CHECK (idx >= 0),
     occurred_at BIGINT NOT NULL,
     action      TEXT NOT NULL,
-    data        BYTEA NOT NULL,
     PRIMARY KEY (log_id, idx)
 );
 CREATE INDEX audit_records_by_time ON audit_records (log_id, occurred_at, idx);
+
+-- The leaves' data, 256 records to a bundle (bundle b holds records 256·b to 256·b + 255): each
+-- the exact bytes of the record on `vox.audit` (the Avro single-object encoding of an
+-- AuditRecord) after its length as 4 bytes, big-endian. A verification of the whole log reads
+-- one row per 256 records. Only the last bundle of a log grows, and only at its end (a trigger
+-- refuses any other change).
+CREATE TABLE audit_bundles (
+    log_id  TEXT NOT NULL,
+    bundle  BIGINT NOT NULL CHECK (bundle >= 0),
+    entries BYTEA NOT NULL CHECK (octet_length(entries) > 0),
+    PRIMARY KEY (log_id, bundle)
+);
+CREATE FUNCTION audit_bundles_only_grow() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.log_id <> OLD.log_id OR NEW.bundle <> OLD.bundle
+       OR octet_length(NEW.entries) < octet_length(OLD.entries)
+       OR substring(NEW.entries FROM 1 FOR octet_length(OLD.entries)) <> OLD.entries THEN
+        RAISE EXCEPTION 'audit_bundles: a bundle may only grow at its end' USING ERRCODE = '42501';
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER audit_bundles_only_grow BEFORE UPDATE ON audit_bundles
+    FOR EACH ROW EXECUTE FUNCTION audit_bundles_only_grow();
 
 -- The tree's stored hashes, numbered as Go's golang.org/x/mod/sumdb/tlog numbers them
 -- (StoredHashIndex(level, n): every leaf hash and every complete subtree's root, in the order
