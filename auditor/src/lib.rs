@@ -213,6 +213,30 @@ pub async fn append(
     Ok((step.leaves.len() as u64, unreadable))
 }
 
+/// Signs a checkpoint of the log `log_id` as `frontier` has it (origin
+/// [`origin`]) and stores it. Fails with a store error the data refused
+/// when the log has a checkpoint of that size.
+pub async fn sign_checkpoint(
+    store: &Store,
+    key: &SigningKey,
+    log_id: &str,
+    frontier: &Frontier,
+) -> Result<(), AuditorError> {
+    let root = frontier.root();
+    let note = key
+        .sign_checkpoint(&origin(key.name(), log_id), frontier.size(), root)
+        .map_err(|e| AuditorError::Sign(e.to_string()))?;
+    let row = AuditCheckpointRow {
+        log_id: log_id.to_owned(),
+        size: frontier.size(),
+        root: root.0,
+        note,
+        signed_at: schemas::clock::now_micros(),
+    };
+    store.add_audit_checkpoint(&row).await?;
+    Ok(())
+}
+
 /// Signs checkpoints of the logs that have grown, at most one per log per
 /// interval.
 struct Checkpointer {
@@ -244,29 +268,17 @@ impl Checkpointer {
             if frontier.size() <= size || at.is_some_and(|at| at.elapsed() < self.interval) {
                 continue;
             }
-            let root = frontier.root();
-            let note = self
-                .key
-                .sign_checkpoint(&origin(self.key.name(), log_id), frontier.size(), root)
-                .map_err(|e| AuditorError::Sign(e.to_string()))?;
-            let row = AuditCheckpointRow {
-                log_id: log_id.clone(),
-                size: frontier.size(),
-                root: root.0,
-                note,
-                signed_at: schemas::clock::now_micros(),
-            };
-            match store.add_audit_checkpoint(&row).await {
+            match sign_checkpoint(store, &self.key, log_id, frontier).await {
                 Ok(()) => {
                     metrics::counter!(telemetry::CHECKPOINTS).increment(1);
-                    tracing::info!(log = %log_id, size = row.size, "audit checkpoint signed");
+                    tracing::info!(log = %log_id, size = frontier.size(), "audit checkpoint signed");
                 }
                 // Another instance signed this size first: the same tree, so
                 // the same root; nothing is lost.
-                Err(e) if e.is_refused_data() => {
-                    tracing::warn!(log = %log_id, size = row.size, error = %e, "a checkpoint of this size exists");
+                Err(AuditorError::Store(e)) if e.is_refused_data() => {
+                    tracing::warn!(log = %log_id, size = frontier.size(), error = %e, "a checkpoint of this size exists");
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(e),
             }
             self.signed
                 .insert(log_id.clone(), (frontier.size(), Some(Instant::now())));

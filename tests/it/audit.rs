@@ -308,18 +308,7 @@ async fn logged(backend: &Backend) -> Logged {
         auditor::append(&store, &mut frontiers, &mut positions, &log_records)
             .await
             .expect("a step");
-        let frontier = &frontiers["acme"];
-        let note = key
-            .sign_checkpoint("vox-test/acme", frontier.size(), frontier.root())
-            .expect("sign");
-        store
-            .add_audit_checkpoint(&AuditCheckpointRow {
-                log_id: "acme".into(),
-                size: frontier.size(),
-                root: frontier.root().0,
-                note,
-                signed_at: 0,
-            })
+        auditor::sign_checkpoint(&store, &key, "acme", &frontiers["acme"])
             .await
             .expect("checkpoint");
     }

@@ -239,6 +239,13 @@ macro_rules! write_audit_step {
     }};
 }
 
+/// The tables read by number ([`Store::rows_by_number`]).
+#[derive(Clone, Copy)]
+enum Numbered {
+    Bundles,
+    Blocks,
+}
+
 /// Records per bundle row.
 pub const BUNDLE: u64 = 256;
 
@@ -458,26 +465,12 @@ impl Store {
         let mut rows = self.audit_index(log_id, range, limit).await?;
         let mut numbers: Vec<i64> = rows.iter().map(|r| to_i64(r.index / BUNDLE)).collect();
         numbers.dedup();
-        let mut bundles: HashMap<u64, Vec<u8>> = HashMap::new();
-        macro_rules! by_numbers {
-            ($chunk:expr) => {{
-                let mut q = QueryBuilder::new("SELECT bundle, entries FROM audit_bundles WHERE log_id = ");
-                q.push_bind(log_id.to_owned()).push(" AND bundle IN (");
-                let mut list = q.separated(", ");
-                for n in $chunk {
-                    list.push_bind(*n);
-                }
-                q.push(")");
-                q
-            }};
-        }
-        for chunk in numbers.chunks(ROWS_PER_INSERT) {
-            let found: Vec<(i64, Vec<u8>)> = match self {
-                Store::Sqlite(p) => by_numbers!(chunk).build_query_as().fetch_all(p).await?,
-                Store::Postgres(p) => by_numbers!(chunk).build_query_as().fetch_all(p).await?,
-            };
-            bundles.extend(found.into_iter().map(|(n, e)| (to_u64(n), e)));
-        }
+        let bundles: HashMap<u64, Vec<u8>> = self
+            .rows_by_number(Numbered::Bundles, log_id, &numbers)
+            .await?
+            .into_iter()
+            .map(|(n, e)| (to_u64(n), e))
+            .collect();
         for row in &mut rows {
             let entry = bundles
                 .get(&(row.index / BUNDLE))
@@ -493,11 +486,66 @@ impl Store {
         Ok(rows)
     }
 
-    /// The records' bundles `first..=last` of a log: (bundle, records).
-    pub async fn audit_bundles(&self, log_id: &str, first: u64, last: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
-        let sql = "SELECT bundle, entries FROM audit_bundles WHERE log_id = $1 AND bundle >= $2 AND bundle <= $3 ORDER BY bundle";
+    /// A log's rows of bundles or blocks whose number is one of `numbers`:
+    /// (number, bytes).
+    async fn rows_by_number(
+        &self,
+        table: Numbered,
+        log_id: &str,
+        numbers: &[i64],
+    ) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
+        let (select, column) = match table {
+            Numbered::Bundles => (
+                "SELECT bundle, entries FROM audit_bundles WHERE log_id = ",
+                " AND bundle IN (",
+            ),
+            Numbered::Blocks => (
+                "SELECT block, hashes FROM audit_hashes WHERE log_id = ",
+                " AND block IN (",
+            ),
+        };
+        let mut out = Vec::new();
+        for chunk in numbers.chunks(ROWS_PER_INSERT) {
+            macro_rules! query {
+                () => {{
+                    let mut q = QueryBuilder::new(select);
+                    q.push_bind(log_id.to_owned()).push(column);
+                    let mut list = q.separated(", ");
+                    for n in chunk {
+                        list.push_bind(*n);
+                    }
+                    q.push(")");
+                    q
+                }};
+            }
+            let rows: Vec<(i64, Vec<u8>)> = match self {
+                Store::Sqlite(p) => query!().build_query_as().fetch_all(p).await?,
+                Store::Postgres(p) => query!().build_query_as().fetch_all(p).await?,
+            };
+            out.extend(rows);
+        }
+        Ok(out)
+    }
+
+    /// A log's rows of bundles or blocks numbered `first..=last`, in order:
+    /// (number, bytes).
+    async fn rows_in_range(
+        &self,
+        table: Numbered,
+        log_id: &str,
+        first: u64,
+        last: u64,
+    ) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
+        let sql = match table {
+            Numbered::Bundles => {
+                "SELECT bundle, entries FROM audit_bundles WHERE log_id = $1 AND bundle >= $2 AND bundle <= $3 ORDER BY bundle"
+            }
+            Numbered::Blocks => {
+                "SELECT block, hashes FROM audit_hashes WHERE log_id = $1 AND block >= $2 AND block <= $3 ORDER BY block"
+            }
+        };
         let (from, to) = (to_i64(first), to_i64(last));
-        let rows: Vec<(i64, Vec<u8>)> = match self {
+        Ok(match self {
             Store::Sqlite(p) => {
                 sqlx::query_as(sql)
                     .bind(log_id)
@@ -514,7 +562,12 @@ impl Store {
                     .fetch_all(p)
                     .await?
             }
-        };
+        })
+    }
+
+    /// The records' bundles `first..=last` of a log: (bundle, records).
+    pub async fn audit_bundles(&self, log_id: &str, first: u64, last: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let rows = self.rows_in_range(Numbered::Bundles, log_id, first, last).await?;
         Ok(rows.into_iter().map(|(n, e)| (to_u64(n), e)).collect())
     }
 
@@ -556,23 +609,8 @@ impl Store {
         blocks.dedup();
         let wanted: std::collections::HashSet<u64> = ids.iter().copied().collect();
         let mut out = HashMap::with_capacity(ids.len());
-        macro_rules! by_blocks {
-            ($chunk:expr) => {{
-                let mut q = QueryBuilder::new("SELECT block, hashes FROM audit_hashes WHERE log_id = ");
-                q.push_bind(log_id.to_owned()).push(" AND block IN (");
-                let mut list = q.separated(", ");
-                for block in $chunk {
-                    list.push_bind(*block);
-                }
-                q.push(")");
-                q
-            }};
-        }
-        for chunk in blocks.chunks(ROWS_PER_INSERT) {
-            let rows: Vec<(i64, Vec<u8>)> = match self {
-                Store::Sqlite(p) => by_blocks!(chunk).build_query_as().fetch_all(p).await?,
-                Store::Postgres(p) => by_blocks!(chunk).build_query_as().fetch_all(p).await?,
-            };
+        {
+            let rows = self.rows_by_number(Numbered::Blocks, log_id, &blocks).await?;
             for (id, hash) in hashes_of_blocks(&rows, 0, u64::MAX) {
                 if wanted.contains(&id) {
                     out.insert(id, hash);
@@ -590,27 +628,9 @@ impl Store {
         first: u64,
         last: u64,
     ) -> Result<Vec<(u64, [u8; 32])>, StoreError> {
-        let sql =
-            "SELECT block, hashes FROM audit_hashes WHERE log_id = $1 AND block >= $2 AND block <= $3 ORDER BY block";
-        let (from, to) = (to_i64(first / BLOCK), to_i64(last / BLOCK));
-        let rows: Vec<(i64, Vec<u8>)> = match self {
-            Store::Sqlite(p) => {
-                sqlx::query_as(sql)
-                    .bind(log_id)
-                    .bind(from)
-                    .bind(to)
-                    .fetch_all(p)
-                    .await?
-            }
-            Store::Postgres(p) => {
-                sqlx::query_as(sql)
-                    .bind(log_id)
-                    .bind(from)
-                    .bind(to)
-                    .fetch_all(p)
-                    .await?
-            }
-        };
+        let rows = self
+            .rows_in_range(Numbered::Blocks, log_id, first / BLOCK, last / BLOCK)
+            .await?;
         Ok(hashes_of_blocks(&rows, first, last))
     }
 

@@ -14,7 +14,7 @@ use auditlog::{Frontier, SigningKey};
 use eventlog::{Log, Output, SqliteLog};
 use schemas::{ActorKind, AuditAction, Outcome, Topic};
 use sha2::Digest;
-use store::{AuditCheckpointRow, Store};
+use store::Store;
 
 use crate::common::Report;
 use crate::Args;
@@ -124,18 +124,7 @@ async fn verify(store: &Store, backend: &str, records: &[Vec<u8>], key: &Signing
             .await
             .expect("a step");
     }
-    let frontier = &frontiers["bench"];
-    let note = key
-        .sign_checkpoint("vox-bench/bench", frontier.size(), frontier.root())
-        .expect("sign");
-    store
-        .add_audit_checkpoint(&AuditCheckpointRow {
-            log_id: "bench".into(),
-            size: frontier.size(),
-            root: frontier.root().0,
-            note,
-            signed_at: 0,
-        })
+    auditor::sign_checkpoint(store, key, "bench", &frontiers["bench"])
         .await
         .expect("checkpoint");
     println!(
