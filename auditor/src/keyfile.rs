@@ -91,3 +91,52 @@ pub fn load_or_create(path: &Path, name: &str) -> Result<SigningKey, KeyFileErro
         Err(e) => Err(e),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_is_written_private_read_back_and_never_replaced() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("keys/audit.key");
+        let key = SigningKey::generate("audit.example.com").expect("key");
+        write_new(&path, &key).expect("written");
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(load(&path).expect("read back").verifier_key(), key.verifier_key());
+        let other = SigningKey::generate("audit.example.com").expect("key");
+        assert!(matches!(write_new(&path, &other), Err(KeyFileError::Exists { .. })));
+        assert_eq!(load(&path).expect("unchanged").verifier_key(), key.verifier_key());
+        assert_eq!(
+            load_or_create(&path, "other").expect("the existing key").verifier_key(),
+            key.verifier_key()
+        );
+    }
+
+    #[test]
+    fn a_key_others_can_read_or_that_is_not_a_key_is_refused() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("audit.key");
+        write_new(&path, &SigningKey::generate("vox").expect("key")).expect("written");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let refused = load(&path);
+        assert!(
+            matches!(refused, Err(KeyFileError::Permissions { mode: 0o644, .. })),
+            "{refused:?}"
+        );
+        assert!(refused
+            .map(|_| ())
+            .expect_err("refused")
+            .to_string()
+            .contains("chmod 600"));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        std::fs::write(&path, "PRIVATE+KEY+vox+0badc0de+s3cr3t-material").expect("write");
+        let refused = load(&path);
+        assert!(matches!(refused, Err(KeyFileError::Malformed { .. })), "{refused:?}");
+        assert!(
+            !refused.map(|_| ()).expect_err("refused").to_string().contains("s3cr3t"),
+            "the text is never shown"
+        );
+    }
+}

@@ -148,3 +148,36 @@ pub async fn replay(
     };
     Ok(auditor::replay(store, tenant, &range, out).await?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_rfc_3339_or_dates_and_anything_else_is_named() {
+        assert_eq!(parse_time("--since", "1970-01-02").expect("a date"), 86_400_000_000);
+        assert_eq!(
+            parse_time("--since", "1970-01-01T00:00:01Z").expect("a time"),
+            1_000_000
+        );
+        assert_eq!(
+            parse_time("--until", "1970-01-01T02:00:00+02:00").expect("an offset"),
+            0
+        );
+        let refused = parse_time("--since", "last tuesday").expect_err("refused").to_string();
+        assert!(
+            refused.contains("--since") && refused.contains("last tuesday"),
+            "{refused}"
+        );
+    }
+
+    #[test]
+    fn only_the_installation_or_a_known_tenant_names_a_log() {
+        assert!(check_log(false, "-").is_ok());
+        assert!(check_log(true, "acme").is_ok());
+        assert!(check_log(false, "acme")
+            .expect_err("refused")
+            .to_string()
+            .contains("acme"));
+    }
+}
