@@ -72,20 +72,34 @@ pub async fn append_config(
 }
 
 /// Who runs an admin command, as its audit records name them: the
-/// operating-system user (`USER`, else `unknown`), an operator of the
-/// installation. Not authenticated by Vox: whoever may run `vox` with the
-/// installation's credentials is an operator.
+/// operating-system user (`USER`, else `LOGNAME`, else `uid:<n>` of the
+/// process, else `unknown`), an operator of the installation. Not
+/// authenticated by Vox: whoever may run `vox` with the installation's
+/// credentials is an operator.
 pub fn operator_id() -> String {
-    let user = std::env::var("USER").unwrap_or_default();
-    let user: String = user
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-        .take(64)
-        .collect();
-    if user.is_empty() {
-        "unknown".to_owned()
-    } else {
-        user
+    let clean = |name: String| -> String {
+        name.chars()
+            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+            .take(64)
+            .collect()
+    };
+    for variable in ["USER", "LOGNAME"] {
+        let name = clean(std::env::var(variable).unwrap_or_default());
+        if !name.is_empty() {
+            return name;
+        }
+    }
+    // The real uid, from the kernel's view of this process.
+    let uid = std::fs::read_to_string("/proc/self/status").ok().and_then(|status| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|ids| ids.split_whitespace().next())
+            .and_then(|uid| uid.parse::<u32>().ok())
+    });
+    match uid {
+        Some(uid) => format!("uid:{uid}"),
+        None => "unknown".to_owned(),
     }
 }
 
@@ -480,6 +494,18 @@ mod tests {
             changed_at: 1,
             changed_by: "operator".into(),
         })
+    }
+
+    /// An operator is always named (here the test's user, or its uid),
+    /// with nothing but the characters an id may have.
+    #[test]
+    fn the_operator_is_named() {
+        let id = operator_id();
+        assert!(!id.is_empty() && id != "unknown", "{id}");
+        assert!(
+            id.chars().all(|c| c.is_ascii_alphanumeric() || "_-.:".contains(c)),
+            "{id}"
+        );
     }
 
     /// A change and the records that go with it (its audit record) are
