@@ -349,17 +349,26 @@ fn record_json(log_id: &str, row: &AuditRecordRow) -> serde_json::Value {
     })
 }
 
+/// The next chunk of records in `range` (empty at its end), moving
+/// `range` past them.
+async fn next_records(store: &Store, log_id: &str, range: &mut AuditRange) -> Result<Vec<AuditRecordRow>, VerifyError> {
+    let rows = store.audit_records(log_id, range, CHUNK).await?;
+    if let Some(last) = rows.last() {
+        range.from = last.index + 1;
+    }
+    Ok(rows)
+}
+
 /// Writes the records of `log_id` in `range` as NDJSON (one
 /// `{"log", "index", "record"}` per line), by index. Returns how many.
 pub async fn replay(store: &Store, log_id: &str, range: &AuditRange, out: &mut impl Write) -> Result<u64, VerifyError> {
     let mut range = range.clone();
     let mut written = 0;
     loop {
-        let rows = store.audit_records(log_id, &range, CHUNK).await?;
-        let Some(last) = rows.last() else {
+        let rows = next_records(store, log_id, &mut range).await?;
+        if rows.is_empty() {
             break;
-        };
-        range.from = last.index + 1;
+        }
         for row in &rows {
             writeln!(out, "{}", record_json(log_id, row))?;
             written += 1;
@@ -440,11 +449,10 @@ pub async fn export(store: &Store, log_id: &str, verifier_key: &str, dir: &Path)
     let mut range = AuditRange::default();
     let mut written = 0;
     loop {
-        let rows = store.audit_records(log_id, &range, CHUNK).await?;
-        let Some(last) = rows.last() else {
+        let rows = next_records(store, log_id, &mut range).await?;
+        if rows.is_empty() {
             break;
-        };
-        range.from = last.index + 1;
+        }
         for row in &rows {
             let mut line = record_json(log_id, row);
             line["data"] = serde_json::Value::String(B64.encode(&row.data));
