@@ -81,11 +81,12 @@ fn first_window(filter: &Filter, limit: usize) -> usize {
 
 /// The window after `last` when `found` of the `seen` candidates so far
 /// were on the page and `need` rows are still missing: the candidates
-/// expected to hold them at that pass rate, half as many again and 8 more
-/// (measured: a page of a word in a quarter of the items read 400
-/// candidates in one window of eight pages, 240 in two windows sized this
-/// way); eight times `last` when none passed; never smaller than `last`,
-/// never larger than [`MAX_WINDOW`].
+/// expected to hold them at that pass rate, half as many again and 8 more;
+/// eight times `last` when none passed; never smaller than `last`, never
+/// larger than [`MAX_WINDOW`]. (Measured at 1,000,000 items, a text search
+/// for a word in about a quarter of the items: a page read one window of
+/// 400 candidates before, now a first of 114 and a second of about 200;
+/// p50 4.41 → 3.20 ms.)
 fn next_window(last: usize, seen: usize, found: usize, need: usize) -> usize {
     let next = if found == 0 {
         last.saturating_mul(8)
