@@ -783,3 +783,157 @@ fn xml_escape(text: &str) -> String {
     }
     out
 }
+
+/// A new key (RSA 2048) and a self-signed certificate for it, valid ten
+/// years, with `common_name`: the service provider's, which signs
+/// AuthnRequests and which assertions are encrypted to (RSA, because
+/// identity providers wrap keys with RSA-OAEP).
+pub fn generate_key(common_name: &str) -> Result<(PKey<Private>, X509), openssl::error::ErrorStack> {
+    use openssl::asn1::Asn1Time;
+    use openssl::bn::{BigNum, MsbOption};
+    use openssl::x509::X509NameBuilder;
+    let key = PKey::from_rsa(openssl::rsa::Rsa::generate(2048)?)?;
+    let mut name = X509NameBuilder::new()?;
+    name.append_entry_by_text("CN", common_name)?;
+    let name = name.build();
+    let mut serial = BigNum::new()?;
+    serial.rand(127, MsbOption::MAYBE_ZERO, false)?;
+    let mut builder = X509::builder()?;
+    builder.set_version(2)?;
+    let serial = serial.to_asn1_integer()?;
+    builder.set_serial_number(&serial)?;
+    builder.set_subject_name(&name)?;
+    builder.set_issuer_name(&name)?;
+    builder.set_pubkey(&key)?;
+    let (from, until) = (Asn1Time::days_from_now(0)?, Asn1Time::days_from_now(3650)?);
+    builder.set_not_before(&from)?;
+    builder.set_not_after(&until)?;
+    builder.sign(&key, openssl::hash::MessageDigest::sha256())?;
+    Ok((key, builder.build()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use super::*;
+
+    fn provider_parts() -> (PKey<Private>, X509) {
+        generate_key("vox-test").expect("a key")
+    }
+
+    fn idp() -> IdentityProvider {
+        IdentityProvider {
+            entity_id: "https://idp.example/metadata".into(),
+            sso_url: "https://idp.example/sso?tenant=acme".into(),
+            certificates: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn an_authn_request_url_is_deflated_signed_and_carries_the_relay_state() {
+        let (key, certificate) = provider_parts();
+        let sp = ServiceProvider {
+            entity_id: "https://vox.example/v1/sso/acme/metadata",
+            acs_url: "https://vox.example/v1/sso/acme/acs",
+            key: &key,
+            certificate: &certificate,
+        };
+        let url = sp
+            .authn_request_url(&idp(), "_r1", "2026-11-30T18:00:00Z", Some("/feedback?x=1&y=<2>"))
+            .expect("a URL");
+        let (base, query) = url.split_once("?tenant=acme&").expect("the SSO URL's own query kept");
+        assert_eq!(base, "https://idp.example/sso");
+        let pairs: BTreeMap<String, String> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+        assert_eq!(pairs["RelayState"], "/feedback?x=1&y=<2>");
+        assert_eq!(pairs["SigAlg"], RSA_SHA256);
+        // The signature is over the query as sent, up to the Signature.
+        let signed = &query[..query.find("&Signature=").expect("a signature")];
+        let signature = base64::engine::general_purpose::STANDARD
+            .decode(&pairs["Signature"])
+            .expect("base64");
+        let public = certificate.public_key().expect("public key");
+        let mut verifier =
+            openssl::sign::Verifier::new(openssl::hash::MessageDigest::sha256(), &public).expect("verifier");
+        assert!(verifier.verify_oneshot(&signature, signed.as_bytes()).expect("verify"));
+        // DEFLATE (raw), base64: the AuthnRequest.
+        let compressed = base64::engine::general_purpose::STANDARD
+            .decode(&pairs["SAMLRequest"])
+            .expect("base64");
+        let mut xml = String::new();
+        flate2::read::DeflateDecoder::new(compressed.as_slice())
+            .read_to_string(&mut xml)
+            .expect("inflate");
+        let doc = Document::parse(&xml).expect("xml");
+        let request = doc.root_element();
+        assert!(is(&request, PROTOCOL, "AuthnRequest"));
+        assert_eq!(request.attribute("ID"), Some("_r1"));
+        assert_eq!(
+            request.attribute("Destination"),
+            Some("https://idp.example/sso?tenant=acme")
+        );
+        assert_eq!(request.attribute("AssertionConsumerServiceURL"), Some(sp.acs_url));
+        assert_eq!(request.attribute("ProtocolBinding"), Some(POST));
+        let issuer = child(request, ASSERTION, "Issuer").expect("one").expect("an Issuer");
+        assert_eq!(text_of(issuer).expect("text"), sp.entity_id);
+    }
+
+    #[test]
+    fn the_sp_metadata_names_the_acs_and_the_certificate_and_escapes_urls() {
+        let (key, certificate) = provider_parts();
+        let sp = ServiceProvider {
+            entity_id: "https://vox.example/v1/sso/a&b/metadata",
+            acs_url: "https://vox.example/v1/sso/a&b/acs",
+            key: &key,
+            certificate: &certificate,
+        };
+        let xml = sp.metadata().expect("metadata");
+        let doc = Document::parse(&xml).expect("xml");
+        let root = doc.root_element();
+        assert_eq!(root.attribute("entityID"), Some(sp.entity_id));
+        let acs = doc
+            .descendants()
+            .find(|n| is(n, METADATA, "AssertionConsumerService"))
+            .expect("an ACS");
+        assert_eq!(acs.attribute("Location"), Some(sp.acs_url));
+        assert_eq!(acs.attribute("Binding"), Some(POST));
+        let uses: Vec<&str> = doc
+            .descendants()
+            .filter(|n| is(n, METADATA, "KeyDescriptor"))
+            .filter_map(|n| n.attribute("use"))
+            .collect();
+        assert_eq!(uses, ["signing", "encryption"]);
+        let der = certificate.to_der().expect("der");
+        for cert in doc.descendants().filter(|n| is(n, DSIG, "X509Certificate")) {
+            let text = text_of(cert).expect("text");
+            assert_eq!(
+                base64::engine::general_purpose::STANDARD.decode(text).expect("b64"),
+                der
+            );
+        }
+    }
+
+    #[test]
+    fn idp_metadata_without_what_vox_needs_is_refused_with_what_is_missing() {
+        let cases = [
+            ("<x/>", "no IDPSSODescriptor"),
+            ("not xml", "XML"),
+            (
+                r#"<EntityDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata" entityID="e"><IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="https://i/sso"/></IDPSSODescriptor></EntityDescriptor>"#,
+                "HTTP-Redirect",
+            ),
+            (
+                r#"<EntityDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata" entityID="e"><IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://i/sso"/></IDPSSODescriptor></EntityDescriptor>"#,
+                "no signing certificate",
+            ),
+            (
+                r#"<EntityDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata"><IDPSSODescriptor/></EntityDescriptor>"#,
+                "no entityID",
+            ),
+        ];
+        for (xml, says) in cases {
+            let e = IdentityProvider::from_metadata(xml).expect_err("refused");
+            assert!(e.to_string().contains(says), "{e} (expected {says:?})");
+        }
+    }
+}
