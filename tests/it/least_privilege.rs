@@ -944,7 +944,7 @@ async fn postgres_roles_have_least_privilege() {
     .await
     .expect("owners");
     assert!(
-        owners.iter().all(|(_, o)| *o == migrate) && owners.len() == 16,
+        owners.iter().all(|(_, o)| *o == migrate) && owners.len() == 18,
         "vox_migrate owns every table: {owners:?}"
     );
     // After the migrations (twice: idempotent): grants and row-level security.
@@ -1111,6 +1111,30 @@ async fn postgres_roles_have_least_privilege() {
         .expect("vox_api reads it")
         .is_some());
     assert!(api_store.use_totp_step("acme", "usr_1", 5).await.expect("totp step"));
+    let request = store::SsoRequest {
+        id: "_r1".into(),
+        tenant_id: "acme".into(),
+        browser_sha256: hash,
+        relay_state: None,
+        created_at: 1,
+        expires_at: i64::MAX / 2,
+    };
+    assert!(api_store
+        .sso_request_create(&request, 10)
+        .await
+        .expect("vox_api stores an SSO request"));
+    assert_eq!(
+        api_store
+            .sso_request_take("acme", "_r1", 2)
+            .await
+            .expect("vox_api takes it"),
+        Some(request)
+    );
+    assert!(api_store
+        .sso_assertion_use("acme", "id-1", i64::MAX / 2)
+        .await
+        .expect("vox_api records an assertion's use"));
+    api_store.purge_sso(3).await.expect("vox_api purges SSO state");
     let api_opts: PgConnectOptions = db.url_as(&api_role, &password).parse().expect("url");
     let mut api_conn = sqlx::PgConnection::connect_with(&api_opts)
         .await

@@ -32,8 +32,10 @@ mod derived;
 mod people;
 pub mod query;
 mod search;
+mod sso;
 pub use analyst::AggregateRow;
 pub use people::{NewSession, SessionKind, SessionRow, SupportUse, Throttle};
+pub use sso::SsoRequest;
 
 /// The PostgreSQL schema's migrations, embedded in the binary.
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");

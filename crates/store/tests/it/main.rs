@@ -2,8 +2,8 @@
 //! (`sqlite::…`) and PostgreSQL (`postgres::…`, a fresh database per test).
 
 use store::{
-    FeedbackRow, NewSession, OffsetMove, Projection, RejectionRow, SessionKind, SessionRow, Store, StoreError,
-    SupportUse, Throttle,
+    FeedbackRow, NewSession, OffsetMove, Projection, RejectionRow, SessionKind, SessionRow, SsoRequest, Store,
+    StoreError, SupportUse, Throttle,
 };
 
 const P: &str = "feedback";
@@ -1056,6 +1056,129 @@ async fn racing_nodes_accept_a_one_time_value_once(f: Fixture) {
     let mut counted: Vec<i64> = failures.iter().map(|t| t.failures).collect();
     counted.sort_unstable();
     assert_eq!(counted, (1..=8).collect::<Vec<_>>(), "every failure counted once");
+    nodes[0]
+        .sso_request_create(&sso_request("_r1", "acme"), 10)
+        .await
+        .expect("create");
+    let taken = race(&nodes, |s| async move { s.sso_request_take("acme", "_r1", T0).await }).await;
+    assert_eq!(taken.iter().flatten().count(), 1, "{taken:?}");
+    let used = race(
+        &nodes,
+        |s| async move { s.sso_assertion_use("acme", "a1", T0 + HOUR).await },
+    )
+    .await;
+    assert_eq!(used.iter().filter(|&&ok| ok).count(), 1, "{used:?}");
+    f.finish().await;
+}
+
+fn sso_request(id: &str, tenant: &str) -> SsoRequest {
+    SsoRequest {
+        id: id.into(),
+        tenant_id: tenant.into(),
+        browser_sha256: [7; 32],
+        relay_state: Some("/v1/me".into()),
+        created_at: T0,
+        expires_at: T0 + 10 * MIN,
+    }
+}
+
+/// A request is answered once, by its own tenant, before it expires.
+async fn an_sso_request_is_taken_once_by_its_tenant_in_time(f: Fixture) {
+    let store = f.open().await;
+    for r in [
+        sso_request("_a", "acme"),
+        sso_request("_b", "acme"),
+        sso_request("_c", "acme"),
+    ] {
+        assert!(store.sso_request_create(&r, 10).await.expect("create"));
+    }
+    assert_eq!(
+        store.sso_request_take("globex", "_a", T0).await.expect("take"),
+        None,
+        "another tenant's"
+    );
+    assert_eq!(
+        store.sso_request_take("acme", "_a", T0).await.expect("take"),
+        Some(sso_request("_a", "acme"))
+    );
+    assert_eq!(
+        store.sso_request_take("acme", "_a", T0).await.expect("take"),
+        None,
+        "answered once"
+    );
+    assert_eq!(
+        store.sso_request_take("acme", "_b", T0 + 10 * MIN).await.expect("take"),
+        None,
+        "expired"
+    );
+    assert_eq!(
+        store.sso_request_take("acme", "_unknown", T0).await.expect("take"),
+        None
+    );
+    // The expired one is gone with the take; the live one stays until it
+    // is purged after its time.
+    assert_eq!(store.purge_sso(T0).await.expect("purge"), 0);
+    assert_eq!(store.purge_sso(T0 + 10 * MIN).await.expect("purge"), 1);
+    assert_eq!(store.sso_request_take("acme", "_c", T0).await.expect("take"), None);
+    f.finish().await;
+}
+
+/// No tenant holds more than its bound of live requests; expired ones do
+/// not count.
+async fn sso_requests_are_bounded_per_tenant(f: Fixture) {
+    let store = f.open().await;
+    for i in 0..3 {
+        assert!(store
+            .sso_request_create(&sso_request(&format!("_a{i}"), "acme"), 3)
+            .await
+            .expect("create"));
+    }
+    assert!(!store
+        .sso_request_create(&sso_request("_a3", "acme"), 3)
+        .await
+        .expect("create"));
+    assert_eq!(
+        store.sso_request_take("acme", "_a3", T0).await.expect("take"),
+        None,
+        "not stored"
+    );
+    assert!(
+        store
+            .sso_request_create(&sso_request("_g0", "globex"), 3)
+            .await
+            .expect("create"),
+        "another tenant's bound"
+    );
+    let later = SsoRequest {
+        created_at: T0 + 10 * MIN,
+        expires_at: T0 + 20 * MIN,
+        ..sso_request("_a4", "acme")
+    };
+    assert!(
+        store.sso_request_create(&later, 3).await.expect("create"),
+        "the expired ones no longer count"
+    );
+    f.finish().await;
+}
+
+/// An assertion is used once per tenant; purging forgets only expired ones.
+async fn an_assertion_is_used_once(f: Fixture) {
+    let store = f.open().await;
+    assert!(store.sso_assertion_use("acme", "id-1", T0 + HOUR).await.expect("use"));
+    assert!(
+        !store.sso_assertion_use("acme", "id-1", T0 + HOUR).await.expect("use"),
+        "a replay"
+    );
+    assert!(
+        store.sso_assertion_use("globex", "id-1", T0 + HOUR).await.expect("use"),
+        "another tenant's"
+    );
+    assert!(store.sso_assertion_use("acme", "id-2", T0 + MIN).await.expect("use"));
+    assert_eq!(store.purge_sso(T0 + 2 * MIN).await.expect("purge"), 1);
+    assert!(
+        !store.sso_assertion_use("acme", "id-1", T0 + HOUR).await.expect("use"),
+        "still remembered"
+    );
     f.finish().await;
 }
 
@@ -1100,6 +1223,9 @@ conformance!(
     support_uses_are_listed_newest_first,
     reset_keeps_the_people_state,
     racing_nodes_accept_a_one_time_value_once,
+    an_sso_request_is_taken_once_by_its_tenant_in_time,
+    sso_requests_are_bounded_per_tenant,
+    an_assertion_is_used_once,
 );
 
 // The analyst queries: their conformance suite and the oracle property test.

@@ -1,0 +1,23 @@
+-- SAML single sign-on's state, shared by the people API's nodes: the
+-- AuthnRequests sent and not yet answered (each bound to the browser that
+-- started it by the SHA-256 of a cookie, answered once), and the assertions
+-- already used (each kept until it expires, so that a replay is refused).
+-- Times in microseconds since the epoch.
+CREATE TABLE sso_requests (
+    id             TEXT PRIMARY KEY,
+    tenant_id      TEXT NOT NULL,
+    browser_sha256 BYTEA NOT NULL,
+    relay_state    TEXT,
+    created_at     BIGINT NOT NULL,
+    expires_at     BIGINT NOT NULL
+);
+CREATE INDEX sso_requests_by_tenant ON sso_requests (tenant_id, expires_at);
+CREATE INDEX sso_requests_by_expiry ON sso_requests (expires_at);
+
+CREATE TABLE sso_assertions (
+    tenant_id    TEXT NOT NULL,
+    assertion_id TEXT NOT NULL,
+    expires_at   BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, assertion_id)
+);
+CREATE INDEX sso_assertions_by_expiry ON sso_assertions (expires_at);
