@@ -38,6 +38,11 @@ fi
 # people tests run tests/interop/check_people.py (Python's bcrypt and pyotp)
 # with this interpreter.
 "$venv/bin/python" -c 'import bcrypt, pyotp' 2>/dev/null || "$venv/bin/python" -m pip install -q 'bcrypt==5.0.0' 'pyotp==2.9.0'
+# Single sign-on against a real identity provider: the SSO tests run
+# tests/interop/saml_idp.py (pysaml2, which signs and encrypts with the
+# xmlsec1 binary) with this interpreter.
+command -v xmlsec1 >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q xmlsec1 >/dev/null; }
+"$venv/bin/python" -c 'import saml2' 2>/dev/null || "$venv/bin/python" -m pip install -q 'pysaml2==7.5.5'
 export VOX_TEST_PYTHON="$venv/bin/python"
 
 # The audit export's independent verifier (Go's golang.org/x/mod/sumdb/tlog

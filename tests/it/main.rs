@@ -8,6 +8,7 @@ mod helpers;
 mod ingest_api;
 mod least_privilege;
 mod rules;
+mod sso;
 
 use audit::*;
 use hardening::*;

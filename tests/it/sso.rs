@@ -1,0 +1,271 @@
+//! Single sign-on against a real, independent identity provider: pysaml2
+//! (`tests/interop/saml_idp.py`, run with the test command's Python).
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+
+use saml::{Check, Expect, IdentityProvider, ServiceProvider};
+
+/// The Python interpreter of the test command, with pysaml2; fails (never
+/// skips) without it.
+fn python_with_pysaml2() -> PathBuf {
+    let python = std::env::var_os("VOX_TEST_PYTHON").map_or_else(
+        || {
+            std::env::var_os("VOX_LOCAL_DIR")
+                .map_or_else(|| PathBuf::from("/var/tmp/vox-local"), PathBuf::from)
+                .join("python/bin/python")
+        },
+        PathBuf::from,
+    );
+    let probe = Command::new(&python).args(["-c", "import saml2"]).output();
+    let install = format!(
+        "`{} -m pip install 'pysaml2==7.5.5'` and `apt-get install xmlsec1` (deploy/local/test.sh does both)",
+        python.display()
+    );
+    match probe {
+        Ok(out) if out.status.success() => python,
+        Ok(out) => panic!(
+            "{} lacks pysaml2 ({}); install it with {install}. The SSO tests fail rather than skip",
+            python.display(),
+            String::from_utf8_lossy(&out.stderr)
+                .trim()
+                .lines()
+                .last()
+                .unwrap_or_default()
+        ),
+        Err(e) => panic!(
+            "no Python at {} ({e}); install pysaml2 with {install}",
+            python.display()
+        ),
+    }
+}
+
+/// The identity provider, running until dropped.
+pub struct PythonIdp {
+    pub url: String,
+    child: Child,
+    _stdin: ChildStdin,
+    _dir: tempfile::TempDir,
+}
+
+impl PythonIdp {
+    pub fn start() -> PythonIdp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/interop/saml_idp.py");
+        let mut child = Command::new(python_with_pysaml2())
+            // pysaml2's own deprecation warnings are not the test's.
+            .env("PYTHONWARNINGS", "ignore")
+            .arg(script)
+            .arg(dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the identity provider");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("its address");
+        let started: serde_json::Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("the identity provider did not start ({e}): {line:?}"));
+        let url = started["url"].as_str().expect("url").to_owned();
+        let stdin = child.stdin.take().expect("stdin");
+        PythonIdp {
+            url,
+            child,
+            _stdin: stdin,
+            _dir: dir,
+        }
+    }
+
+    pub async fn metadata(&self) -> String {
+        let answer = reqwest::get(format!("{}/metadata", self.url)).await.expect("metadata");
+        assert!(answer.status().is_success());
+        answer.text().await.expect("text")
+    }
+
+    /// Trusts a service provider from now on.
+    pub async fn add_sp(&self, metadata: &str) {
+        let answer = reqwest::Client::new()
+            .post(format!("{}/sp", self.url))
+            .body(metadata.to_owned())
+            .send()
+            .await
+            .expect("add the SP");
+        let status = answer.status();
+        assert!(
+            status.is_success(),
+            "{status}: {}",
+            answer.text().await.unwrap_or_default()
+        );
+    }
+
+    /// Follows a URL to the identity provider (an AuthnRequest's, or
+    /// `/unsolicited`) as a logged-in browser: the SAMLResponse and
+    /// RelayState of the form it answers.
+    pub async fn login(&self, url: &str) -> (String, Option<String>) {
+        let answer = reqwest::get(url).await.expect("the identity provider");
+        let status = answer.status();
+        let body = answer.text().await.expect("body");
+        assert!(status.is_success(), "the identity provider answered {status}: {body}");
+        (
+            form_value(&body, "SAMLResponse").expect("a SAMLResponse in the form"),
+            form_value(&body, "RelayState"),
+        )
+    }
+}
+
+impl Drop for PythonIdp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The value of the hidden input `name` of an HTML form.
+fn form_value(html: &str, name: &str) -> Option<String> {
+    let at = html.find(&format!("name=\"{name}\""))?;
+    let rest = &html[at..];
+    let start = rest.find("value=\"")? + 7;
+    let end = start + rest[start..].find('"')?;
+    Some(
+        rest[start..end]
+            .replace("&quot;", "\"")
+            .replace("&#x27;", "'")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&"),
+    )
+}
+
+fn now() -> (i64, String) {
+    let t = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .expect("whole seconds");
+    (
+        t.unix_timestamp(),
+        t.format(&time::format_description::well_known::Rfc3339)
+            .expect("format"),
+    )
+}
+
+/// The SAML core (the `saml` crate) against pysaml2: every way it signs and
+/// encrypts is a login; what it is asked to get wrong is refused by the
+/// check it is about.
+#[tokio::test]
+async fn the_saml_core_logs_in_through_pysaml2_and_refuses_what_it_gets_wrong() {
+    let idp_process = PythonIdp::start();
+    let (key, certificate) = saml::generate_key("vox-test-sp").expect("SP key");
+    let sp = ServiceProvider {
+        entity_id: "https://vox.test/v1/sso/acme/metadata",
+        acs_url: "https://vox.test/v1/sso/acme/acs",
+        key: &key,
+        certificate: &certificate,
+    };
+    idp_process.add_sp(&sp.metadata().expect("SP metadata")).await;
+    let idp = IdentityProvider::from_metadata(&idp_process.metadata().await).expect("IdP metadata");
+    assert_eq!(idp.entity_id, format!("{}/metadata", idp_process.url));
+
+    let mut n = 0;
+    let mut login = |options: &'static str| {
+        n += 1;
+        let id = format!("_req{n}");
+        let (at, instant) = now();
+        let url = sp
+            .authn_request_url(&idp, &id, &instant, Some("/v1/me"))
+            .expect("AuthnRequest URL");
+        (id, at, format!("{url}&user=ann%40acme.fi&{options}"))
+    };
+    for options in [
+        "sign=both",
+        "sign=response",
+        "sign=assertion",
+        "encrypt=3des",
+        "encrypt=aes128-cbc",
+        "encrypt=aes256-gcm&sign=response",
+        "groups=support,hr-team",
+    ] {
+        let (id, at, url) = login(options);
+        let (response, relay) = idp_process.login(&url).await;
+        assert_eq!(relay.as_deref(), Some("/v1/me"), "{options}");
+        // What the identity provider was asked for is what it sent.
+        let xml = String::from_utf8(
+            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &response).expect("base64"),
+        )
+        .expect("utf-8");
+        let cipher = options
+            .split("encrypt=")
+            .nth(1)
+            .map(|c| c.split('&').next().unwrap_or(c));
+        assert_eq!(xml.contains("EncryptedAssertion"), cipher.is_some(), "{options}");
+        if let Some(c) = cipher.filter(|c| *c != "3des") {
+            assert!(xml.contains(&format!("#{c}\"")), "{options}: {xml}");
+        }
+        let signatures = xml.matches("SignatureValue>").count() / 2;
+        let expected = match options {
+            o if o.contains("sign=response") || o.contains("sign=assertion") => 1,
+            _ => 2,
+        };
+        // An encrypted assertion's own signature is inside the ciphertext.
+        assert_eq!(
+            signatures + usize::from(cipher.is_some() && expected == 2),
+            expected,
+            "{options}"
+        );
+        let expect = Expect {
+            now: at,
+            skew_seconds: 60,
+            request_id: Some(&id),
+            idp_initiated: false,
+        };
+        let login = sp
+            .validate(&response, &idp, &expect)
+            .unwrap_or_else(|r| panic!("{options}: {r}"));
+        assert_eq!(login.name_id.as_deref(), Some("ann@acme.fi"), "{options}");
+        assert_eq!(login.in_response_to.as_deref(), Some(id.as_str()));
+        if options.starts_with("groups") {
+            assert_eq!(
+                login.attributes.get("groups").map(Vec::as_slice),
+                Some(&["support".to_owned(), "hr-team".to_owned()][..])
+            );
+        }
+    }
+    for (options, check) in [
+        ("key=unknown", Check::Signature),
+        ("shift=-900", Check::Time),
+        ("shift=900", Check::Time),
+        (
+            "audience=https%3A%2F%2Fvox.test%2Fv1%2Fsso%2Fglobex%2Fmetadata",
+            Check::Audience,
+        ),
+        ("sign=none", Check::Signature),
+    ] {
+        let (id, at, url) = login(options);
+        let (response, _) = idp_process.login(&url).await;
+        let expect = Expect {
+            now: at,
+            skew_seconds: 60,
+            request_id: Some(&id),
+            idp_initiated: false,
+        };
+        let refusal = sp.validate(&response, &idp, &expect).expect_err(options);
+        assert_eq!(refusal.check, check, "{options}: {refusal}");
+    }
+    // IdP-initiated: refused unless the tenant allows it.
+    let (at, _) = now();
+    let unsolicited = format!(
+        "{}/unsolicited?sp={}&user=ann%40acme.fi",
+        idp_process.url, "https%3A%2F%2Fvox.test%2Fv1%2Fsso%2Facme%2Fmetadata"
+    );
+    let (response, _) = idp_process.login(&unsolicited).await;
+    let mut expect = Expect {
+        now: at,
+        skew_seconds: 60,
+        request_id: None,
+        idp_initiated: false,
+    };
+    let refusal = sp.validate(&response, &idp, &expect).expect_err("IdP-initiated is off");
+    assert_eq!(refusal.check, Check::InResponseTo, "{refusal}");
+    expect.idp_initiated = true;
+    let login = sp.validate(&response, &idp, &expect).expect("IdP-initiated is on");
+    assert_eq!(login.in_response_to, None);
+}
