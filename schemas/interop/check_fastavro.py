@@ -48,6 +48,15 @@ EXPECTED = {
     "support_grant_changed": {"grant_id": "sg_0011223344556677", "reason": "ticket 4411: missing tags"},
     "access_grant_changed": {"grant_id": "ag_0011223344556677", "principal_kind": "group", "tag_filter": ["store:helsinki", "hr"]},
     "restricted_tags_set": {"tenant_id": "acme", "tag_names": ["hr", "legal"]},
+    "sso_configured": {
+        "tenant_id": "acme",
+        "enabled": True,
+        "certificates": [bytes([0x30, 0x82, 0x01, 0x0A])],
+        "email_attribute": "mail",
+        "group_map": [{"idp_group": "Helsinki stores", "group_id": "helsinki-stores"}],
+    },
+    "user_provisioned": {"user_id": "usr_8899aabbccddeeff", "email": "aino@acme.fi", "role": "viewer"},
+    "sso_groups_set": {"user_id": "usr_8899aabbccddeeff", "group_ids": ["helsinki-stores"]},
     "audit_record": {"action": "feedback.batch", "outcome": "success", "details": {"accepted": "1"}},
 }
 

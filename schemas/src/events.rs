@@ -557,6 +557,97 @@ event!(
     ["restricted_tags_set.v1.avsc"]
 );
 
+/// A tenant's single sign-on (SAML 2.0), replaced whole: its identity
+/// provider (from the IdP's metadata) and the tenant's choices.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct SsoConfigured {
+    pub tenant_id: String,
+    /// `false`: single sign-on is off (the rest is kept for the record).
+    pub enabled: bool,
+    pub idp_entity_id: String,
+    /// The IdP's single sign-on URL (HTTP-Redirect binding).
+    pub sso_url: String,
+    /// The IdP's signing certificates (DER), several during a rollover.
+    pub certificates: Vec<ByteString>,
+    /// Password logins of the tenant's users are refused (owners keep the
+    /// audited break-glass login).
+    pub required: bool,
+    /// Responses that answer no request of Vox (IdP-initiated) are accepted.
+    pub idp_initiated: bool,
+    /// The attribute that holds the user's e-mail; `None`: the NameID.
+    #[serde(default)]
+    pub email_attribute: Option<String>,
+    /// The role of users created at their first login; `None`: no
+    /// just-in-time provisioning (unknown users are refused).
+    #[serde(default)]
+    pub provision_role: Option<String>,
+    /// The attribute whose values map to Vox groups; `None`: SSO manages
+    /// no group memberships.
+    #[serde(default)]
+    pub groups_attribute: Option<String>,
+    pub group_map: Vec<SsoGroupMapping>,
+    pub changed_at: i64,
+    pub changed_by: String,
+}
+event!(SsoConfigured, "vox.config.SsoConfigured", ["sso_configured.v1.avsc"]);
+
+/// Prints the certificates' count, not their bytes.
+impl std::fmt::Debug for SsoConfigured {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SsoConfigured")
+            .field("tenant_id", &self.tenant_id)
+            .field("enabled", &self.enabled)
+            .field("idp_entity_id", &self.idp_entity_id)
+            .field("sso_url", &self.sso_url)
+            .field("certificates", &self.certificates.len())
+            .field("required", &self.required)
+            .field("idp_initiated", &self.idp_initiated)
+            .field("email_attribute", &self.email_attribute)
+            .field("provision_role", &self.provision_role)
+            .field("groups_attribute", &self.groups_attribute)
+            .field("group_map", &self.group_map)
+            .field("changed_at", &self.changed_at)
+            .field("changed_by", &self.changed_by)
+            .finish()
+    }
+}
+
+/// One value of the groups attribute and the Vox group it means.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SsoGroupMapping {
+    pub idp_group: String,
+    pub group_id: String,
+}
+
+/// A user created by their first single sign-on (just-in-time
+/// provisioning): active at once, with no password.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserProvisioned {
+    pub tenant_id: String,
+    pub user_id: String,
+    pub email: String,
+    pub role: String,
+    pub provisioned_at: i64,
+    pub changed_by: String,
+}
+event!(
+    UserProvisioned,
+    "vox.config.UserProvisioned",
+    ["user_provisioned.v1.avsc"]
+);
+
+/// The groups single sign-on makes a user a member of, replaced whole at
+/// each login (memberships added by hand are not touched).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SsoGroupsSet {
+    pub tenant_id: String,
+    pub user_id: String,
+    pub group_ids: Vec<String>,
+    pub changed_at: i64,
+    pub changed_by: String,
+}
+event!(SsoGroupsSet, "vox.config.SsoGroupsSet", ["sso_groups_set.v1.avsc"]);
+
 /// Declares [`ConfigEvent]`], the events that may appear on `vox.config`,
 /// from one list: the enum, the log key (the tenant), encoding, and decoding
 /// by the writer schema's fingerprint. Adding a configuration event adds a
@@ -621,6 +712,9 @@ config_events!(
     SupportGrantChanged,
     AccessGrantChanged,
     RestrictedTagsSet,
+    SsoConfigured,
+    UserProvisioned,
+    SsoGroupsSet,
 );
 
 // ---------------------------------------------------------------- audit
@@ -731,6 +825,9 @@ pub fn all_versions() -> Vec<(&'static str, &'static str, &'static [SchemaVersio
             RestrictedTagsSet::NAME,
             RestrictedTagsSet::versions(),
         ),
+        ("sso_configured", SsoConfigured::NAME, SsoConfigured::versions()),
+        ("user_provisioned", UserProvisioned::NAME, UserProvisioned::versions()),
+        ("sso_groups_set", SsoGroupsSet::NAME, SsoGroupsSet::versions()),
         ("audit_record", AuditRecord::NAME, AuditRecord::versions()),
     ]
 }

@@ -26,6 +26,9 @@ pub struct Samples {
     pub support_grant: SupportGrantChanged,
     pub access_grant: AccessGrantChanged,
     pub restricted_tags: RestrictedTagsSet,
+    pub sso: SsoConfigured,
+    pub provisioned: UserProvisioned,
+    pub sso_groups: SsoGroupsSet,
     pub audit: AuditRecord,
 }
 
@@ -228,6 +231,39 @@ pub fn samples() -> Samples {
         changed_at: 15,
         changed_by: "operator".into(),
     };
+    let sso = SsoConfigured {
+        tenant_id: "acme".into(),
+        enabled: true,
+        idp_entity_id: "https://login.example.com/acme/metadata".into(),
+        sso_url: "https://login.example.com/acme/sso".into(),
+        certificates: vec![ByteString(vec![0x30, 0x82, 0x01, 0x0a])],
+        required: true,
+        idp_initiated: false,
+        email_attribute: Some("mail".into()),
+        provision_role: Some("viewer".into()),
+        groups_attribute: Some("groups".into()),
+        group_map: vec![SsoGroupMapping {
+            idp_group: "Helsinki stores".into(),
+            group_id: "helsinki-stores".into(),
+        }],
+        changed_at: 16,
+        changed_by: "operator".into(),
+    };
+    let provisioned = UserProvisioned {
+        tenant_id: "acme".into(),
+        user_id: "usr_8899aabbccddeeff".into(),
+        email: "aino@acme.fi".into(),
+        role: "viewer".into(),
+        provisioned_at: 17,
+        changed_by: "sso:https://login.example.com/acme/metadata".into(),
+    };
+    let sso_groups = SsoGroupsSet {
+        tenant_id: "acme".into(),
+        user_id: "usr_8899aabbccddeeff".into(),
+        group_ids: vec!["helsinki-stores".into()],
+        changed_at: 18,
+        changed_by: "sso:https://login.example.com/acme/metadata".into(),
+    };
     let audit = AuditRecord {
         audit_id: "9b2f0c1e-1111-4a2b-8c3d-000000000001".into(),
         tenant_id: Some("acme".into()),
@@ -261,6 +297,9 @@ pub fn samples() -> Samples {
         support_grant,
         access_grant,
         restricted_tags,
+        sso,
+        provisioned,
+        sso_groups,
         audit,
     }
 }
@@ -287,6 +326,9 @@ pub fn encoded() -> Result<Vec<(&'static str, Vec<u8>)>, CodecError> {
         ("support_grant_changed", encode(&s.support_grant)?),
         ("access_grant_changed", encode(&s.access_grant)?),
         ("restricted_tags_set", encode(&s.restricted_tags)?),
+        ("sso_configured", encode(&s.sso)?),
+        ("user_provisioned", encode(&s.provisioned)?),
+        ("sso_groups_set", encode(&s.sso_groups)?),
         ("audit_record", encode(&s.audit)?),
     ])
 }

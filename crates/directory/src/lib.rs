@@ -16,6 +16,7 @@ pub mod commands;
 mod follow;
 pub mod people;
 mod shared;
+mod sso;
 mod steps;
 
 use std::collections::{BTreeMap, HashMap};
@@ -25,6 +26,7 @@ pub use self::access::{AccessGrant, AccessLevel, Principal, Revocation, RevokedB
 pub use follow::ConfigFollower;
 pub use people::{Group, Permission, Role, Sealed, SupportGrant, Totp, User, UserStatus};
 pub use shared::SharedDirectory;
+pub use sso::SsoConfig;
 
 use auth::Kek;
 use schemas::{ClientId, CollectionId, ConfigEvent, InvalidId, Region, TenantId};

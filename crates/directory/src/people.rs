@@ -229,13 +229,26 @@ pub struct User {
     /// set by a password change, disabling and "revoke sessions".
     pub sessions_not_before: i64,
     pub created_at: i64,
+    /// Created by single sign-on (just-in-time): active without a password.
+    pub sso: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Group {
     pub id: GroupId,
     pub name: String,
+    /// Members added by hand (the people API, the CLI).
     pub members: BTreeSet<UserId>,
+    /// Members single sign-on manages: the user's groups attribute at
+    /// their last login ([`schemas::SsoGroupsSet`]).
+    pub sso_members: BTreeSet<UserId>,
+}
+
+impl Group {
+    /// Whether `user` is a member, by hand or by single sign-on.
+    pub fn has(&self, user: &str) -> bool {
+        self.members.contains(user) || self.sso_members.contains(user)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -272,6 +285,7 @@ pub(crate) struct People {
     pub(crate) groups: HashMap<TenantId, BTreeMap<GroupId, Group>>,
     pub(crate) two_factor_required: HashMap<TenantId, bool>,
     pub(crate) support_grants: HashMap<TenantId, BTreeMap<GrantId, SupportGrant>>,
+    pub(crate) sso: HashMap<TenantId, crate::sso::SsoConfig>,
 }
 
 /// The users, groups and grants; the pending invitations only counted
@@ -284,6 +298,7 @@ impl fmt::Debug for People {
             .field("groups", &self.groups)
             .field("two_factor_required", &self.two_factor_required)
             .field("support_grants", &self.support_grants)
+            .field("sso", &self.sso)
             .finish()
     }
 }
@@ -314,7 +329,7 @@ pub const PASSWORD_PURPOSE: &str = "password-hash";
 /// What a TOTP seed is sealed for (with the scope and user id).
 pub const TOTP_PURPOSE: &str = "totp-seed";
 
-fn invalid(what: &str) -> ConfigError {
+pub(crate) fn invalid(what: &str) -> ConfigError {
     ConfigError::InvalidPeople(what.to_owned())
 }
 
@@ -356,7 +371,7 @@ impl Directory {
             .get(tenant)
             .into_iter()
             .flat_map(|g| g.values())
-            .filter(move |g| g.members.contains(user))
+            .filter(move |g| g.has(user.as_str()))
     }
 
     /// Whether the tenant requires two-factor authentication for password logins.
@@ -421,7 +436,7 @@ impl Directory {
     }
 }
 
-fn role_of(scope: &str, role: &str) -> Result<Role, ConfigError> {
+pub(crate) fn role_of(scope: &str, role: &str) -> Result<Role, ConfigError> {
     match Role::parse(role) {
         Some(r) if r.fits(scope) => Ok(r),
         _ if scope == INSTALLATION => Err(invalid(&format!(
@@ -491,6 +506,7 @@ impl Step for UserInvited {
                 totp: None,
                 sessions_not_before: self.invited_at,
                 created_at: self.invited_at,
+                sso: false,
             },
         );
         d.people
@@ -595,6 +611,7 @@ impl Step for UserChanged {
                 if let Some(groups) = d.people.groups.get_mut(self.tenant_id.as_str()) {
                     for group in groups.values_mut() {
                         group.members.remove(self.user_id.as_str());
+                        group.sso_members.remove(self.user_id.as_str());
                     }
                 }
             }
@@ -614,7 +631,7 @@ impl Step for UserChanged {
                 user.sessions_not_before = user.sessions_not_before.max(at);
             }
             "enabled" => {
-                user.status = if user.password.is_some() {
+                user.status = if user.password.is_some() || user.sso {
                     UserStatus::Active
                 } else {
                     UserStatus::Invited
@@ -720,6 +737,7 @@ impl Step for GroupChanged {
                         id,
                         name,
                         members: BTreeSet::new(),
+                        sso_members: BTreeSet::new(),
                     },
                 );
             }

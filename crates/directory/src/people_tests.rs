@@ -1570,3 +1570,201 @@ fn a_whole_directory_prints_no_credential() {
         assert!(event.contains("ilona@acme.fi"), "{event}");
     }
 }
+
+// ------------------------------------------------------------ single sign-on
+
+fn sso(tenant: &str, enabled: bool, provision: Option<&str>, map: &[(&str, &str)]) -> schemas::SsoConfigured {
+    schemas::SsoConfigured {
+        tenant_id: tenant.into(),
+        enabled,
+        idp_entity_id: "https://idp.example/metadata".into(),
+        sso_url: "https://idp.example/sso".into(),
+        certificates: vec![ByteString(vec![0x30, 0x82, 0x01])],
+        required: false,
+        idp_initiated: false,
+        email_attribute: None,
+        provision_role: provision.map(str::to_owned),
+        groups_attribute: Some("groups".into()),
+        group_map: map
+            .iter()
+            .map(|(idp, group)| schemas::SsoGroupMapping {
+                idp_group: (*idp).into(),
+                group_id: (*group).into(),
+            })
+            .collect(),
+        changed_at: T0,
+        changed_by: "operator".into(),
+    }
+}
+
+fn provisioned(tenant: &str, user: &str, email: &str, role: &str) -> ConfigEvent {
+    schemas::UserProvisioned {
+        tenant_id: tenant.into(),
+        user_id: user.into(),
+        email: email.into(),
+        role: role.into(),
+        provisioned_at: T0 + HOUR,
+        changed_by: "sso:https://idp.example/metadata".into(),
+    }
+    .into()
+}
+
+fn sso_groups(tenant: &str, user: &str, groups: &[&str]) -> ConfigEvent {
+    schemas::SsoGroupsSet {
+        tenant_id: tenant.into(),
+        user_id: user.into(),
+        group_ids: groups.iter().map(|g| (*g).to_owned()).collect(),
+        changed_at: T0 + 2 * HOUR,
+        changed_by: "sso:https://idp.example/metadata".into(),
+    }
+    .into()
+}
+
+#[test]
+fn single_sign_on_is_configured_per_tenant_and_checked() {
+    let mut d = given([group_created("acme", "hr", "HR")]);
+    assert!(d.sso("acme").is_none());
+    assert_eq!(
+        when(&mut d, &sso("acme", true, Some("viewer"), &[("HR staff", "hr")]).into()),
+        "ok"
+    );
+    let config = d.sso("acme").expect("on");
+    assert_eq!(config.provision_role, Some(Role::Viewer));
+    assert_eq!(config.group_map.get("HR staff").map(|g| g.as_str()), Some("hr"));
+    assert!(d.sso("globex").is_none(), "another tenant's is its own");
+    let refused = [
+        sso("acme", true, Some("owner"), &[]),
+        sso("acme", true, None, &[("x", "no-such-group")]),
+        sso("acme", true, None, &[("x", "hr"), ("x", "hr")]),
+        schemas::SsoConfigured {
+            certificates: Vec::new(),
+            ..sso("acme", true, None, &[])
+        },
+        schemas::SsoConfigured {
+            sso_url: "ftp://idp.example/sso".into(),
+            ..sso("acme", true, None, &[])
+        },
+        schemas::SsoConfigured {
+            groups_attribute: None,
+            ..sso("acme", true, None, &[("x", "hr")])
+        },
+        schemas::SsoConfigured {
+            required: true,
+            ..sso("acme", false, None, &[])
+        },
+        sso("nobody", true, None, &[]),
+    ];
+    for event in refused {
+        let event: ConfigEvent = event.into();
+        assert_ne!(when(&mut d, &event), "ok", "{event:?}");
+    }
+    // Off: kept for the record, not in force.
+    assert_eq!(when(&mut d, &sso("acme", false, None, &[]).into()), "ok");
+    assert!(d.sso("acme").is_none());
+    assert!(d.sso_configured("acme").is_some_and(|c| !c.enabled));
+    assert!(!d.sso_required("acme"));
+}
+
+#[test]
+fn a_provisioned_user_is_active_without_a_password_and_stays_so_when_enabled_again() {
+    let mut d = given([sso("acme", true, Some("analyst"), &[]).into()]);
+    assert_eq!(
+        when(&mut d, &provisioned("acme", "usr_aino", "aino@acme.fi", "analyst")),
+        "ok"
+    );
+    let user = d.user("acme", "usr_aino").expect("provisioned");
+    assert_eq!(
+        (user.status, user.role, user.sso),
+        (UserStatus::Active, Role::Analyst, true)
+    );
+    assert!(user.password.is_none());
+    assert_eq!(
+        when(&mut d, &changed("acme", "usr_aino", "disabled", T0 + 2 * HOUR)),
+        "ok"
+    );
+    assert_eq!(
+        when(&mut d, &changed("acme", "usr_aino", "enabled", T0 + 3 * HOUR)),
+        "ok"
+    );
+    assert_eq!(status(&d, "acme", "usr_aino"), Some(UserStatus::Active));
+    // Only with the tenant's role, only while it provisions, once per e-mail.
+    assert_eq!(
+        when(&mut d, &provisioned("acme", "usr_bea", "bea@acme.fi", "admin")),
+        "InvalidPeople"
+    );
+    assert_eq!(
+        when(&mut d, &provisioned("acme", "usr_ann", "AINO@acme.fi", "analyst")),
+        "EmailTaken"
+    );
+    assert_eq!(
+        when(&mut d, &provisioned("globex", "usr_bea", "bea@globex.fi", "analyst")),
+        "InvalidPeople"
+    );
+    assert_eq!(when(&mut d, &sso("acme", true, None, &[]).into()), "ok");
+    assert_eq!(
+        when(&mut d, &provisioned("acme", "usr_bea", "bea@acme.fi", "analyst")),
+        "InvalidPeople"
+    );
+}
+
+#[test]
+fn sso_memberships_are_replaced_whole_and_leave_the_hand_made_ones() {
+    let [invite, accept] = active("acme", "usr_aino", "aino@acme.fi", "analyst");
+    let mut d = given([
+        invite,
+        accept,
+        group_created("acme", "hr", "HR"),
+        group_created("acme", "stores", "Stores"),
+        group_created("acme", "support", "Support"),
+        member_added("acme", "support", "usr_aino"),
+    ]);
+    let aino = UserId::parse("usr_aino").expect("id");
+    let names = |d: &Directory| {
+        let mut n = group_names(d.groups_of("acme", &aino));
+        n.sort_unstable();
+        n.into_iter().map(str::to_owned).collect::<Vec<_>>()
+    };
+    assert_eq!(when(&mut d, &sso_groups("acme", "usr_aino", &["hr", "stores"])), "ok");
+    assert_eq!(names(&d), ["HR", "Stores", "Support"]);
+    assert_eq!(
+        when(&mut d, &sso_groups("acme", "usr_aino", &["stores", "support"])),
+        "ok"
+    );
+    assert_eq!(names(&d), ["Stores", "Support"]);
+    // The hand-made membership outlives the SSO one.
+    assert_eq!(when(&mut d, &sso_groups("acme", "usr_aino", &[])), "ok");
+    assert_eq!(names(&d), ["Support"]);
+    assert_eq!(
+        when(&mut d, &sso_groups("acme", "usr_aino", &["no-such"])),
+        "UnknownGroup"
+    );
+    assert_eq!(when(&mut d, &sso_groups("acme", "usr_nobody", &["hr"])), "UnknownUser");
+    // Deleting the user ends both kinds.
+    assert_eq!(when(&mut d, &sso_groups("acme", "usr_aino", &["hr"])), "ok");
+    assert_eq!(
+        when(&mut d, &changed("acme", "usr_aino", "deleted", T0 + 5 * HOUR)),
+        "ok"
+    );
+    assert!(d.groups("acme").all(|g| !g.has("usr_aino")));
+}
+
+#[test]
+fn a_login_maps_only_the_values_the_tenant_maps_each_once() {
+    let d = given([
+        group_created("acme", "hr", "HR"),
+        group_created("acme", "stores", "Stores"),
+        sso(
+            "acme",
+            true,
+            None,
+            &[("HR staff", "hr"), ("Store managers", "stores"), ("HR all", "hr")],
+        )
+        .into(),
+    ]);
+    let config = d.sso("acme").expect("on");
+    let values: Vec<String> = ["Store managers", "Unmapped", "HR staff", "HR all"]
+        .map(str::to_owned)
+        .to_vec();
+    let groups: Vec<&str> = config.groups_for(&values).into_iter().map(|g| g.as_str()).collect();
+    assert_eq!(groups, ["stores", "hr"]);
+}

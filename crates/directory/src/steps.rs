@@ -47,6 +47,9 @@ macro_rules! dispatch {
             ConfigEvent::SupportGrantChanged($e) => $body,
             ConfigEvent::AccessGrantChanged($e) => $body,
             ConfigEvent::RestrictedTagsSet($e) => $body,
+            ConfigEvent::SsoConfigured($e) => $body,
+            ConfigEvent::UserProvisioned($e) => $body,
+            ConfigEvent::SsoGroupsSet($e) => $body,
         }
     }};
 }
