@@ -52,6 +52,15 @@ pub enum ApiError {
     Unavailable { what: &'static str, retry_after_secs: u64 },
     #[error("internal error; nothing was changed. Retry later")]
     Internal,
+    /// A SAML Response refused: the check it failed, and what exactly.
+    #[error("the single sign-on was refused: {detail}")]
+    Saml { code: ReasonCode, detail: String },
+    #[error("{0}")]
+    SsoNotConfigured(String),
+    #[error("tenant '{tenant}' requires single sign-on: log in through your organisation's identity provider (GET /v1/sso/{tenant}/login); owners have the break-glass login (README)")]
+    SsoRequired { tenant: String },
+    #[error("{0}")]
+    SsoUnknownUser(String),
 }
 
 impl ApiError {
@@ -60,15 +69,18 @@ impl ApiError {
             ApiError::InvalidCredentials
             | ApiError::InvalidTotp(_)
             | ApiError::Unauthenticated(_)
-            | ApiError::InvalidInvitation => StatusCode::UNAUTHORIZED,
+            | ApiError::InvalidInvitation
+            | ApiError::Saml { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::AccountDisabled
             | ApiError::EnrolmentRequired { .. }
             | ApiError::Csrf
             | ApiError::PermissionDenied(_)
-            | ApiError::SupportGrantRequired { .. } => StatusCode::FORBIDDEN,
+            | ApiError::SupportGrantRequired { .. }
+            | ApiError::SsoRequired { .. }
+            | ApiError::SsoUnknownUser(_) => StatusCode::FORBIDDEN,
             ApiError::Password(_) | ApiError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::NotFound(_) | ApiError::SsoNotConfigured(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::ConfigStale { .. } | ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -98,6 +110,10 @@ impl ApiError {
             ApiError::ConfigStale { .. } => ReasonCode::ConfigStale,
             ApiError::Unavailable { .. } => ReasonCode::LogUnavailable,
             ApiError::Internal => ReasonCode::Internal,
+            ApiError::Saml { code, .. } => *code,
+            ApiError::SsoNotConfigured(_) => ReasonCode::SsoNotConfigured,
+            ApiError::SsoRequired { .. } => ReasonCode::SsoRequired,
+            ApiError::SsoUnknownUser(_) => ReasonCode::SsoUnknownUser,
         }
     }
 

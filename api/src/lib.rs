@@ -23,6 +23,7 @@ mod me;
 mod people;
 pub mod query;
 mod session;
+pub mod sso;
 pub mod telemetry;
 
 use std::future::Future;
@@ -89,6 +90,16 @@ pub struct ApiSettings {
     /// the client's address; requests from other peers are taken at their
     /// connection's address.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The people API's public URL (`https://vox.example.com`): single
+    /// sign-on's entity ids and ACS URLs are under it. `None`: no single
+    /// sign-on.
+    pub public_url: Option<String>,
+    /// The service provider's key and certificate (single sign-on).
+    pub saml: Option<Arc<sso::SamlKeys>>,
+    /// The clock skew allowed between Vox and identity providers.
+    pub sso_skew: Duration,
+    /// How long an AuthnRequest waits for its answer.
+    pub sso_request_lifetime: Duration,
 }
 
 impl ApiSettings {
@@ -114,6 +125,10 @@ impl ApiSettings {
             audit_interval: Duration::from_secs(10),
             ops_token: None,
             trusted_proxies: Vec::new(),
+            public_url: None,
+            saml: None,
+            sso_skew: Duration::from_secs(60),
+            sso_request_lifetime: Duration::from_secs(600),
         }
     }
 }
@@ -340,6 +355,12 @@ fn router(state: Arc<AppState>) -> Router {
             "/v1/restricted-tags",
             get(grants::get_restricted).put(grants::set_restricted),
         )
+        .route("/v1/sso/{tenant}/metadata", get(sso::metadata))
+        .route("/v1/sso/{tenant}/login", get(sso::login))
+        .route(
+            "/v1/sso/{tenant}/acs",
+            post(sso::acs).layer(DefaultBodyLimit::max(sso::MAX_ACS_BODY_BYTES)),
+        )
         .route("/healthz", get(|| async { "ok" }))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::map_response(too_large))
@@ -352,6 +373,12 @@ fn router(state: Arc<AppState>) -> Router {
 /// account of the sender's.
 async fn json_only(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
     use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+    // The single sign-on ACS takes the identity provider's form, posted
+    // cross-site by design: the signed Response and the request it answers
+    // (bound to the browser) are its defence.
+    if sso::is_acs(request.uri().path()) {
+        return next.run(request).await;
+    }
     let headers = request.headers();
     let has_body = headers
         .get(CONTENT_LENGTH)

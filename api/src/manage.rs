@@ -11,8 +11,8 @@ use directory::commands::{self, AdminError, Invited};
 use directory::Role;
 use eventlog::{Log, Output};
 use schemas::{
-    AccessGrantChanged, ActorKind, AuditAction, ConfigEvent, GroupChanged, Outcome, RestrictedTagsSet,
-    SupportGrantChanged, TenantPolicySet, Topic, UserChanged, INSTALLATION,
+    AccessGrantChanged, ActorKind, AuditAction, ConfigEvent, GroupChanged, Outcome, RestrictedTagsSet, SsoConfigured,
+    SsoGroupsSet, SupportGrantChanged, TenantPolicySet, Topic, UserChanged, UserId, UserProvisioned, INSTALLATION,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -167,6 +167,76 @@ impl<'a> Manager<'a> {
         });
         let details = BTreeMap::from([("two_factor_required".to_owned(), two_factor_required.to_string())]);
         let record = self.on_record(tenant, AuditAction::PolicyChanged, "policy", details)?;
+        commands::change(self.log, self.namespace, event, vec![record]).await?;
+        Ok(())
+    }
+
+    /// Configures (or, with `enabled` false, switches off) a tenant's single
+    /// sign-on: `sso`'s tenant, time and author are this manager's.
+    pub async fn configure_sso(&self, sso: SsoConfigured) -> Result<(), ManageError> {
+        let tenant = sso.tenant_id.clone();
+        let details = BTreeMap::from([
+            ("enabled".to_owned(), sso.enabled.to_string()),
+            ("idp".to_owned(), sso.idp_entity_id.clone()),
+            ("required".to_owned(), sso.required.to_string()),
+            ("idp_initiated".to_owned(), sso.idp_initiated.to_string()),
+            ("certificates".to_owned(), sso.certificates.len().to_string()),
+            (
+                "provision_role".to_owned(),
+                sso.provision_role.clone().unwrap_or_else(|| "none".to_owned()),
+            ),
+            ("group_mappings".to_owned(), sso.group_map.len().to_string()),
+        ]);
+        let event = ConfigEvent::SsoConfigured(SsoConfigured {
+            changed_at: schemas::clock::now_micros(),
+            changed_by: self.actor.changed_by.clone(),
+            ..sso
+        });
+        let record = self.on_record(&tenant, AuditAction::SsoConfigured, "sso", details)?;
+        commands::change(self.log, self.namespace, event, vec![record]).await?;
+        Ok(())
+    }
+
+    /// Creates the user a single sign-on vouched for (just-in-time), with
+    /// the tenant's provisioning role: their new id.
+    pub async fn provision(&self, tenant: &str, email: &str, role: Role) -> Result<UserId, ManageError> {
+        let id = auth::new_id("usr_");
+        let event = ConfigEvent::UserProvisioned(UserProvisioned {
+            tenant_id: tenant.to_owned(),
+            user_id: id.clone(),
+            email: email.trim().to_owned(),
+            role: role.as_str().to_owned(),
+            provisioned_at: schemas::clock::now_micros(),
+            changed_by: self.actor.changed_by.clone(),
+        });
+        let details = BTreeMap::from([("role".to_owned(), role.as_str().to_owned())]);
+        let record = self.on_record(tenant, AuditAction::UserProvisioned, &format!("user/{id}"), details)?;
+        commands::change(self.log, self.namespace, event, vec![record]).await?;
+        Ok(UserId::parse(&id).map_err(|e| AdminError::Invalid(e.into()))?)
+    }
+
+    /// Replaces the groups single sign-on makes `user` a member of;
+    /// `added` and `removed` are on record.
+    pub async fn set_sso_groups(
+        &self,
+        tenant: &str,
+        user: &str,
+        groups: Vec<String>,
+        added: &[String],
+        removed: &[String],
+    ) -> Result<(), ManageError> {
+        let event = ConfigEvent::SsoGroupsSet(SsoGroupsSet {
+            tenant_id: tenant.to_owned(),
+            user_id: user.to_owned(),
+            group_ids: groups,
+            changed_at: schemas::clock::now_micros(),
+            changed_by: self.actor.changed_by.clone(),
+        });
+        let details = BTreeMap::from([
+            ("added".to_owned(), added.join(",")),
+            ("removed".to_owned(), removed.join(",")),
+        ]);
+        let record = self.on_record(tenant, AuditAction::SsoGroupsChanged, &format!("user/{user}"), details)?;
         commands::change(self.log, self.namespace, event, vec![record]).await?;
         Ok(())
     }

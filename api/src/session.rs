@@ -107,6 +107,18 @@ fn presented(headers: &HeaderMap) -> Option<(String, bool)> {
         .map(|(_, value)| (value.to_owned(), true))
 }
 
+/// The value of cookie `name`, if the request carries it.
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, value)| value.to_owned())
+}
+
 /// The address a request came from: the connection's peer, or, when the
 /// peer is a trusted proxy (`trusted_proxies`), the right-most address of
 /// `X-Forwarded-For` that is not itself a trusted proxy. Throttling and
@@ -421,6 +433,47 @@ pub(crate) async fn start_session(state: &AppState, user: &User) -> Result<Respo
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         headers.insert(header::SET_COOKIE, value);
     }
+    Ok(response)
+}
+
+/// Starts a session of `user` for a browser that arrived by a cross-site
+/// POST (single sign-on): the session cookie, and a page that goes on to
+/// `to` (a local path) from this site, so that the browser sends the
+/// `SameSite=Strict` cookie with it (a redirect would still count as the
+/// identity provider's navigation). The SSO binding cookie is cleared.
+pub(crate) async fn start_browser_session(state: &AppState, user: &User, to: &str) -> Result<Response, ApiError> {
+    let now = now();
+    let lifetime = micros(state.settings.session_lifetime);
+    let idle = Some(micros(state.settings.session_idle));
+    let token = store_session(state, user, SessionKind::Session, now + lifetime, idle).await?;
+    let cookie = format!(
+        "{COOKIE}={}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={}",
+        token.expose(),
+        state.settings.session_lifetime.as_secs()
+    );
+    let escaped = to
+        .replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    let page = format!(
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"0;url={escaped}\">\
+         <title>Vox</title></head><body><p>Logged in. <a href=\"{escaped}\">Continue</a>.</p></body></html>"
+    );
+    let mut response = axum::response::Html(page).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+    );
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        headers.append(header::SET_COOKIE, value);
+    }
+    headers.append(
+        header::SET_COOKIE,
+        HeaderValue::from_static("__Host-vox_sso=; Path=/; Secure; HttpOnly; SameSite=None; Max-Age=0"),
+    );
     Ok(response)
 }
 

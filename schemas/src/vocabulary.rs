@@ -177,6 +177,39 @@ vocabulary!(
         Conflict = "conflict",
         /// A request field breaks its rules.
         InvalidRequest = "invalid_request",
+        // Single sign-on (SAML 2.0): a Response refused, named by the check it failed.
+        /// Not base64, too large, not well-formed XML, or a DTD.
+        SamlMalformed = "saml_malformed",
+        /// Not one Response with exactly one assertion as its child, a signature elsewhere, a duplicate ID (signature wrapping).
+        SamlStructure = "saml_structure",
+        /// Unsigned, or a signature that does not verify with a configured certificate of the identity provider.
+        SamlSignature = "saml_signature",
+        /// The encrypted assertion does not decrypt with the service provider's key.
+        SamlDecryption = "saml_decryption",
+        /// The identity provider answered that the login failed.
+        SamlStatus = "saml_status",
+        /// Not from the tenant's identity provider.
+        SamlIssuer = "saml_issuer",
+        /// The Response is for another ACS (another tenant's).
+        SamlDestination = "saml_destination",
+        /// The assertion's bearer confirmation is for another ACS.
+        SamlRecipient = "saml_recipient",
+        /// The assertion is for another service provider.
+        SamlAudience = "saml_audience",
+        /// Outside the assertion's validity (beyond the allowed clock skew).
+        SamlExpired = "saml_expired",
+        /// Not the answer to this browser's outstanding request, or IdP-initiated while that is off.
+        SamlInResponseTo = "saml_in_response_to",
+        /// No usable subject: no NameID or e-mail attribute, or not an e-mail address.
+        SamlSubject = "saml_subject",
+        /// The assertion was used before.
+        SamlReplay = "saml_replay",
+        /// The tenant has no single sign-on (or it is off).
+        SsoNotConfigured = "sso_not_configured",
+        /// The tenant requires single sign-on: password logins are refused (owners: the break-glass login).
+        SsoRequired = "sso_required",
+        /// The identity provider vouched for someone who is not a user of the tenant, and the tenant provisions nobody.
+        SsoUnknownUser = "sso_unknown_user",
     }
 );
 
@@ -263,6 +296,16 @@ vocabulary!(
         ConfigChanged = "config.changed",
         /// A compliance officer read the tenant's audit log (a checkpoint, records or a proof).
         AuditRead = "audit.read",
+        /// A single sign-on: success, or failure with the check that failed (`reason`).
+        SsoLogin = "sso.login",
+        /// A tenant's single sign-on configured, changed or switched off.
+        SsoConfigured = "sso.configured",
+        /// A user created by their first single sign-on (just-in-time).
+        UserProvisioned = "user.provisioned",
+        /// The groups single sign-on manages for a user changed at a login.
+        SsoGroupsChanged = "sso.groups_changed",
+        /// An owner's break-glass password login while the tenant requires single sign-on.
+        BreakGlass = "sso.break_glass",
     }
 );
 

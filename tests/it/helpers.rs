@@ -274,6 +274,8 @@ impl SecondApi {
         let mut settings = api::ApiSettings::new(region("eu"), node.namespace.clone(), node.kek.clone());
         settings.bcrypt_cost = login::password::MIN_COST;
         settings.audit_interval = Duration::from_millis(200);
+        // Single sign-on's URLs are under the API's own address.
+        settings.public_url = Some(url.clone());
         tune(&mut settings);
         let ready = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (stop, stopped) = oneshot::channel::<()>();

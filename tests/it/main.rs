@@ -8,7 +8,6 @@ mod helpers;
 mod ingest_api;
 mod least_privilege;
 mod rules;
-mod sso;
 
 use audit::*;
 use hardening::*;
@@ -254,6 +253,7 @@ macro_rules! end_to_end {
 
 mod analyst;
 mod people;
+mod sso;
 end_to_end!(
     examples_flow_through_every_role,
     bad_items_are_rejected_individually,

@@ -1915,7 +1915,7 @@ fn tamper(token: &str) -> String {
 }
 
 /// Every record of `vox.audit` now.
-async fn audit_records(node: &Node) -> Vec<AuditRecord> {
+pub(crate) async fn audit_records(node: &Node) -> Vec<AuditRecord> {
     node.log
         .read_all(&node.topic(Topic::Audit))
         .await

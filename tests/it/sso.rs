@@ -269,3 +269,231 @@ async fn the_saml_core_logs_in_through_pysaml2_and_refuses_what_it_gets_wrong() 
     let login = sp.validate(&response, &idp, &expect).expect("IdP-initiated is on");
     assert_eq!(login.in_response_to, None);
 }
+
+// ------------------------------------------------ through the people API ----
+
+use std::sync::Arc;
+
+use crate::helpers::{Backend, Node, SecondApi};
+use crate::people::{operator, send, tenants, Answer};
+
+/// A browser's view of one login: no redirects followed, cookies by hand.
+struct Browser {
+    http: reqwest::Client,
+}
+
+impl Browser {
+    fn new(node: &Node) -> Browser {
+        let pem = std::fs::read(&node.ca_cert).expect("the node's CA");
+        let http = reqwest::Client::builder()
+            .use_rustls_tls()
+            .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("a PEM certificate"))
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(std::time::Duration::from_secs(30))
+            .build()
+            .expect("a client");
+        Browser { http }
+    }
+}
+
+/// The value of cookie `name` an answer sets.
+fn set_cookie(answer: &Answer, name: &str) -> Option<String> {
+    answer
+        .headers
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| {
+            v.strip_prefix(&format!("{name}="))
+                .map(|rest| rest.split(';').next().unwrap_or("").to_owned())
+        })
+        .filter(|v| !v.is_empty())
+}
+
+struct Sso {
+    idp: PythonIdp,
+    api: SecondApi,
+    browser: Browser,
+}
+
+/// A node's second API with single sign-on keys, tenants acme and globex,
+/// acme's (and globex's) service provider known to the identity provider,
+/// and acme configured by `tune` (the group `hr` exists; the groups
+/// attribute maps "HR staff" to it).
+async fn sso_setup(node: &Node, tune: impl FnOnce(&mut schemas::SsoConfigured)) -> Sso {
+    tenants(node, &["acme", "globex"]).await;
+    let idp = PythonIdp::start();
+    let (key, certificate) = saml::generate_key("vox-test-sp").expect("SP key");
+    let keys = Arc::new(api::sso::SamlKeys { key, certificate });
+    let second = SecondApi::start_with(node, |s| s.saml = Some(keys)).await;
+    let browser = Browser::new(node);
+    for tenant in ["acme", "globex"] {
+        let answer = send(browser.http.get(format!("{}/v1/sso/{tenant}/metadata", second.url))).await;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        idp.add_sp(&answer.text).await;
+    }
+    operator(node)
+        .group("acme", "hr", "created", Some("HR"), None)
+        .await
+        .expect("a group");
+    let metadata = saml::IdentityProvider::from_metadata(&idp.metadata().await).expect("IdP metadata");
+    let mut config = schemas::SsoConfigured {
+        tenant_id: "acme".into(),
+        enabled: true,
+        idp_entity_id: metadata.entity_id.clone(),
+        sso_url: metadata.sso_url.clone(),
+        certificates: metadata.certificates.iter().cloned().map(schemas::ByteString).collect(),
+        required: false,
+        idp_initiated: false,
+        email_attribute: None,
+        provision_role: Some("analyst".into()),
+        groups_attribute: Some("groups".into()),
+        group_map: vec![schemas::SsoGroupMapping {
+            idp_group: "HR staff".into(),
+            group_id: "hr".into(),
+        }],
+        changed_at: 0,
+        changed_by: String::new(),
+    };
+    tune(&mut config);
+    operator(node).configure_sso(config).await.expect("SSO configured");
+    // The second API reads the configuration within its refresh.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    Sso {
+        idp,
+        api: second,
+        browser,
+    }
+}
+
+/// What one login attempt came to.
+struct Attempt {
+    /// The ACS's answer.
+    answer: Answer,
+    session: Option<String>,
+}
+
+impl Sso {
+    /// Starts a login at `tenant`, lets the IdP answer for `user` with
+    /// `options`, lets `tamper` change the Response, and posts it to the ACS
+    /// of `acs_tenant`.
+    async fn attempt(
+        &self,
+        tenant: &str,
+        acs_tenant: &str,
+        options: &str,
+        tamper: impl FnOnce(String) -> String,
+    ) -> Attempt {
+        let start = send(
+            self.browser
+                .http
+                .get(format!("{}/v1/sso/{tenant}/login?relay_state=%2Fv1%2Fme", self.api.url)),
+        )
+        .await;
+        assert_eq!(start.status, 303, "{}", start.text);
+        let location = start.headers[reqwest::header::LOCATION]
+            .to_str()
+            .expect("location")
+            .to_owned();
+        let binding = set_cookie(&start, "__Host-vox_sso").expect("the browser's binding cookie");
+        let (response, relay) = self.idp.login(&format!("{location}&{options}")).await;
+        self.post(acs_tenant, &tamper(response), relay.as_deref(), Some(&binding))
+            .await
+    }
+
+    async fn post(&self, tenant: &str, response: &str, relay: Option<&str>, binding: Option<&str>) -> Attempt {
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        form.append_pair("SAMLResponse", response);
+        if let Some(r) = relay {
+            form.append_pair("RelayState", r);
+        }
+        let mut request = self
+            .browser
+            .http
+            .post(format!("{}/v1/sso/{tenant}/acs", self.api.url))
+            .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(form.finish());
+        if let Some(b) = binding {
+            request = request.header(reqwest::header::COOKIE, format!("__Host-vox_sso={b}"));
+        }
+        let answer = send(request).await;
+        let session = set_cookie(&answer, "__Host-vox_session");
+        Attempt { answer, session }
+    }
+
+    async fn me(&self, session: &str) -> Answer {
+        send(
+            self.browser
+                .http
+                .get(format!("{}/v1/me", self.api.url))
+                .header(reqwest::header::COOKIE, format!("__Host-vox_session={session}")),
+        )
+        .await
+    }
+}
+
+fn xml_of(response: &str) -> String {
+    let bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, response).expect("base64");
+    String::from_utf8(bytes).expect("utf-8")
+}
+
+fn base64_of(xml: &str) -> String {
+    base64::Engine::encode(&base64::engine::general_purpose::STANDARD, xml)
+}
+
+/// The audit records of `tenant` with `action`, once the audit log has them.
+async fn records(node: &Node, tenant: &str, action: &str, at_least: usize) -> Vec<schemas::AuditRecord> {
+    for _ in 0..100 {
+        let all = crate::people::audit_records(node).await;
+        let found: Vec<_> = all
+            .into_iter()
+            .filter(|r| r.tenant_id.as_deref() == Some(tenant) && r.action == action)
+            .collect();
+        if found.len() >= at_least {
+            return found;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("fewer than {at_least} {action} records of {tenant}");
+}
+
+/// A full login: the user provisioned at first login with the tenant's
+/// role, the groups attribute mapped (and replaced at the next login), the
+/// same session as a password login, every step on record.
+pub(crate) async fn sso_logs_in_provisions_and_maps_groups(node: Node) {
+    let sso = sso_setup(&node, |_| {}).await;
+    let first = sso
+        .attempt("acme", "acme", "user=aino%40acme.fi&groups=HR+staff,Unmapped", |r| r)
+        .await;
+    assert_eq!(first.answer.status, 200, "{}", first.answer.text);
+    assert!(first.answer.text.contains("url=/v1/me"), "{}", first.answer.text);
+    let session = first.session.expect("a session cookie");
+    let me = sso.me(&session).await;
+    assert_eq!(me.status, 200, "{}", me.text);
+    assert_eq!(me.body["email"], "aino@acme.fi", "{}", me.text);
+    assert_eq!(me.body["role"], "analyst");
+    assert_eq!(me.body["groups"], serde_json::json!(["hr"]), "{}", me.text);
+    let user = me.body["id"].as_str().expect("id").to_owned();
+    // The next login: no longer in HR, no new user.
+    let second = sso
+        .attempt("acme", "acme", "user=aino%40acme.fi&groups=Unmapped", |r| r)
+        .await;
+    assert_eq!(second.answer.status, 200, "{}", second.answer.text);
+    let me = sso.me(&second.session.expect("a session")).await;
+    assert_eq!(me.body["id"], user.as_str());
+    assert_eq!(me.body["groups"], serde_json::json!([]), "{}", me.text);
+    // On record: two logins, one provisioning, two group changes.
+    let logins = records(&node, "acme", "sso.login", 2).await;
+    assert!(logins
+        .iter()
+        .all(|r| r.outcome == schemas::Outcome::Success && r.actor_id == user));
+    let provisioned = records(&node, "acme", "user.provisioned", 1).await;
+    assert_eq!(provisioned.len(), 1);
+    assert_eq!(provisioned[0].details["role"], "analyst");
+    let changes = records(&node, "acme", "sso.groups_changed", 2).await;
+    assert!(changes.iter().any(|r| r.details["added"] == "hr"));
+    assert!(changes.iter().any(|r| r.details["removed"] == "hr"));
+    node.finish().await;
+}
+
+end_to_end!(sso_logs_in_provisions_and_maps_groups);

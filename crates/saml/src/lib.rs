@@ -350,7 +350,7 @@ impl ServiceProvider<'_> {
                 format!("the identity provider answered {code:?}"),
             ));
         }
-        in_response_to(root.attribute("InResponseTo"), expect)
+        answers_request(root.attribute("InResponseTo"), expect)
     }
 
     fn check_assertion(
@@ -566,14 +566,14 @@ impl ServiceProvider<'_> {
                 ));
             }
         }
-        in_response_to(data.attribute("InResponseTo"), expect)?;
+        answers_request(data.attribute("InResponseTo"), expect)?;
         Ok(until_at)
     }
 }
 
 /// A Response's or confirmation's `InResponseTo` against the browser's
 /// outstanding request.
-fn in_response_to(answered: Option<&str>, expect: &Expect<'_>) -> Result<(), Refusal> {
+fn answers_request(answered: Option<&str>, expect: &Expect<'_>) -> Result<(), Refusal> {
     match (expect.request_id, answered) {
         (Some(ours), Some(theirs)) if ours == theirs => Ok(()),
         (Some(ours), Some(theirs)) => Err(Refusal::new(
@@ -594,6 +594,19 @@ fn in_response_to(answered: Option<&str>, expect: &Expect<'_>) -> Result<(), Ref
             "an unsolicited Response (IdP-initiated login), which this tenant does not allow: start the login at Vox",
         )),
     }
+}
+
+/// The `InResponseTo` a base64 `SAMLResponse` claims, unverified: only to
+/// find the service provider's own record of the request, which
+/// [`ServiceProvider::validate`] then requires the signed Response to
+/// answer exactly. `None` when there is none or the document is unreadable.
+pub fn in_response_to(saml_response: &str) -> Option<String> {
+    let xml = decode_response(saml_response).ok()?;
+    let doc = parse(&xml).ok()?;
+    let root = doc.root_element();
+    is(&root, PROTOCOL, "Response")
+        .then(|| root.attribute("InResponseTo").map(str::to_owned))
+        .flatten()
 }
 
 /// The base64 of the POST binding, decoded, within the size bound.
