@@ -24,7 +24,8 @@ Options: groups=a,b (the `groups` attribute); sign=response|assertion|both|none
 key=unknown (sign with the second key, which the metadata does not name);
 shift=SECONDS (make the Response as if the clock were that far off: -900 is
 an expired assertion); audience=ENTITY_ID (the assertion's audience instead of
-the requesting SP's).
+the requesting SP's); recipient=URL (the assertion's Recipient instead of the
+ACS, the Response's Destination left right: use with sign=assertion).
 """
 import datetime
 import functools
@@ -129,8 +130,9 @@ class IdentityProvider:
             identity["groups"] = options["groups"].split(",")
         sign = options.get("sign", "both")
         shift = int(options.get("shift", "0"))
+        recipient = options.get("recipient", acs)
         kwargs = dict(
-            identity=identity, userid=user, in_response_to=request_id, destination=acs,
+            identity=identity, userid=user, in_response_to=request_id, destination=recipient,
             sp_entity_id=options.get("audience", sp_entity_id),
             name_id=NameID(format=NAMEID_FORMAT_EMAILADDRESS, text=user),
             authn={"class_ref": AUTHN_PASSWORD, "authn_auth": self.url},
@@ -144,8 +146,14 @@ class IdentityProvider:
                 # gives the encryption key.
                 kwargs["sp_entity_id"] = sp_entity_id
                 with audience(options["audience"]):
-                    return str(server.create_authn_response(**kwargs))
-            return str(server.create_authn_response(**kwargs))
+                    response = str(server.create_authn_response(**kwargs))
+            else:
+                response = str(server.create_authn_response(**kwargs))
+        if recipient != acs:
+            # The assertion (signed) names the other recipient; the Response
+            # itself (unsigned unless asked) is made to fit the real ACS.
+            response = response.replace('Destination="%s"' % recipient, 'Destination="%s"' % acs, 1)
+        return response
 
     def form(self, response, acs, relay_state):
         server = self.servers["known"]

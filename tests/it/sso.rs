@@ -496,4 +496,213 @@ pub(crate) async fn sso_logs_in_provisions_and_maps_groups(node: Node) {
     node.finish().await;
 }
 
-end_to_end!(sso_logs_in_provisions_and_maps_groups);
+/// The assertion element of a Response's XML (pysaml2 writes `ns1:`).
+fn assertion_range(xml: &str) -> (usize, usize) {
+    let start = xml.find("<ns1:Assertion ").expect("an assertion");
+    let end = xml.find("</ns1:Assertion>").expect("its end") + "</ns1:Assertion>".len();
+    (start, end)
+}
+
+/// A copy of the signed assertion for someone else, unsigned, its own ID.
+fn injected(signed: &str, to: &str) -> String {
+    let (start, end) = assertion_range(signed);
+    let mut evil = signed[start..end].replace("aino@acme.fi", to);
+    if let (Some(s), Some(e)) = (evil.find("<ns2:Signature"), evil.find("</ns2:Signature>")) {
+        evil.replace_range(s..e + "</ns2:Signature>".len(), "");
+    }
+    let id = evil.find("ID=\"").expect("ID") + 4;
+    let id_end = id + evil[id..].find('"').expect("end");
+    evil.replace_range(id..id_end, "evil-1");
+    evil
+}
+
+/// Every attack is refused with its stable code, leaves no session, and is
+/// on record (`sso.login`, failure, the code as the reason).
+pub(crate) async fn sso_attacks_are_refused_on_record_and_leave_no_session(node: Node) {
+    let sso = sso_setup(&node, |_| {}).await;
+    let user = "user=aino%40acme.fi";
+    let sign_assertion = "user=aino%40acme.fi&sign=assertion";
+    type Tamper = Box<dyn FnOnce(String) -> String>;
+    let unchanged: fn() -> Tamper = || Box::new(|r| r);
+    let xml = |f: fn(String) -> String| -> Tamper { Box::new(move |r| base64_of(&f(xml_of(&r)))) };
+    let cases: Vec<(&str, &str, &str, Tamper, &str)> = vec![
+        (
+            "unsigned",
+            "acme",
+            "user=aino%40acme.fi&sign=none",
+            unchanged(),
+            "saml_signature",
+        ),
+        (
+            "signed by an unknown key",
+            "acme",
+            "user=aino%40acme.fi&key=unknown",
+            unchanged(),
+            "saml_signature",
+        ),
+        (
+            "a changed name after signing",
+            "acme",
+            sign_assertion,
+            xml(|x| x.replacen("aino@acme.fi</", "ceo@acme.fi</", 1)),
+            "saml_signature",
+        ),
+        (
+            "an injected unsigned assertion before the signed one",
+            "acme",
+            sign_assertion,
+            xml(|x| {
+                let (start, _) = assertion_range(&x);
+                format!("{}{}{}", &x[..start], injected(&x, "ceo@acme.fi"), &x[start..])
+            }),
+            "saml_structure",
+        ),
+        (
+            "the signed assertion wrapped inside an injected one",
+            "acme",
+            sign_assertion,
+            xml(|x| {
+                let (start, end) = assertion_range(&x);
+                let evil = injected(&x, "ceo@acme.fi");
+                let close = evil.rfind("</ns1:Assertion>").expect("end");
+                let wrapping = format!("{}{}{}", &evil[..close], &x[start..end], &evil[close..]);
+                format!("{}{wrapping}{}", &x[..start], &x[end..])
+            }),
+            "saml_structure",
+        ),
+        (
+            "the signed assertion moved to Extensions, an injected one in its place",
+            "acme",
+            sign_assertion,
+            xml(|x| {
+                let (start, end) = assertion_range(&x);
+                let issuer = x.find("</ns1:Issuer>").expect("issuer") + "</ns1:Issuer>".len();
+                format!(
+                    "{}<ns0:Extensions>{}</ns0:Extensions>{}{}{}",
+                    &x[..issuer],
+                    &x[start..end],
+                    &x[issuer..start],
+                    injected(&x, "ceo@acme.fi"),
+                    &x[end..]
+                )
+            }),
+            "saml_structure",
+        ),
+        (
+            "expired",
+            "acme",
+            "user=aino%40acme.fi&shift=-900",
+            unchanged(),
+            "saml_expired",
+        ),
+        (
+            "for another service provider",
+            "acme",
+            "user=aino%40acme.fi&audience=https%3A%2F%2Fother.example%2Fmetadata",
+            unchanged(),
+            "saml_audience",
+        ),
+        (
+            "for another recipient (the unsigned Response made to fit)",
+            "acme",
+            "user=aino%40acme.fi&sign=assertion&recipient=https%3A%2F%2Fother.example%2Facs",
+            unchanged(),
+            "saml_recipient",
+        ),
+        (
+            "a Response for acme posted to globex",
+            "globex",
+            user,
+            unchanged(),
+            "sso_not_configured",
+        ),
+    ];
+    let mut codes = Vec::new();
+    for (what, acs, options, tamper, code) in cases {
+        let attempt = sso.attempt("acme", acs, options, tamper).await;
+        assert_eq!(attempt.answer.code(), code, "{what}: {}", attempt.answer.text);
+        assert!(attempt.session.is_none(), "{what}: a session");
+        codes.push(code);
+    }
+    // A comment inside the NameID does not cut it short: the identity
+    // provider vouched for aino@acme.fi.evil.com (someone registered it
+    // there) and a comment is slipped in after "aino@acme.fi". The
+    // signature still verifies (comments are not signed); the whole name is
+    // read, which is not aino's.
+    let aino = sso.attempt("acme", "acme", user, |r| r).await;
+    let aino = sso.me(&aino.session.expect("aino's session")).await;
+    let comment = sso
+        .attempt("acme", "acme", "user=aino%40acme.fi.evil.com&sign=assertion", |r| {
+            let x = xml_of(&r);
+            assert!(x.contains("aino@acme.fi.evil.com</"), "{x}");
+            base64_of(&x.replacen("aino@acme.fi.evil.com</", "aino@acme.fi<!---->.evil.com</", 1))
+        })
+        .await;
+    assert_eq!(comment.answer.status, 200, "{}", comment.answer.text);
+    let me = sso.me(&comment.session.expect("a session")).await;
+    assert_eq!(me.body["email"], "aino@acme.fi.evil.com", "{}", me.text);
+    assert_ne!(me.body["id"], aino.body["id"]);
+    // A replay: the same Response again, with a fresh binding.
+    let start = send(sso.browser.http.get(format!("{}/v1/sso/acme/login", sso.api.url))).await;
+    let location = start.headers[reqwest::header::LOCATION]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    let binding = set_cookie(&start, "__Host-vox_sso").expect("binding");
+    let (response, _) = sso.idp.login(&format!("{location}&{user}")).await;
+    let once = sso.post("acme", &response, None, Some(&binding)).await;
+    assert_eq!(once.answer.status, 200, "{}", once.answer.text);
+    let again = sso.post("acme", &response, None, Some(&binding)).await;
+    assert_eq!(again.answer.code(), "saml_in_response_to", "{}", again.answer.text);
+    assert!(again.session.is_none());
+    codes.push("saml_in_response_to");
+    // Another browser's request: the Response answers a request, not this
+    // browser's (no binding cookie, or another's).
+    let start = send(sso.browser.http.get(format!("{}/v1/sso/acme/login", sso.api.url))).await;
+    let location = start.headers[reqwest::header::LOCATION]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    let (response, _) = sso.idp.login(&format!("{location}&{user}")).await;
+    for binding in [None, Some("someone-elses")] {
+        let other = sso.post("acme", &response, None, binding).await;
+        assert_eq!(other.answer.code(), "saml_in_response_to", "{}", other.answer.text);
+        assert!(other.session.is_none());
+        codes.push("saml_in_response_to");
+    }
+    // IdP-initiated while it is off.
+    let unsolicited = format!(
+        "{}/unsolicited?sp={}&{user}",
+        sso.idp.url,
+        form_urlencoded::byte_serialize(format!("{}/v1/sso/acme/metadata", sso.api.url).as_bytes()).collect::<String>()
+    );
+    let (response, _) = sso.idp.login(&unsolicited).await;
+    let unasked = sso.post("acme", &response, None, None).await;
+    assert_eq!(unasked.answer.code(), "saml_in_response_to", "{}", unasked.answer.text);
+    assert!(unasked.session.is_none());
+    codes.push("saml_in_response_to");
+    // Each refusal is on record with its code.
+    let failures: Vec<String> = records(&node, "acme", "sso.login", codes.len())
+        .await
+        .into_iter()
+        .filter(|r| r.outcome == schemas::Outcome::Failure)
+        .map(|r| r.details["reason"].clone())
+        .collect();
+    let mut expected: Vec<String> = codes
+        .iter()
+        .filter(|c| **c != "sso_not_configured")
+        .map(|c| (*c).to_owned())
+        .collect();
+    expected.sort();
+    let mut got = failures.clone();
+    got.sort();
+    assert_eq!(got, expected, "the failures on record");
+    let globex = records(&node, "globex", "sso.login", 1).await;
+    assert_eq!(globex[0].details["reason"], "sso_not_configured");
+    node.finish().await;
+}
+
+end_to_end!(
+    sso_logs_in_provisions_and_maps_groups,
+    sso_attacks_are_refused_on_record_and_leave_no_session
+);
