@@ -34,6 +34,11 @@ pub(crate) struct LoginRequest {
     tenant: String,
     email: String,
     password: auth::Secret,
+    /// An owner's password login while the tenant requires single sign-on
+    /// (the identity provider is down): on record, and the other owners
+    /// are alerted.
+    #[serde(default)]
+    break_glass: bool,
 }
 
 #[derive(Deserialize)]
@@ -78,6 +83,14 @@ pub(crate) fn person_record(
             Outcome::Denied => "denied",
         };
         metrics::counter!(crate::telemetry::LOGINS, "outcome" => label).increment(1);
+    }
+    if action == AuditAction::SsoLogin {
+        let label = if outcome == Outcome::Success {
+            "success"
+        } else {
+            "failure"
+        };
+        metrics::counter!(crate::telemetry::SSO_LOGINS, "outcome" => label).increment(1);
     }
     if scope == INSTALLATION {
         details.insert("actor_scope".into(), "installation".into());
@@ -189,7 +202,15 @@ pub(crate) async fn login(State(state): State<Arc<AppState>>, ctx: Ctx, body: By
     let source = session::source(&state, ctx.peer, &ctx.headers);
     let result = async {
         let request: LoginRequest = json(&body)?;
-        password_login(&state, &request.tenant, &request.email, &request.password, source).await
+        password_login(
+            &state,
+            &request.tenant,
+            &request.email,
+            &request.password,
+            source,
+            request.break_glass,
+        )
+        .await
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)
@@ -199,7 +220,7 @@ pub(crate) async fn support_login(State(state): State<Arc<AppState>>, ctx: Ctx, 
     let source = session::source(&state, ctx.peer, &ctx.headers);
     let result = async {
         let request: SupportLoginRequest = json(&body)?;
-        password_login(&state, INSTALLATION, &request.email, &request.password, source).await
+        password_login(&state, INSTALLATION, &request.email, &request.password, source, false).await
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)
@@ -213,6 +234,7 @@ async fn password_login(
     email: &str,
     password: &auth::Secret,
     source: IpAddr,
+    break_glass: bool,
 ) -> Result<Response, ApiError> {
     session::fresh(state)?;
     if let Err(refused) = per_address(state, source) {
@@ -260,6 +282,49 @@ async fn password_login(
         );
         state.audit.durable(&[record]).await.map_err(ApiError::audit)?;
         return Err(ApiError::AccountDisabled);
+    }
+    // Single sign-on required: passwords are refused (after the password
+    // check, so the answer tells nothing of which accounts exist), but for
+    // an owner's break-glass login, on record with the other owners alerted.
+    if scope != INSTALLATION && state.directory.read(|d| d.sso_required(scope)) {
+        if !(break_glass && user.role == directory::Role::Owner) {
+            let record = person_record(
+                state,
+                scope,
+                &actor,
+                AuditAction::Login,
+                Outcome::Denied,
+                source,
+                reason(if break_glass {
+                    "break_glass_not_owner"
+                } else {
+                    "sso_required"
+                }),
+            );
+            state.audit.durable(&[record]).await.map_err(ApiError::audit)?;
+            return Err(ApiError::SsoRequired {
+                tenant: scope.to_owned(),
+            });
+        }
+        let record = person_record(
+            state,
+            scope,
+            &actor,
+            AuditAction::BreakGlass,
+            Outcome::Success,
+            source,
+            BTreeMap::from([("step".to_owned(), "password".to_owned())]),
+        );
+        state.audit.durable(&[record]).await.map_err(ApiError::audit)?;
+        metrics::counter!(crate::telemetry::BREAK_GLASS).increment(1);
+        let alert = store::OwnerAlert {
+            id: auth::new_id("alert_"),
+            tenant_id: scope.to_owned(),
+            kind: "break_glass".into(),
+            actor: actor.clone(),
+            created_at: now,
+        };
+        state.store.owner_alert_add(&alert).await.map_err(ApiError::store)?;
     }
     if verified.needs_rehash {
         rehash(state, &user, password).await;

@@ -57,6 +57,21 @@ pub(crate) async fn me(State(state): State<Arc<AppState>>, ctx: Ctx) -> Response
         body["groups"] = serde_json::json!(groups);
         body["permissions"] = serde_json::json!(permissions);
         body["acting_on_tenant"] = serde_json::json!(caller.tenant);
+        // Owners see what they must know: other owners' break-glass logins
+        // of the last 30 days.
+        if caller.user.role == directory::Role::Owner {
+            let since = session::now() - store::ALERT_MICROS;
+            let alerts = state
+                .store
+                .owner_alerts(&caller.tenant, since, 20)
+                .await
+                .map_err(ApiError::store)?;
+            body["alerts"] = alerts
+                .iter()
+                .filter(|a| a.actor != caller.user.id.as_str())
+                .map(|a| serde_json::json!({"kind": a.kind, "user": a.actor, "at": session::rfc3339(a.created_at)}))
+                .collect();
+        }
         ok(body)
     })
     .await

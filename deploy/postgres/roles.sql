@@ -14,7 +14,7 @@
 --                  same transaction); nothing of the read models
 --   vox_api        the people and analyst API: SELECT, INSERT, UPDATE, DELETE on its operational
 --                  tables (sessions, totp_steps, totp_pending, recovery_codes_used,
---                  login_throttle, support_uses, sso_requests, sso_assertions); SELECT on feedback and feedback_tags, only the
+--                  login_throttle, support_uses, sso_requests, sso_assertions, owner_alerts); SELECT on feedback and feedback_tags, only the
 --                  rows of the tenant its transaction names: the store runs every analyst query
 --                  in a transaction that first runs SELECT set_config('vox.tenant_id', $1, true)
 --                  (SET LOCAL; row-level security, the second wall after the query's own
@@ -101,7 +101,7 @@ DECLARE
 BEGIN
     FOREACH t IN ARRAY ARRAY['feedback', 'feedback_tags', 'rejections', 'projector_offsets', '_sqlx_migrations',
                              'sessions', 'totp_steps', 'totp_pending', 'recovery_codes_used', 'login_throttle',
-                             'support_uses', 'sso_requests', 'sso_assertions', 'audit_logs', 'audit_records',
+                             'support_uses', 'sso_requests', 'sso_assertions', 'owner_alerts', 'audit_logs', 'audit_records',
                              'audit_bundles', 'audit_hashes', 'audit_checkpoints'] LOOP
         IF to_regclass(format('public.%I', t)) IS NOT NULL THEN
             IF (SELECT relowner::regrole::text FROM pg_class WHERE oid = to_regclass(format('public.%I', t)))
@@ -147,7 +147,8 @@ BEGIN
     -- The people API's operational state (not projections; no tenant column to filter on:
     -- one API node serves every tenant).
     FOREACH t IN ARRAY ARRAY['sessions', 'totp_steps', 'totp_pending', 'recovery_codes_used',
-                             'login_throttle', 'support_uses', 'sso_requests', 'sso_assertions'] LOOP
+                             'login_throttle', 'support_uses', 'sso_requests', 'sso_assertions',
+                             'owner_alerts'] LOOP
         IF to_regclass(format('public.%I', t)) IS NOT NULL THEN
             EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON public.%I TO vox_api', t);
         END IF;

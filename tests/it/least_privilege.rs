@@ -944,7 +944,7 @@ async fn postgres_roles_have_least_privilege() {
     .await
     .expect("owners");
     assert!(
-        owners.iter().all(|(_, o)| *o == migrate) && owners.len() == 18,
+        owners.iter().all(|(_, o)| *o == migrate) && owners.len() == 19,
         "vox_migrate owns every table: {owners:?}"
     );
     // After the migrations (twice: idempotent): grants and row-level security.

@@ -482,8 +482,17 @@ pub(crate) async fn sso_logs_in_provisions_and_maps_groups(node: Node) {
     let me = sso.me(&second.session.expect("a session")).await;
     assert_eq!(me.body["id"], user.as_str());
     assert_eq!(me.body["groups"], serde_json::json!([]), "{}", me.text);
-    // On record: two logins, one provisioning, two group changes.
-    let logins = records(&node, "acme", "sso.login", 2).await;
+    // An encrypted assertion (to the SP's certificate in its metadata).
+    let third = sso
+        .attempt("acme", "acme", "user=aino%40acme.fi&encrypt=aes256-gcm", |r| {
+            assert!(xml_of(&r).contains("EncryptedAssertion"));
+            r
+        })
+        .await;
+    assert_eq!(third.answer.status, 200, "{}", third.answer.text);
+    assert!(third.session.is_some());
+    // On record: three logins, one provisioning, two group changes.
+    let logins = records(&node, "acme", "sso.login", 3).await;
     assert!(logins
         .iter()
         .all(|r| r.outcome == schemas::Outcome::Success && r.actor_id == user));
@@ -702,7 +711,105 @@ pub(crate) async fn sso_attacks_are_refused_on_record_and_leave_no_session(node:
     node.finish().await;
 }
 
+/// Where the tenant allows IdP-initiated logins, an unsolicited Response
+/// logs in once; the same Response again is a replay.
+pub(crate) async fn sso_idp_initiated_logs_in_once_when_allowed(node: Node) {
+    let sso = sso_setup(&node, |c| c.idp_initiated = true).await;
+    let unsolicited = format!(
+        "{}/unsolicited?sp={}&user=aino%40acme.fi",
+        sso.idp.url,
+        form_urlencoded::byte_serialize(format!("{}/v1/sso/acme/metadata", sso.api.url).as_bytes()).collect::<String>()
+    );
+    let (response, _) = sso.idp.login(&unsolicited).await;
+    let first = sso.post("acme", &response, None, None).await;
+    assert_eq!(first.answer.status, 200, "{}", first.answer.text);
+    assert!(first.session.is_some());
+    let again = sso.post("acme", &response, None, None).await;
+    assert_eq!(again.answer.code(), "saml_replay", "{}", again.answer.text);
+    assert!(again.session.is_none());
+    let logins = records(&node, "acme", "sso.login", 2).await;
+    assert!(
+        logins
+            .iter()
+            .any(|r| r.outcome == schemas::Outcome::Success
+                && r.details.get("idp_initiated").is_some_and(|v| v == "true"))
+    );
+    assert!(logins
+        .iter()
+        .any(|r| r.outcome == schemas::Outcome::Failure && r.details["reason"] == "saml_replay"));
+    node.finish().await;
+}
+
+/// "SSO required": password logins are refused, but for an owner's
+/// break-glass login, which is on record and which the other owners see.
+pub(crate) async fn sso_required_refuses_passwords_but_an_owners_break_glass(node: Node) {
+    let sso = sso_setup(&node, |_| {}).await;
+    let api = crate::people::Api::new(&node);
+    let owner = crate::people::join(&node, &api, None, "olga@acme.fi", directory::Role::Owner).await;
+    let other_owner = crate::people::join(&node, &api, None, "otto@acme.fi", directory::Role::Owner).await;
+    let analyst = crate::people::join(&node, &api, None, "ann@acme.fi", directory::Role::Analyst).await;
+    let metadata = saml::IdentityProvider::from_metadata(&sso.idp.metadata().await).expect("IdP metadata");
+    operator(&node)
+        .configure_sso(schemas::SsoConfigured {
+            tenant_id: "acme".into(),
+            enabled: true,
+            idp_entity_id: metadata.entity_id,
+            sso_url: metadata.sso_url,
+            certificates: metadata.certificates.into_iter().map(schemas::ByteString).collect(),
+            required: true,
+            idp_initiated: false,
+            email_attribute: None,
+            provision_role: None,
+            groups_attribute: None,
+            group_map: Vec::new(),
+            changed_at: 0,
+            changed_by: String::new(),
+        })
+        .await
+        .expect("SSO required");
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    let refused = api.login("acme", &analyst.email, &analyst.password).await;
+    assert_eq!(refused.code(), "sso_required", "{}", refused.text);
+    // Not an owner: break-glass is refused too.
+    let body = serde_json::json!({"tenant": "acme", "email": analyst.email, "password": analyst.password, "break_glass": true});
+    let refused = api.call(reqwest::Method::POST, "/v1/login", None, Some(body)).await;
+    assert_eq!(refused.code(), "sso_required", "{}", refused.text);
+    // A wrong password says what it always says.
+    let wrong = api.login("acme", &owner.email, "not the password").await;
+    assert_eq!(wrong.code(), "invalid_credentials");
+    let plain = api.login("acme", &owner.email, &owner.password).await;
+    assert_eq!(plain.code(), "sso_required");
+    let body =
+        serde_json::json!({"tenant": "acme", "email": owner.email, "password": owner.password, "break_glass": true});
+    let glass = api.call(reqwest::Method::POST, "/v1/login", None, Some(body)).await;
+    assert_eq!(glass.status, 200, "{}", glass.text);
+    // The other owner is alerted; the owner who broke the glass sees no
+    // alert of their own.
+    let seen = api
+        .call(reqwest::Method::GET, "/v1/me", Some(&other_owner.token), None)
+        .await;
+    assert_eq!(seen.body["alerts"][0]["kind"], "break_glass", "{}", seen.text);
+    assert_eq!(seen.body["alerts"][0]["user"], owner.id.as_str());
+    let own = api
+        .call(reqwest::Method::GET, "/v1/me", Some(&glass.field("token")), None)
+        .await;
+    assert_eq!(own.body["alerts"], serde_json::json!([]), "{}", own.text);
+    let records = records(&node, "acme", "sso.break_glass", 1).await;
+    assert_eq!(records[0].actor_id, owner.id);
+    // A user the identity provider vouches for and the tenant does not
+    // provision: refused, on record.
+    let unknown = sso.attempt("acme", "acme", "user=nobody%40acme.fi", |r| r).await;
+    assert_eq!(unknown.answer.code(), "sso_unknown_user", "{}", unknown.answer.text);
+    assert!(unknown.session.is_none());
+    // SSO works for the analyst.
+    let ann = sso.attempt("acme", "acme", "user=ann%40acme.fi", |r| r).await;
+    assert_eq!(ann.answer.status, 200, "{}", ann.answer.text);
+    node.finish().await;
+}
+
 end_to_end!(
+    sso_required_refuses_passwords_but_an_owners_break_glass,
+    sso_idp_initiated_logs_in_once_when_allowed,
     sso_logs_in_provisions_and_maps_groups,
     sso_attacks_are_refused_on_record_and_leave_no_session
 );

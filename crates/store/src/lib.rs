@@ -35,7 +35,7 @@ mod search;
 mod sso;
 pub use analyst::AggregateRow;
 pub use people::{NewSession, SessionKind, SessionRow, SupportUse, Throttle};
-pub use sso::SsoRequest;
+pub use sso::{OwnerAlert, SsoRequest, ALERT_MICROS};
 
 /// The PostgreSQL schema's migrations, embedded in the binary.
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");

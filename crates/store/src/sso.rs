@@ -21,6 +21,22 @@ pub struct SsoRequest {
     pub expires_at: i64,
 }
 
+/// How long owners' alerts are kept (30 days).
+pub const ALERT_MICROS: i64 = 30 * 86_400_000_000;
+
+/// Something the owners of a tenant must know about (kind
+/// `break_glass`: an owner logged in with a password while single sign-on
+/// is required).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnerAlert {
+    pub id: String,
+    pub tenant_id: String,
+    pub kind: String,
+    /// The user it is about.
+    pub actor: String,
+    pub created_at: i64,
+}
+
 macro_rules! on_pool {
     ($store:expr, $p:ident => $body:expr) => {
         match $store {
@@ -98,6 +114,42 @@ impl Store {
         Ok(stored == 1)
     }
 
+    /// Records an alert for the tenant's owners.
+    pub async fn owner_alert_add(&self, alert: &OwnerAlert) -> Result<(), StoreError> {
+        let sql = "INSERT INTO owner_alerts (id, tenant_id, kind, actor, created_at) VALUES ($1, $2, $3, $4, $5)";
+        on_pool!(self, p => {
+            sqlx::query(sql)
+                .bind(&alert.id)
+                .bind(&alert.tenant_id)
+                .bind(&alert.kind)
+                .bind(&alert.actor)
+                .bind(alert.created_at)
+                .execute(p)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// The tenant's alerts since `since`, newest first, at most `limit`.
+    pub async fn owner_alerts(&self, tenant: &str, since: i64, limit: i64) -> Result<Vec<OwnerAlert>, StoreError> {
+        let sql = "SELECT id, tenant_id, kind, actor, created_at FROM owner_alerts \
+                   WHERE tenant_id = $1 AND created_at >= $2 ORDER BY created_at DESC, id DESC LIMIT $3";
+        on_pool!(self, p => {
+            let rows = sqlx::query(sql).bind(tenant).bind(since).bind(limit).fetch_all(p).await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(OwnerAlert {
+                        id: r.try_get(0)?,
+                        tenant_id: r.try_get(1)?,
+                        kind: r.try_get(2)?,
+                        actor: r.try_get(3)?,
+                        created_at: r.try_get(4)?,
+                    })
+                })
+                .collect()
+        })
+    }
+
     /// Deletes the requests and used assertions that expired before `now`;
     /// how many.
     pub async fn purge_sso(&self, now: i64) -> Result<u64, StoreError> {
@@ -108,6 +160,12 @@ impl Store {
         ] {
             purged += on_pool!(self, p => sqlx::query(sql).bind(now).execute(p).await?.rows_affected());
         }
+        // Alerts are kept for 30 days.
+        purged += on_pool!(self, p => sqlx::query("DELETE FROM owner_alerts WHERE created_at < $1")
+            .bind(now - ALERT_MICROS)
+            .execute(p)
+            .await?
+            .rows_affected());
         Ok(purged)
     }
 }

@@ -21,3 +21,14 @@ CREATE TABLE sso_assertions (
     PRIMARY KEY (tenant_id, assertion_id)
 );
 CREATE INDEX sso_assertions_by_expiry ON sso_assertions (expires_at);
+
+-- What the other owners of a tenant must know (an owner's break-glass login
+-- while single sign-on is required): shown to them in GET /v1/me.
+CREATE TABLE owner_alerts (
+    id         TEXT PRIMARY KEY,
+    tenant_id  TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    actor      TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX owner_alerts_by_tenant ON owner_alerts (tenant_id, created_at);
