@@ -355,6 +355,12 @@ fn router(state: Arc<AppState>) -> Router {
             "/v1/restricted-tags",
             get(grants::get_restricted).put(grants::set_restricted),
         )
+        .route(
+            "/v1/sso",
+            get(sso::get_config)
+                .put(sso::put_config)
+                .layer(DefaultBodyLimit::max(sso::MAX_CONFIG_BODY_BYTES)),
+        )
         .route("/v1/sso/{tenant}/metadata", get(sso::metadata))
         .route("/v1/sso/{tenant}/login", get(sso::login))
         .route(

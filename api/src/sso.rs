@@ -45,6 +45,10 @@ pub const MAX_RELAY_STATE: usize = 512;
 /// in base64, URL-encoded, and the relay state.
 pub const MAX_ACS_BODY_BYTES: usize = saml::MAX_RESPONSE_BYTES * 2 + 4096;
 
+/// The largest `PUT /v1/sso` body (identity providers' metadata can be
+/// large: Entra ID's holds WS-Federation sections too).
+pub const MAX_CONFIG_BODY_BYTES: usize = 512 * 1024;
+
 /// Whether `path` is a tenant's ACS (`/v1/sso/{tenant}/acs`).
 pub(crate) fn is_acs(path: &str) -> bool {
     path.strip_prefix("/v1/sso/")
@@ -483,4 +487,159 @@ async fn sync_groups(
         what: "the configuration",
         retry_after_secs: 2,
     })
+}
+
+// ------------------------------------------------------ configuration ----
+
+/// The tenant's choices besides its identity provider (the body of
+/// `PUT /v1/sso`, the flags of `vox sso configure`).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SsoChoices {
+    /// The identity provider's metadata (XML); may be left out to keep the
+    /// one configured.
+    #[serde(default)]
+    pub idp_metadata: Option<String>,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default)]
+    pub required: bool,
+    #[serde(default)]
+    pub idp_initiated: bool,
+    #[serde(default)]
+    pub email_attribute: Option<String>,
+    #[serde(default)]
+    pub provision_role: Option<String>,
+    #[serde(default)]
+    pub groups_attribute: Option<String>,
+    /// Value of the groups attribute → group id.
+    #[serde(default)]
+    pub group_map: BTreeMap<String, String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The configuration event for `tenant`: the identity provider from
+/// `choices.idp_metadata` (read with the `saml` crate), or the one
+/// configured before.
+pub fn configured(
+    tenant: &str,
+    choices: &SsoChoices,
+    before: Option<&SsoConfig>,
+) -> Result<schemas::SsoConfigured, String> {
+    let idp = match (&choices.idp_metadata, before) {
+        (Some(xml), _) => saml::IdentityProvider::from_metadata(xml).map_err(|e| e.to_string())?,
+        (None, Some(b)) => idp_of(b),
+        (None, None) => {
+            return Err("idp_metadata is needed: the tenant has no identity provider configured yet".into())
+        }
+    };
+    Ok(schemas::SsoConfigured {
+        tenant_id: tenant.to_owned(),
+        enabled: choices.enabled,
+        idp_entity_id: idp.entity_id,
+        sso_url: idp.sso_url,
+        certificates: idp.certificates.into_iter().map(schemas::ByteString).collect(),
+        required: choices.required,
+        idp_initiated: choices.idp_initiated,
+        email_attribute: choices.email_attribute.clone(),
+        provision_role: choices.provision_role.clone(),
+        groups_attribute: choices.groups_attribute.clone(),
+        group_map: choices
+            .group_map
+            .iter()
+            .map(|(idp_group, group_id)| schemas::SsoGroupMapping {
+                idp_group: idp_group.clone(),
+                group_id: group_id.clone(),
+            })
+            .collect(),
+        changed_at: 0,
+        changed_by: String::new(),
+    })
+}
+
+/// A tenant's single sign-on as the API and the CLI show it (certificates
+/// by SHA-256 fingerprint).
+pub fn config_json(config: &SsoConfig) -> serde_json::Value {
+    use sha2::Digest;
+    let fingerprints: Vec<String> = config
+        .certificates
+        .iter()
+        .map(|c| hex(&sha2::Sha256::digest(c)))
+        .collect();
+    serde_json::json!({
+        "enabled": config.enabled,
+        "idp_entity_id": config.idp_entity_id,
+        "sso_url": config.sso_url,
+        "certificate_sha256": fingerprints,
+        "required": config.required,
+        "idp_initiated": config.idp_initiated,
+        "email_attribute": config.email_attribute,
+        "provision_role": config.provision_role.map(|r| r.as_str()),
+        "groups_attribute": config.groups_attribute,
+        "group_map": config.group_map.iter().map(|(k, v)| (k.clone(), serde_json::json!(v))).collect::<serde_json::Map<_, _>>(),
+        "changed_at": session::rfc3339(config.changed_at),
+    })
+}
+
+fn sp_json(state: &AppState, tenant: &str) -> serde_json::Value {
+    match provider(state, tenant) {
+        Ok((p, _)) => serde_json::json!({"entity_id": p.entity_id, "acs_url": p.acs_url, "metadata_url": p.entity_id}),
+        Err(_) => serde_json::Value::Null,
+    }
+}
+
+/// `GET /v1/sso`: the caller's tenant's single sign-on (owners).
+pub(crate) async fn get_config(State(state): State<Arc<AppState>>, ctx: Ctx) -> Response {
+    crate::me::with_caller(
+        state,
+        ctx,
+        "/v1/sso",
+        session::Accept::Any,
+        |state, caller| async move {
+            caller
+                .require(&state, directory::Permission::ManagePolicy, "/v1/sso")
+                .await?;
+            let config = state.directory.read(|d| d.sso_configured(&caller.tenant).cloned());
+            let body = serde_json::json!({
+                "sso": config.as_ref().map(config_json),
+                "service_provider": sp_json(&state, &caller.tenant),
+            });
+            Ok(axum::Json(body).into_response())
+        },
+    )
+    .await
+}
+
+/// `PUT /v1/sso`: configures the caller's tenant's single sign-on (owners).
+pub(crate) async fn put_config(State(state): State<Arc<AppState>>, ctx: Ctx, body: Bytes) -> Response {
+    crate::me::with_caller(
+        state,
+        ctx,
+        "/v1/sso",
+        session::Accept::Any,
+        |state, caller| async move {
+            caller
+                .require(&state, directory::Permission::ManagePolicy, "/v1/sso")
+                .await?;
+            let choices: SsoChoices = session::json(&body)?;
+            let before = state.directory.read(|d| d.sso_configured(&caller.tenant).cloned());
+            let event = configured(&caller.tenant, &choices, before.as_ref()).map_err(ApiError::InvalidRequest)?;
+            crate::people::manager(&state, &caller)
+                .configure_sso(event)
+                .await
+                .map_err(|crate::manage::ManageError::Admin(e)| ApiError::from_admin(e))?;
+            session::refreshed(&state).await;
+            let config = state.directory.read(|d| d.sso_configured(&caller.tenant).cloned());
+            let body = serde_json::json!({
+                "status": "ok",
+                "sso": config.as_ref().map(config_json),
+                "service_provider": sp_json(&state, &caller.tenant),
+            });
+            Ok(axum::Json(body).into_response())
+        },
+    )
+    .await
 }

@@ -807,7 +807,73 @@ pub(crate) async fn sso_required_refuses_passwords_but_an_owners_break_glass(nod
     node.finish().await;
 }
 
+/// An owner configures single sign-on over the people API from the
+/// identity provider's metadata; others may not; bad metadata is refused
+/// with what is wrong.
+pub(crate) async fn sso_is_configured_by_an_owner_over_the_api(node: Node) {
+    tenants(&node, &["acme"]).await;
+    let idp = PythonIdp::start();
+    let (key, certificate) = saml::generate_key("vox-test-sp").expect("SP key");
+    let keys = Arc::new(api::sso::SamlKeys { key, certificate });
+    let second = SecondApi::start_with(&node, |s| s.saml = Some(keys)).await;
+    let api = crate::people::Api::at(&node, &second.url);
+    let owner = crate::people::join(&node, &api, None, "olga@acme.fi", directory::Role::Owner).await;
+    let admin = crate::people::join(&node, &api, None, "adam@acme.fi", directory::Role::Admin).await;
+    let none = api
+        .call(reqwest::Method::GET, "/v1/sso", Some(&owner.token), None)
+        .await;
+    assert_eq!(none.status, 200, "{}", none.text);
+    assert_eq!(none.body["sso"], serde_json::Value::Null);
+    let sp = none.body["service_provider"]["entity_id"]
+        .as_str()
+        .expect("the SP's entity id")
+        .to_owned();
+    assert_eq!(sp, format!("{}/v1/sso/acme/metadata", second.url));
+    let put = |token: String, body: serde_json::Value| {
+        let api = &api;
+        async move {
+            api.call(reqwest::Method::PUT, "/v1/sso", Some(&token), Some(body))
+                .await
+        }
+    };
+    let metadata = idp.metadata().await;
+    let body = serde_json::json!({"idp_metadata": metadata, "provision_role": "viewer"});
+    let denied = put(admin.token.clone(), body.clone()).await;
+    assert_eq!(denied.code(), "permission_denied", "{}", denied.text);
+    let bad = put(
+        owner.token.clone(),
+        serde_json::json!({"idp_metadata": "<EntityDescriptor/>"}),
+    )
+    .await;
+    assert_eq!(bad.code(), "invalid_request", "{}", bad.text);
+    assert!(bad.message().contains("IDPSSODescriptor"), "{}", bad.text);
+    let owner_role = put(
+        owner.token.clone(),
+        serde_json::json!({"idp_metadata": metadata, "provision_role": "owner"}),
+    )
+    .await;
+    assert_eq!(owner_role.code(), "invalid_request", "{}", owner_role.text);
+    let set = put(owner.token.clone(), body).await;
+    assert_eq!(set.status, 200, "{}", set.text);
+    assert_eq!(set.body["sso"]["idp_entity_id"], format!("{}/metadata", idp.url));
+    assert_eq!(set.body["sso"]["provision_role"], "viewer");
+    assert_eq!(set.body["sso"]["certificate_sha256"].as_array().map(Vec::len), Some(1));
+    // Changing a choice keeps the identity provider.
+    let required = put(
+        owner.token.clone(),
+        serde_json::json!({"provision_role": "viewer", "required": true}),
+    )
+    .await;
+    assert_eq!(required.status, 200, "{}", required.text);
+    assert_eq!(required.body["sso"]["required"], true);
+    assert_eq!(required.body["sso"]["idp_entity_id"], format!("{}/metadata", idp.url));
+    let records = records(&node, "acme", "sso.configured", 2).await;
+    assert!(records.iter().all(|r| r.actor_id == owner.id));
+    node.finish().await;
+}
+
 end_to_end!(
+    sso_is_configured_by_an_owner_over_the_api,
     sso_required_refuses_passwords_but_an_owners_break_glass,
     sso_idp_initiated_logs_in_once_when_allowed,
     sso_logs_in_provisions_and_maps_groups,
