@@ -73,6 +73,9 @@ enum Command {
     /// Set a tenant's login policy.
     #[command(subcommand)]
     Policy(people::PolicyCommand),
+    /// A tenant's single sign-on (SAML 2.0): configure from the IdP's metadata, switch off, show; the SP key.
+    #[command(subcommand)]
+    Sso(crate::sso::SsoCommand),
     /// Manage the installation's support users and tenants' support access grants.
     #[command(subcommand)]
     Support(people::SupportCommand),
@@ -415,6 +418,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::User(command) => people::user(command, &settings, &mut stdout).await?,
         Command::Group(command) => people::group(command, &settings, &mut stdout).await?,
         Command::Policy(command) => people::policy(command, &settings, &mut stdout).await?,
+        Command::Sso(command) => crate::sso::sso(command, &settings, &mut stdout).await?,
         Command::Support(command) => people::support(command, &settings, &mut stdout).await?,
         Command::Grant(command) => grants::grant(command, &settings, &mut stdout).await?,
         Command::RestrictedTags(command) => grants::restricted_tags(command, &settings, &mut stdout).await?,

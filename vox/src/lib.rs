@@ -14,3 +14,4 @@ pub mod push;
 pub mod ruleset;
 pub mod serve;
 pub mod settings;
+pub mod sso;

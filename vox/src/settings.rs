@@ -112,6 +112,14 @@ settings! {
     /// Proxies whose X-Forwarded-For names the client (comma-separated addresses or CIDR
     /// networks, e.g. the ingress controller's pod network) [default: none: the connection's address].
     [env = "VOX_TRUSTED_PROXIES", help_heading = "People API (serve, api)"] trusted_proxies: String,
+    /// The people API's public URL, e.g. https://vox.example.com: single sign-on (SAML) is offered
+    /// only when it is set; each tenant's service provider lives under it [default: none].
+    [env = "VOX_API_PUBLIC_URL", help_heading = "People API (serve, api)"] api_public_url: String,
+    /// PEM file with the SAML service provider's private key and certificate (mode 0600)
+    /// [default for the embedded mode: <data-dir>/secrets/saml-sp.pem, created on first use].
+    [env = "VOX_SAML_KEY_FILE", help_heading = "People API (serve, api)"] saml_key_file: PathBuf,
+    /// The clock skew allowed between Vox and identity providers, e.g. 60s [default: 60s].
+    [env = "VOX_SSO_CLOCK_SKEW", help_heading = "People API (serve, api)"] sso_clock_skew: HumanDuration,
     /// File with the Ed25519 key that signs audit checkpoints (`vox audit keygen`; mode 0600)
     /// [default for the embedded mode: <data-dir>/secrets/audit.key, created on first use].
     [env = "VOX_AUDIT_KEY_FILE", help_heading = "Auditor (serve, audit run)"] audit_key_file: PathBuf,
@@ -182,6 +190,9 @@ pub struct Settings {
     pub session_idle: Option<Duration>,
     pub session_lifetime: Option<Duration>,
     pub trusted_proxies: Option<String>,
+    pub api_public_url: Option<String>,
+    pub saml_key_file: Option<PathBuf>,
+    pub sso_clock_skew: Option<Duration>,
     pub audit_key_file: Option<PathBuf>,
     pub audit_checkpoint_interval: Duration,
 }
@@ -286,6 +297,9 @@ impl Settings {
             session_idle: s.session_idle.map(|d| d.0),
             session_lifetime: s.session_lifetime.map(|d| d.0),
             trusted_proxies: s.trusted_proxies,
+            api_public_url: s.api_public_url,
+            saml_key_file: s.saml_key_file,
+            sso_clock_skew: s.sso_clock_skew.map(|d| d.0),
             audit_key_file: s.audit_key_file,
             audit_checkpoint_interval: match s.audit_checkpoint_interval.map(|d| d.0) {
                 None => Self::DEFAULT_AUDIT_CHECKPOINT_INTERVAL,
@@ -449,7 +463,49 @@ impl Settings {
                 .map_err(|e| SettingsError::Invalid(format!("--trusted-proxies: {e}")))?;
         }
         settings.ops_token = self.ops_token.clone();
+        if let Some(skew) = self.sso_clock_skew {
+            if skew > Duration::from_secs(600) {
+                return Err(SettingsError::Invalid(
+                    "--sso-clock-skew: at most 10m (assertions are valid for minutes)".into(),
+                ));
+            }
+            settings.sso_skew = skew;
+        }
+        if let Some(url) = &self.api_public_url {
+            settings.public_url = Some(public_url(url)?);
+            settings.saml = Some(std::sync::Arc::new(self.saml_keys(url)?));
+        }
         Ok(settings)
+    }
+
+    /// The SAML service provider's key and certificate: `saml_key_file`,
+    /// else (embedded only) `<data-dir>/secrets/saml-sp.pem`, created on
+    /// first use (a certificate for the public URL's host, ten years).
+    pub fn saml_keys(&self, public: &str) -> Result<api::sso::SamlKeys, SettingsError> {
+        if let Some(path) = &self.saml_key_file {
+            return load_saml_keys(path);
+        }
+        if self.kafka_brokers.is_some() {
+            return Err(SettingsError::Missing(
+                "single sign-on in the distributed mode needs the service provider's key, shared by every API \
+                 replica: set --saml-key-file (a PEM file with the private key and its certificate, mode 0600; \
+                 e.g. `vox sso keygen --out FILE --name vox.example.com`) or VOX_SAML_KEY_FILE"
+                    .to_owned(),
+            ));
+        }
+        self.create_data_dir()?;
+        let path = self.data_dir.join("secrets/saml-sp.pem");
+        if !path.exists() {
+            let host = public
+                .split("://")
+                .nth(1)
+                .unwrap_or(public)
+                .split(['/', ':'])
+                .next()
+                .unwrap_or("vox");
+            write_saml_keys(&path, host)?;
+        }
+        load_saml_keys(&path)
     }
 
     pub fn require_kafka(&self, role: &str) -> Result<(), SettingsError> {
@@ -565,6 +621,80 @@ fn check_private(path: &Path) -> Result<(), SettingsError> {
         });
     }
     Ok(())
+}
+
+/// `--api-public-url`: https (http only for loopback), no query or fragment.
+fn public_url(url: &str) -> Result<String, SettingsError> {
+    let trimmed = url.trim().trim_end_matches('/');
+    let host = trimmed.strip_prefix("https://").or_else(|| {
+        trimmed
+            .strip_prefix("http://")
+            .filter(|h| h.starts_with("127.0.0.1") || h.starts_with("localhost"))
+    });
+    match host {
+        Some(h) if !h.is_empty() && !trimmed.contains(['?', '#', ' ']) => Ok(trimmed.to_owned()),
+        _ => Err(SettingsError::Invalid(format!(
+            "--api-public-url '{url}': use the https:// URL people reach the API at, e.g. https://vox.example.com \
+             (http:// only for 127.0.0.1 or localhost)"
+        ))),
+    }
+}
+
+/// Reads the SAML key file: private and loose files are refused.
+pub fn load_saml_keys(path: &Path) -> Result<api::sso::SamlKeys, SettingsError> {
+    check_private(path)?;
+    let pem = std::fs::read(path).map_err(|source| SettingsError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let bad = |what: &str| {
+        SettingsError::Invalid(format!(
+            "{}: {what} (the file holds the PEM private key and its PEM certificate; make one with `vox sso keygen`)",
+            path.display()
+        ))
+    };
+    let key = openssl::pkey::PKey::private_key_from_pem(&pem).map_err(|_| bad("no readable private key"))?;
+    let certificate = openssl::x509::X509::from_pem(&pem).map_err(|_| bad("no readable certificate"))?;
+    let public = certificate
+        .public_key()
+        .map_err(|_| bad("the certificate's key is unreadable"))?;
+    if !key.public_eq(&public) {
+        return Err(bad("the certificate is not the private key's"));
+    }
+    Ok(api::sso::SamlKeys { key, certificate })
+}
+
+/// Makes a new SAML key file (mode 0600; never replaces one).
+pub fn write_saml_keys(path: &Path, name: &str) -> Result<(), SettingsError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let (key, certificate) =
+        saml::generate_key(name).map_err(|e| SettingsError::Invalid(format!("making the SAML key: {e}")))?;
+    let mut pem = key
+        .private_key_to_pem_pkcs8()
+        .map_err(|e| SettingsError::Invalid(format!("writing the SAML key: {e}")))?;
+    pem.extend(
+        certificate
+            .to_pem()
+            .map_err(|e| SettingsError::Invalid(format!("writing the SAML certificate: {e}")))?,
+    );
+    let write = || -> std::io::Result<()> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(parent)?;
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)?;
+        file.write_all(&pem)?;
+        file.sync_all()
+    };
+    write().map_err(|source| SettingsError::Read {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// A duration setting: a whole number and a unit, `30s`, `15m`, `24h` or
