@@ -810,6 +810,65 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// Single sign-on is on only with a public URL; the embedded mode makes
+    /// the service provider's key file once (0600) and reads it again; a
+    /// loose file, a bad URL and the distributed mode without a key file
+    /// are refused with what to do.
+    #[test]
+    fn single_sign_on_settings_and_the_key_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("dir");
+        let layer = |url: Option<&str>| SettingsLayer {
+            data_dir: Some(dir.path().join("data")),
+            api_public_url: url.map(str::to_owned),
+            ..SettingsLayer::default()
+        };
+        let off = Settings::resolve(layer(None), None)
+            .expect("resolves")
+            .api()
+            .expect("api");
+        assert!(off.public_url.is_none() && off.saml.is_none());
+        let on = Settings::resolve(layer(Some("https://vox.example.com/")), None)
+            .expect("resolves")
+            .api()
+            .expect("api");
+        assert_eq!(on.public_url.as_deref(), Some("https://vox.example.com"));
+        let key_file = dir.path().join("data/secrets/saml-sp.pem");
+        let mode = std::fs::metadata(&key_file).expect("made").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let first = on.saml.expect("keys").certificate.to_der().expect("der");
+        let again = Settings::resolve(layer(Some("https://vox.example.com")), None)
+            .expect("resolves")
+            .api()
+            .expect("api");
+        assert_eq!(
+            again.saml.expect("keys").certificate.to_der().expect("der"),
+            first,
+            "the same key"
+        );
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let loose = Settings::resolve(layer(Some("https://vox.example.com")), None)
+            .expect("resolves")
+            .api()
+            .expect_err("a loose key file");
+        assert!(loose.to_string().contains("chmod"), "{loose}");
+        let plain = Settings::resolve(layer(Some("http://vox.example.com")), None)
+            .expect("resolves")
+            .api()
+            .expect_err("http");
+        assert!(plain.to_string().contains("https://"), "{plain}");
+        let distributed = SettingsLayer {
+            kafka_brokers: Some("127.0.0.1:9".into()),
+            kek: Some(Secret::new("00".repeat(32))),
+            ..layer(Some("https://vox.example.com"))
+        };
+        let missing = Settings::resolve(distributed, None)
+            .expect("resolves")
+            .api()
+            .expect_err("no key file");
+        assert!(missing.to_string().contains("--saml-key-file"), "{missing}");
+    }
+
     /// Raw input and dead letters have a bounded retention (7 and 30 days
     /// by default; flags and the file as for every setting); other topics
     /// none; zero is refused, naming the setting.

@@ -1319,3 +1319,129 @@ fn access_grants_and_restricted_tags_from_the_cli() {
     let cleared = ok(&["restricted-tags", "set", "--tenant", "acme"]);
     assert_eq!(cleared.trim(), r#"{"restricted_tags":[]}"#);
 }
+
+/// `vox sso`: the service provider's key file, a tenant's single sign-on
+/// configured from an identity provider's metadata, shown, changed
+/// without the metadata, switched off; bad input named.
+#[test]
+fn single_sign_on_from_the_cli() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let run = |args: &[&str]| run_embedded(args, &data);
+    let ok = |args: &[&str]| {
+        let (code, out, err) = run(args);
+        assert_eq!(code, Some(0), "{args:?}: {err}");
+        out
+    };
+    let key = dir.path().join("saml-sp.pem");
+    let key_arg = key.to_str().expect("path");
+    ok(&["sso", "keygen", "--out", key_arg, "--name", "vox.example.com"]);
+    let mode = std::fs::metadata(&key).expect("key file").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let (code, _, err) = run(&["sso", "keygen", "--out", key_arg, "--name", "x"]);
+    assert_eq!(code, Some(1), "never replaced: {err}");
+    ok(&["tenant", "create", "acme"]);
+    ok(&["group", "create", "--tenant", "acme", "hr", "--name", "HR"]);
+    let metadata = concat!(env!("CARGO_MANIFEST_DIR"), "/../crates/saml/tests/fixtures/idp_md.xml");
+    let shown = ok(&[
+        "sso",
+        "configure",
+        "--tenant",
+        "acme",
+        "--idp-metadata",
+        metadata,
+        "--provision-role",
+        "viewer",
+        "--groups-attribute",
+        "groups",
+        "--map",
+        "HR staff=hr",
+    ]);
+    let config: serde_json::Value = serde_json::from_str(shown.trim()).expect("JSON");
+    assert_eq!(config["idp_entity_id"], "https://idp.test/metadata");
+    assert_eq!(config["sso_url"], "https://idp.test/sso");
+    assert_eq!(config["group_map"]["HR staff"], "hr");
+    // Required, the identity provider kept.
+    let shown = ok(&["sso", "configure", "--tenant", "acme", "--required"]);
+    let config: serde_json::Value = serde_json::from_str(shown.trim()).expect("JSON");
+    assert_eq!(
+        (config["required"].clone(), config["idp_entity_id"].clone()),
+        (serde_json::json!(true), serde_json::json!("https://idp.test/metadata"))
+    );
+    assert_eq!(
+        config["provision_role"],
+        serde_json::Value::Null,
+        "each configure says everything but the IdP"
+    );
+    let shown: serde_json::Value = serde_json::from_str(ok(&["sso", "show", "--tenant", "acme"]).trim()).expect("JSON");
+    assert_eq!(shown["required"], true);
+    ok(&["sso", "off", "--tenant", "acme"]);
+    let shown: serde_json::Value = serde_json::from_str(ok(&["sso", "show", "--tenant", "acme"]).trim()).expect("JSON");
+    assert_eq!(
+        (shown["enabled"].clone(), shown["required"].clone()),
+        (serde_json::json!(false), serde_json::json!(false))
+    );
+    // Bad input: each named.
+    let bad = dir.path().join("not-metadata.xml");
+    std::fs::write(&bad, "<EntityDescriptor/>").expect("write");
+    for (args, says) in [
+        (
+            vec![
+                "sso",
+                "configure",
+                "--tenant",
+                "acme",
+                "--idp-metadata",
+                bad.to_str().expect("path"),
+            ],
+            "IDPSSODescriptor",
+        ),
+        (
+            vec![
+                "sso",
+                "configure",
+                "--tenant",
+                "acme",
+                "--idp-metadata",
+                metadata,
+                "--provision-role",
+                "owner",
+            ],
+            "never creates owners",
+        ),
+        (
+            vec![
+                "sso",
+                "configure",
+                "--tenant",
+                "acme",
+                "--idp-metadata",
+                metadata,
+                "--groups-attribute",
+                "g",
+                "--map",
+                "x=no-such",
+            ],
+            "no-such",
+        ),
+        (
+            vec![
+                "sso",
+                "configure",
+                "--tenant",
+                "acme",
+                "--idp-metadata",
+                metadata,
+                "--map",
+                "novalue",
+            ],
+            "VALUE=GROUP_ID",
+        ),
+        (vec!["sso", "show", "--tenant", "globex"], "no single sign-on"),
+    ] {
+        let (code, _, err) = run(&args);
+        assert_eq!(code, Some(1), "{args:?}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+}
