@@ -342,3 +342,44 @@ fn duplicate_ids_are_refused() {
     let dup = xml.replacen("<ns1:Issuer", &format!("<ns1:Issuer ID=\"{value}\""), 1);
     refused(&dup, Check::Structure);
 }
+
+/// Metadata as Entra ID, Okta, Google Workspace and Keycloak publish it
+/// (`tests/fixtures/metadata/SOURCES.md`: where each copy comes from).
+#[test]
+fn the_metadata_of_four_identity_products_is_read() {
+    let cases = [
+        // A byte-order mark, a signature, WS-Federation role descriptors, two keys.
+        (
+            "entra.xml",
+            "https://sts.windows.net/8bd6e98d-",
+            "https://login.windows.net/8bd6e98d-",
+            2,
+        ),
+        (
+            "okta.xml",
+            "http://www.okta.com/exkppsa1qwuFV4D7z0h7",
+            "https://dev-513394.oktapreview.com/app/",
+            1,
+        ),
+        (
+            "google.xml",
+            "https://accounts.google.com/o/saml2?idpid=C023zw3x8",
+            "https://accounts.google.com/o/saml2/idp?idpid=C023zw3x8",
+            2,
+        ),
+        // An EntitiesDescriptor around one EntityDescriptor.
+        (
+            "keycloak.xml",
+            "http://localhost:8080/auth/realms/master",
+            "http://localhost:8080/auth/realms/master/protocol/saml",
+            2,
+        ),
+    ];
+    for (file, entity, sso, certificates) in cases {
+        let xml = fixture(&format!("metadata/{file}"));
+        let idp = IdentityProvider::from_metadata(&xml).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert!(idp.entity_id.starts_with(entity), "{file}: {}", idp.entity_id);
+        assert!(idp.sso_url.starts_with(sso), "{file}: {}", idp.sso_url);
+        assert_eq!(idp.certificates.len(), certificates, "{file}");
+    }
+}
