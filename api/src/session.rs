@@ -97,14 +97,7 @@ fn presented(headers: &HeaderMap) -> Option<(String, bool)> {
     if let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         return value.strip_prefix("Bearer ").map(|t| (t.trim().to_owned(), false));
     }
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
-        .map(|(_, value)| (value.to_owned(), true))
+    cookie(headers, COOKIE).map(|value| (value, true))
 }
 
 /// The value of cookie `name`, if the request carries it.

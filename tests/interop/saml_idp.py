@@ -19,7 +19,8 @@ key). It listens on 127.0.0.1 on a free port, prints one JSON line
     GET  /unsolicited?sp=ENTITY_ID&user=EMAIL[&options]
                             an IdP-initiated Response to that SP (no request)
 
-Options: groups=a,b (the `groups` attribute); sign=response|assertion|both|none
+Options: groups=a,b (the `groups` attribute); name_id=TEXT (the NameID, when
+it should differ from the user's e-mail, which the `mail` attribute holds); sign=response|assertion|both|none
 (default both); encrypt=3des|aes128-cbc|aes256-cbc|aes128-gcm|aes256-gcm;
 key=unknown (sign with the second key, which the metadata does not name);
 shift=SECONDS (make the Response as if the clock were that far off: -900 is
@@ -134,7 +135,7 @@ class IdentityProvider:
         kwargs = dict(
             identity=identity, userid=user, in_response_to=request_id, destination=recipient,
             sp_entity_id=options.get("audience", sp_entity_id),
-            name_id=NameID(format=NAMEID_FORMAT_EMAILADDRESS, text=user),
+            name_id=NameID(format=NAMEID_FORMAT_EMAILADDRESS, text=options.get("name_id", user)),
             authn={"class_ref": AUTHN_PASSWORD, "authn_auth": self.url},
             sign_response=sign in ("response", "both"), sign_assertion=sign in ("assertion", "both"),
             encrypt_assertion="encrypt" in options,

@@ -1517,10 +1517,16 @@ const RFC_6238: [(u64, &str); 6] = [
     (20_000_000_000, "65353130"),
 ];
 
-/// The interpreter with `bcrypt` and `pyotp`: `VOX_TEST_PYTHON`, else the
-/// virtual environment `deploy/local/test.sh` makes for the fastavro check.
-/// Fails (never skips) when they are missing, saying how to install them.
+/// The interpreter with `bcrypt` and `pyotp` (see [`python_with`]).
 fn python_with_modules() -> PathBuf {
+    python_with("bcrypt, pyotp", "'bcrypt==5.0.0' 'pyotp==2.9.0'", "")
+}
+
+/// The interpreter that can `import` `modules`: `VOX_TEST_PYTHON`, else the
+/// virtual environment `deploy/local/test.sh` makes for the fastavro check.
+/// Fails (never skips) when they are missing, saying how to install them
+/// (`pip install` `packages`, and `also`).
+pub(crate) fn python_with(modules: &str, packages: &str, also: &str) -> PathBuf {
     let python = std::env::var_os("VOX_TEST_PYTHON").map_or_else(
         || {
             std::env::var_os("VOX_LOCAL_DIR")
@@ -1530,21 +1536,23 @@ fn python_with_modules() -> PathBuf {
         PathBuf::from,
     );
     let probe = std::process::Command::new(&python)
-        .args(["-c", "import bcrypt, pyotp"])
+        .args(["-c", &format!("import {modules}")])
         .output();
     let install = format!(
-        "`{} -m pip install 'bcrypt==5.0.0' 'pyotp==2.9.0'` (the venv is made by deploy/local/test.sh; \
+        "`{} -m pip install {packages}`{also} (the venv is made by deploy/local/test.sh, which installs them; \
          VOX_TEST_PYTHON names another interpreter)",
         python.display()
     );
     match probe {
         Ok(out) if out.status.success() => python,
-        Ok(out) => panic!(
-            "{} lacks Python's bcrypt or pyotp ({}); install them with {install}. The cross-check fails rather than skips{}",
+        Ok(out) => {
+            panic!(
+            "{} cannot import {modules} ({}); install them with {install}. The cross-check fails rather than skips{}",
             python.display(),
             String::from_utf8_lossy(&out.stderr).trim().lines().last().unwrap_or_default(),
             if std::env::var_os("CI").is_some() { " (CI is set)" } else { "" }
-        ),
+        )
+        }
         Err(e) => panic!(
             "no Python at {} ({e}); create the venv with `python3 -m venv {}` and install the modules with {install}",
             python.display(),

@@ -10,35 +10,7 @@ use saml::{Check, Expect, IdentityProvider, ServiceProvider};
 /// The Python interpreter of the test command, with pysaml2; fails (never
 /// skips) without it.
 fn python_with_pysaml2() -> PathBuf {
-    let python = std::env::var_os("VOX_TEST_PYTHON").map_or_else(
-        || {
-            std::env::var_os("VOX_LOCAL_DIR")
-                .map_or_else(|| PathBuf::from("/var/tmp/vox-local"), PathBuf::from)
-                .join("python/bin/python")
-        },
-        PathBuf::from,
-    );
-    let probe = Command::new(&python).args(["-c", "import saml2"]).output();
-    let install = format!(
-        "`{} -m pip install 'pysaml2==7.5.5'` and `apt-get install xmlsec1` (deploy/local/test.sh does both)",
-        python.display()
-    );
-    match probe {
-        Ok(out) if out.status.success() => python,
-        Ok(out) => panic!(
-            "{} lacks pysaml2 ({}); install it with {install}. The SSO tests fail rather than skip",
-            python.display(),
-            String::from_utf8_lossy(&out.stderr)
-                .trim()
-                .lines()
-                .last()
-                .unwrap_or_default()
-        ),
-        Err(e) => panic!(
-            "no Python at {} ({e}); install pysaml2 with {install}",
-            python.display()
-        ),
-    }
+    crate::people::python_with("saml2", "'pysaml2==7.5.5'", " and `apt-get install xmlsec1`")
 }
 
 /// The identity provider, running until dropped.
@@ -898,7 +870,24 @@ pub(crate) async fn sso_is_configured_by_an_owner_over_the_api(node: Node) {
     node.finish().await;
 }
 
+/// With `email_attribute`, the user is found by that attribute, not the
+/// NameID (here an opaque id).
+pub(crate) async fn sso_finds_the_user_by_the_configured_attribute(node: Node) {
+    let sso = sso_setup(&node, |c| c.email_attribute = Some("mail".into())).await;
+    let login = sso
+        .attempt("acme", "acme", "user=aino%40acme.fi&name_id=00u1abcd", |r| {
+            assert!(xml_of(&r).contains(">00u1abcd<"));
+            r
+        })
+        .await;
+    assert_eq!(login.answer.status, 200, "{}", login.answer.text);
+    let me = sso.me(&login.session.expect("a session")).await;
+    assert_eq!(me.body["email"], "aino@acme.fi", "{}", me.text);
+    node.finish().await;
+}
+
 end_to_end!(
+    sso_finds_the_user_by_the_configured_attribute,
     sso_is_configured_by_an_owner_over_the_api,
     sso_required_refuses_passwords_but_an_owners_break_glass,
     sso_idp_initiated_logs_in_once_when_allowed,

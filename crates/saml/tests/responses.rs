@@ -156,6 +156,19 @@ fn a_signature_by_another_key_is_refused() {
     assert_eq!(r.check, Check::Signature, "{r}");
 }
 
+#[test]
+fn any_configured_certificate_verifies_during_a_rollover() {
+    // Another RSA certificate first (it does not verify), the one that
+    // signed second.
+    let xml = fixture("signed_both.xml");
+    let other = X509::from_pem(fixture("sp.crt").as_bytes()).expect("a certificate");
+    let mut certificates = vec![other.to_der().expect("der")];
+    certificates.extend(idp().certificates);
+    let both = IdentityProvider { certificates, ..idp() };
+    let login = validate_as(&xml, SP, ACS, &both, &expect(issued(&xml))).expect("a login");
+    assert_eq!(login.name_id.as_deref(), Some("admin@acme.fi.evil.com"));
+}
+
 /// The assertion of `xml` (from its start tag to its end tag).
 fn assertion_of(xml: &str) -> (usize, usize) {
     let start = xml.find("<ns1:Assertion ").expect("an assertion");
