@@ -704,8 +704,49 @@ pub(crate) async fn sso_attacks_are_refused_on_record_and_leave_no_session(node:
     let mut got = failures.clone();
     got.sort();
     assert_eq!(got, expected, "the failures on record");
+    // The refusal at globex's ACS is on globex's record.
     let globex = records(&node, "globex", "sso.login", 1).await;
     assert_eq!(globex[0].details["reason"], "saml_destination");
+    // Only the logins that succeeded made users: aino, and the `.evil.com`
+    // name of the comment case; no attack provisioned anyone.
+    let provisioned = crate::people::audit_records(&node)
+        .await
+        .into_iter()
+        .filter(|r| r.tenant_id.as_deref() == Some("acme") && r.action == "user.provisioned")
+        .count();
+    assert_eq!(provisioned, 2);
+    // The login's own bad input: a relay state that leaves the site, an
+    // unknown parameter, a tenant without single sign-on.
+    for (query, status, code) in [
+        ("relay_state=https%3A%2F%2Fevil.example%2F", 400, "invalid_request"),
+        ("relay_state=%2F%2Fevil.example", 400, "invalid_request"),
+        ("relay_state=%2Fok%5C..%5Cx", 400, "invalid_request"),
+        ("next=%2Fv1%2Fme", 400, "invalid_request"),
+    ] {
+        let answer = send(
+            sso.browser
+                .http
+                .get(format!("{}/v1/sso/acme/login?{query}", sso.api.url)),
+        )
+        .await;
+        assert_eq!(
+            (answer.status, answer.code()),
+            (status, code),
+            "{query}: {}",
+            answer.text
+        );
+        assert!(
+            set_cookie(&answer, "__Host-vox_sso").is_none(),
+            "{query}: no request made"
+        );
+    }
+    let nobody = send(sso.browser.http.get(format!("{}/v1/sso/initech/login", sso.api.url))).await;
+    assert_eq!(
+        (nobody.status, nobody.code()),
+        (404, "sso_not_configured"),
+        "{}",
+        nobody.text
+    );
     node.finish().await;
 }
 
