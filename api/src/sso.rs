@@ -591,6 +591,16 @@ fn sp_json(state: &AppState, tenant: &str) -> serde_json::Value {
     }
 }
 
+/// What `GET` and `PUT /v1/sso` answer: the tenant's configuration and
+/// its service provider.
+fn config_answer(state: &AppState, tenant: &str) -> serde_json::Value {
+    let config = state.directory.read(|d| d.sso_configured(tenant).cloned());
+    serde_json::json!({
+        "sso": config.as_ref().map(config_json),
+        "service_provider": sp_json(state, tenant),
+    })
+}
+
 /// `GET /v1/sso`: the caller's tenant's single sign-on (owners).
 pub(crate) async fn get_config(State(state): State<Arc<AppState>>, ctx: Ctx) -> Response {
     crate::me::with_caller(
@@ -602,12 +612,7 @@ pub(crate) async fn get_config(State(state): State<Arc<AppState>>, ctx: Ctx) -> 
             caller
                 .require(&state, directory::Permission::ManagePolicy, "/v1/sso")
                 .await?;
-            let config = state.directory.read(|d| d.sso_configured(&caller.tenant).cloned());
-            let body = serde_json::json!({
-                "sso": config.as_ref().map(config_json),
-                "service_provider": sp_json(&state, &caller.tenant),
-            });
-            Ok(axum::Json(body).into_response())
+            Ok(axum::Json(config_answer(&state, &caller.tenant)).into_response())
         },
     )
     .await
@@ -632,12 +637,8 @@ pub(crate) async fn put_config(State(state): State<Arc<AppState>>, ctx: Ctx, bod
                 .await
                 .map_err(|crate::manage::ManageError::Admin(e)| ApiError::from_admin(e))?;
             session::refreshed(&state).await;
-            let config = state.directory.read(|d| d.sso_configured(&caller.tenant).cloned());
-            let body = serde_json::json!({
-                "status": "ok",
-                "sso": config.as_ref().map(config_json),
-                "service_provider": sp_json(&state, &caller.tenant),
-            });
+            let mut body = config_answer(&state, &caller.tenant);
+            body["status"] = serde_json::json!("ok");
             Ok(axum::Json(body).into_response())
         },
     )
