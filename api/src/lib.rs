@@ -253,6 +253,11 @@ pub async fn run(
                     if let Err(e) = state.store.purge_login_throttle(now, quiet).await {
                         tracing::warn!(error = %e, "purging login throttles failed");
                     }
+                    // Single sign-on's requests and used assertions once
+                    // they expire, owners' alerts after 30 days.
+                    if let Err(e) = state.store.purge_sso(now).await {
+                        tracing::warn!(error = %e, "purging single sign-on state failed");
+                    }
                 }
             }
         }
