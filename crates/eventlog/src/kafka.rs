@@ -1013,6 +1013,18 @@ fn lag_blocking(
     Ok(lag)
 }
 
+/// Whether a consumer's error only says that a connection to a broker
+/// dropped (librdkafka reports it, then reconnects by itself), not that
+/// consuming failed. Seen once in a test run on the local broker: a read of
+/// `vox.audit` failed on `AllBrokersDown` that the next poll would have
+/// survived.
+fn dropped_connection(e: &KafkaError) -> bool {
+    matches!(
+        e,
+        KafkaError::MessageConsumption(RDKafkaErrorCode::AllBrokersDown | RDKafkaErrorCode::BrokerTransportFailure)
+    )
+}
+
 fn poll_blocking(consumer: &BaseConsumer, max: usize, wait: Duration) -> Result<Vec<Record>, LogError> {
     let deadline = Instant::now() + wait;
     let mut out = Vec::new();
@@ -1037,6 +1049,12 @@ fn poll_blocking(consumer: &BaseConsumer, max: usize, wait: Duration) -> Result<
                 })
             }
             Some(Err(KafkaError::PartitionEOF(_))) => continue,
+            Some(Err(e)) if dropped_connection(&e) => {
+                // librdkafka reconnects and fetches again from where the
+                // consumer stands: nothing is lost, the caller polls again.
+                tracing::debug!(error = %e, "a broker connection dropped while consuming");
+                break;
+            }
             Some(Err(e)) => return Err(e.into()),
         }
         if out.is_empty() && Instant::now() >= deadline {
@@ -1250,5 +1268,27 @@ impl KafkaReader {
         self.reached = reached;
         out.extend(records);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dropped_connection_is_not_a_failed_read() {
+        for code in [
+            RDKafkaErrorCode::AllBrokersDown,
+            RDKafkaErrorCode::BrokerTransportFailure,
+        ] {
+            assert!(dropped_connection(&KafkaError::MessageConsumption(code)), "{code:?}");
+        }
+        for code in [
+            RDKafkaErrorCode::TopicAuthorizationFailed,
+            RDKafkaErrorCode::UnknownTopicOrPartition,
+            RDKafkaErrorCode::OffsetOutOfRange,
+        ] {
+            assert!(!dropped_connection(&KafkaError::MessageConsumption(code)), "{code:?}");
+        }
     }
 }
