@@ -16,11 +16,11 @@ use std::time::Duration;
 use access::{Access, Grant, Item, TagRef};
 use directory::Role;
 use reqwest::Method;
-use schemas::{AuditRecord, Topic};
+use schemas::AuditRecord;
 use serde_json::{json, Value};
 
 use crate::helpers::{Backend, Node, SecondApi};
-use crate::people::{invite, join, new_password, tenants, Answer, Api, Patience, Person, PAUSE, TENANT};
+use crate::people::{audit_records, invite, join, new_password, tenants, Answer, Api, Patience, Person, PAUSE, TENANT};
 use crate::setup_tenant;
 
 end_to_end!(
@@ -350,16 +350,6 @@ async fn event_id(node: &Node, tenant: &str, external_id: &str) -> String {
         .find(|r| r.external_id == external_id)
         .map(|r| r.event_id)
         .expect("the item")
-}
-
-async fn audit_records(node: &Node) -> Vec<AuditRecord> {
-    node.log
-        .read_all(&node.topic(Topic::Audit))
-        .await
-        .expect("read audit")
-        .iter()
-        .map(|r| schemas::decode(&r.payload).expect("an audit record"))
-        .collect()
 }
 
 /// Each person sees exactly what the rule gives, whatever the endpoint.
