@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 pub use kafka::{EnsuredTopics, KafkaLog, KafkaSecurity, KafkaSettings, RetentionCorrected};
-pub use sqlite::{durable_pool, SqliteLog};
+pub use sqlite::{durable_pool, SqliteLog, MMAP_BYTES};
 
 /// A poll returns at most about this many bytes of keys and payloads (it
 /// stops after the record that crosses it), whatever its record limit.

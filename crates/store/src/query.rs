@@ -647,15 +647,18 @@ impl Builder {
             return None;
         }
         let test = self.item_has_a_tag(false, "rt", &any_of(unnamed));
-        // SQLite, a few rows: an item whose own `tags` text does not contain
-        // any of the names cannot carry such a tag (its `feedback_tags` rows
-        // are that JSON's elements, and serde_json writes a name literally
-        // unless it holds a quote, a backslash or a control character), so
-        // the probes of the primary key, one per name, run only for the
-        // few items that mention one (measured: the deep pages of 100
-        // store managers, p50 1.13 → 0.95 ms).
+        // SQLite, rows tested one by one (a page, a window, one item; not a
+        // scan): an item whose own `tags` text does not contain any of the
+        // names cannot carry such a tag (its `feedback_tags` rows are that
+        // JSON's elements, and serde_json writes a name literally unless it
+        // holds a quote, a backslash or a control character), so the probes
+        // of the primary key, one per name, run only for the few items that
+        // mention one (measured: the deep pages of 100 store managers, p50
+        // 1.13 → 0.95 ms; a first page of everything but restricted items,
+        // 1,000,000 items, with SQLite's page cache cold as after an
+        // aggregate, 0.43 → 0.18 ms against 0.11 ms unfiltered).
         if self.dialect == Dialect::Sqlite
-            && self.few_rows
+            && !self.scan
             && names
                 .iter()
                 .all(|n| !n.chars().any(|c| c == '"' || c == '\\' || c.is_control()))
@@ -1013,12 +1016,28 @@ mod tests {
             c.sql
         );
         assert!(c.params.contains(&Param::Text("pay".into())));
+        // Also a page that walks the tenant's items.
+        let walk = access(vec![grant(None, &[])], &["hr", "pay"]);
+        let page = Select::Rows {
+            after: None,
+            limit: Some(50),
+        };
+        let c = compile(Dialect::Sqlite, &walk, &Filter::default(), page);
+        assert_eq!(c.sql.matches("instr(f.tags, $").count(), 2, "{}", c.sql);
         // Not where JSON would escape the name, nor on PostgreSQL, nor in a
         // scan (which reads the tenant's restricted tags once).
         let quoted = access(vec![grant(Some("s"), &["store:x"])], &["hr", "h\"r"]);
         let c = compile(Dialect::Sqlite, &quoted, &Filter::default(), one);
         assert!(!c.sql.contains("instr("), "{}", c.sql);
-        for (dialect, select) in [(Dialect::Postgres, one), (Dialect::Sqlite, Select::Count)] {
+        let export = Select::Rows {
+            after: None,
+            limit: None,
+        };
+        for (dialect, select) in [
+            (Dialect::Postgres, one),
+            (Dialect::Sqlite, Select::Count),
+            (Dialect::Sqlite, export),
+        ] {
             let c = compile(dialect, &a, &Filter::default(), select);
             assert!(!c.sql.contains("instr("), "{}", c.sql);
         }

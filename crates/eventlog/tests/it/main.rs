@@ -973,3 +973,24 @@ async fn sqlite_pruned_payloads_leave_the_file() {
     assert_eq!(log.prune(SystemTime::now() + keep).await.expect("prune"), 50);
     assert!(!checkpoint().await, "no pruned payload is left in the file");
 }
+
+/// The embedded backends read through a memory map of the file, as large
+/// as the bundled SQLite allows (every connection of the pool).
+#[tokio::test]
+async fn sqlite_pools_read_through_a_memory_map() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pool = eventlog::durable_pool(&dir.path().join("mapped.sqlite"))
+        .await
+        .expect("pool");
+    let mut connections = Vec::new();
+    for _ in 0..2 {
+        connections.push(pool.acquire().await.expect("a connection"));
+    }
+    for c in &mut connections {
+        let bytes: i64 = sqlx::query_scalar("PRAGMA mmap_size")
+            .fetch_one(&mut **c)
+            .await
+            .expect("mmap_size");
+        assert_eq!(u64::try_from(bytes).ok(), Some(eventlog::MMAP_BYTES));
+    }
+}
