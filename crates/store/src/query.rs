@@ -419,7 +419,13 @@ impl Builder {
         if self.dialect == Dialect::Sqlite && self.scan {
             format!("f.event_id {not}IN (SELECT {t}.event_id FROM feedback_tags {t} WHERE {t}.tenant_id = $1 AND {condition})")
         } else {
-            format!("{not}EXISTS ({})", self.tags_of_the_item(t, condition))
+            // A test that the item has no such tag never finds rows: where
+            // rows are tested one by one (not a scan) it reads the row's own
+            // tags on PostgreSQL too, like every test of a few rows
+            // (measured: the first page of everything but restricted items,
+            // 200,000 items, 1.86 → 0.37 ms, 138 → 0 pages read).
+            let own_row = self.few_rows || (!has && !self.scan);
+            format!("{not}EXISTS ({})", self.tags_of_the_item(t, condition, own_row))
         }
     }
 
@@ -432,15 +438,16 @@ impl Builder {
     /// there the tenant term would lure it to the tag index, a scan of the
     /// tenant's tags per row.
     ///
-    /// When the rows are few ([`Builder::few_rows`]), PostgreSQL reads the
+    /// With `own_row` (the rows are few, [`Builder::few_rows`], or the test
+    /// is that the item has no such tag), PostgreSQL reads the
     /// tags from the item's own row instead (its `tags` column, whose
     /// elements with a text name and value are exactly its `feedback_tags`
     /// rows: `derived::tags`): no index probe per row, and nothing the
     /// planner could turn into a join that first reads every tag row the
     /// condition names (measured: a page's 64 candidates 0.37 → 0.28 ms).
-    fn tags_of_the_item(&self, t: &str, condition: &str) -> String {
+    fn tags_of_the_item(&self, t: &str, condition: &str, own_row: bool) -> String {
         match self.dialect {
-            Dialect::Postgres if self.few_rows => format!(
+            Dialect::Postgres if own_row => format!(
                 "SELECT 1 FROM (SELECT e->>'name' AS name, e->>'value' AS value \
                  FROM jsonb_array_elements(CASE jsonb_typeof(f.tags) WHEN 'array' THEN f.tags ELSE '[]' END) e \
                  WHERE jsonb_typeof(e->'name') = 'string' AND jsonb_typeof(e->'value') = 'string') {t} \
@@ -934,9 +941,15 @@ mod tests {
         let all = access(vec![grant(Some("a"), &[]), grant(None, &[])], &["hr"]);
         let c = compile(Dialect::Postgres, &all, &Filter::default(), rows());
         assert!(!c.sql.contains("f.collection IN"), "{}", c.sql);
+        // Only the restricted test (on the row's own tags: a page).
         assert!(
             c.sql
-                .contains("NOT EXISTS (SELECT 1 FROM feedback_tags rt WHERE rt.tenant_id = $1 AND rt.event_id = f.event_id AND rt.name IN ($2))"),
+                .ends_with("rt WHERE rt.name IN ($2)) ORDER BY f.occurred_at DESC, f.event_id DESC LIMIT $3"),
+            "{}",
+            c.sql
+        );
+        assert!(
+            c.sql.contains("AND NOT EXISTS (SELECT 1 FROM (SELECT e->>'name'"),
             "{}",
             c.sql
         );
@@ -1002,6 +1015,27 @@ mod tests {
                 Param::Text("complaint".into())
             ]
         );
+    }
+
+    #[test]
+    fn a_postgres_page_tests_restricted_tags_on_the_rows_own_tags() {
+        let walk = access(vec![grant(None, &[]), grant(None, &["hr"])], &["hr"]);
+        let page = Select::Rows {
+            after: None,
+            limit: Some(50),
+        };
+        let c = compile(Dialect::Postgres, &walk, &Filter::default(), page);
+        // The restricted test reads the row; the HR grant's test still
+        // probes the tag table (it can find the rows).
+        assert!(
+            c.sql.contains("NOT EXISTS (SELECT 1 FROM (SELECT e->>'name'"),
+            "{}",
+            c.sql
+        );
+        assert!(c.sql.contains(" EXISTS (SELECT 1 FROM feedback_tags "), "{}", c.sql);
+        // A scan reads the tag table (once, hashed).
+        let c = compile(Dialect::Postgres, &walk, &Filter::default(), Select::Count);
+        assert!(!c.sql.contains("jsonb_array_elements"), "{}", c.sql);
     }
 
     #[test]
