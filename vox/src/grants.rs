@@ -8,9 +8,8 @@ use std::io::Write;
 use clap::{ArgGroup, Subcommand};
 use directory::AccessGrant;
 
-use api::manage::{Actor, Manager};
-
 use crate::admin;
+use crate::people::manager;
 use crate::settings::Settings;
 
 #[derive(Debug, Subcommand)]
@@ -65,15 +64,6 @@ pub enum RestrictedTagsCommand {
         #[arg(long)]
         tenant: String,
     },
-}
-
-fn manager<'a>(log: &'a eventlog::Log, settings: &'a Settings) -> Manager<'a> {
-    Manager {
-        log,
-        namespace: &settings.namespace,
-        region: settings.region.as_str(),
-        actor: Actor::operator(),
-    }
 }
 
 /// A grant as `vox grant list` prints it (the API's shape, times in microseconds).

@@ -173,7 +173,9 @@ fn role(text: &str, scope: &str) -> anyhow::Result<Role> {
         })
 }
 
-fn manager<'a>(log: &'a Log, settings: &'a Settings) -> Manager<'a> {
+/// The operator's manager of the configuration (every `vox` command that
+/// changes people, grants or single sign-on).
+pub(crate) fn manager<'a>(log: &'a Log, settings: &'a Settings) -> Manager<'a> {
     Manager {
         log,
         namespace: &settings.namespace,

@@ -8,10 +8,10 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 
-use api::manage::{Actor, Manager};
 use api::sso::SsoChoices;
 
 use crate::admin;
+use crate::people::manager;
 use crate::settings::Settings;
 
 #[derive(Debug, Subcommand)]
@@ -61,15 +61,6 @@ pub enum SsoCommand {
         #[arg(long)]
         name: String,
     },
-}
-
-fn manager<'a>(log: &'a eventlog::Log, settings: &'a Settings) -> Manager<'a> {
-    Manager {
-        log,
-        namespace: &settings.namespace,
-        region: settings.region.as_str(),
-        actor: Actor::operator(),
-    }
 }
 
 pub async fn sso(command: SsoCommand, settings: &Settings, out: &mut impl Write) -> anyhow::Result<()> {
