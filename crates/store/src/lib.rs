@@ -539,10 +539,10 @@ async fn insert_rows_sqlite(tx: &mut sqlx::SqliteConnection, projection: &Projec
         .flat_map(|f| derived::tags(f).into_iter().map(|(n, v)| (f.event_id.as_str(), n, v)))
         .collect();
     for chunk in tags.chunks(500) {
-        // The tenant as the item's stored row has it.
+        // The tenant and the rowid as the item's stored row has them.
         let mut insert = sqlx::QueryBuilder::new(
-            "INSERT INTO feedback_tags (tenant_id, event_id, name, value, occurred_at, collection) \
-             SELECT f.tenant_id, t.column1, t.column2, t.column3, f.occurred_at, f.collection FROM (",
+            "INSERT INTO feedback_tags (tenant_id, event_id, name, value, occurred_at, collection, seq) \
+             SELECT f.tenant_id, t.column1, t.column2, t.column3, f.occurred_at, f.collection, f.seq FROM (",
         );
         insert.push_values(chunk, |mut row, (id, name, value)| {
             row.push_bind(*id).push_bind(*name).push_bind(*value);

@@ -991,6 +991,25 @@ async fn upgrading_fills_the_analyst_columns(f: Fixture) {
         3,
         "the tags of the old rows"
     );
+    // A grant narrowed by a tag finds its items through the tag rows (on
+    // SQLite by the rowid that migration 0008 gave them).
+    let hki = Access {
+        tenant: "acme".into(),
+        grants: vec![grant(None, &["store:hki"], false)],
+        restricted: Vec::new(),
+    };
+    assert_eq!(
+        ids(&store
+            .list_feedback(&hki, &Filter::default(), None, 10)
+            .await
+            .expect("list")),
+        ["1"]
+    );
+    let counted = store
+        .aggregate_feedback(&hki, &Filter::default(), &GroupBy::Nothing)
+        .await
+        .expect("aggregate");
+    assert_eq!(counted.iter().map(|g| g.items).collect::<Vec<_>>(), [1], "{counted:?}");
     // Written again by this version: the same answers.
     let before = answers(&store, "acme").await;
     store.reset().await.expect("reset");
