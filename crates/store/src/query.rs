@@ -470,7 +470,8 @@ impl Builder {
 
     /// The first `window` candidates after `after`, newest first (all of
     /// them, unordered, for no `window`), as SQL
-    /// selecting `(event_id, occurred_at)`: the union of one ordered stream
+    /// selecting `(event_id, occurred_at)` (on SQLite also the rowid `seq`;
+    /// only `seq` for all of them): the union of one ordered stream
     /// per way a grant covers an item, each from an index in time order —
     /// the items of a collection an unfiltered grant names
     /// (`feedback_by_collection_time`); the items carrying a tag a grant's
